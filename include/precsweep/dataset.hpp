@@ -1,0 +1,43 @@
+// Datasets as the trainer sees them: images as float in [0,1] and labels 0..9.
+// mnist: data/mnist/ (fetched by scripts/setup); fashion-mnist: Debian's dataset-fashion-mnist
+// in /usr/share/datasets/fashion-mnist/; synthetic: a small generated problem for tests.
+// Deliberately leaves out: augmentation and validation splits (the study uses train/test).
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace precsweep {
+
+struct Dataset {
+  int n = 0;                    // number of samples
+  int dim = 0;                  // features per sample (784 for 28x28 images)
+  int classes = 10;
+  std::vector<float> x;         // [n, dim] row-major, pixel / 255
+  std::vector<std::uint8_t> y;  // [n], labels in 0..classes-1
+};
+
+struct DatasetPair {
+  std::string name;
+  Dataset train;
+  Dataset test;
+};
+
+// The folder a dataset is looked up in when --data-dir is not given:
+// $PRECSWEEP_DATA_DIR/<name> if set, else <source tree>/data/mnist for mnist and
+// /usr/share/datasets/fashion-mnist for fashion-mnist.
+std::filesystem::path default_data_dir(const std::string& name);
+
+// Loads "mnist", "fashion-mnist" (from data_dir, or the default when empty) or "synthetic".
+// The folder must hold train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte
+// and t10k-labels-idx1-ubyte, each raw or with .gz. Throws InputError (with the command that
+// fetches the data) when the folder or a file is missing or malformed.
+DatasetPair load_dataset(const std::string& name, const std::filesystem::path& data_dir = {});
+
+// A deterministic synthetic classification problem: `classes` Gaussian blobs in [0,1]^dim,
+// learnable by a small MLP. Same seed, same data.
+DatasetPair make_synthetic(int n_train = 2000, int n_test = 500, int dim = 64, int classes = 10,
+                           std::uint64_t seed = 1);
+
+}  // namespace precsweep

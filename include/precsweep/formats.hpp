@@ -1,0 +1,80 @@
+// Number formats emulated inside binary32: IEEE-style floats E<e>M<m>, the named ML formats,
+// and saturating fixed point Q<i>.<f>, with every rounding mode. The format is a runtime value
+// so that one binary sweeps all formats. Definitions and edge cases: docs/formats.md.
+// Deliberately leaves out: formats wider than binary32 and arithmetic *in* the format (we round
+// stored values; see Higham and Pranesh 2019 for why that is not the same thing).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace precsweep {
+
+enum class Rounding : std::uint8_t { toward_zero, nearest_even, up, down, stochastic };
+
+struct Format {
+  enum class Kind : std::uint8_t { floating, fixed };
+  Kind kind = Kind::floating;
+  // floating: exp_bits in 2..8, man_bits (fraction bits, without the implicit bit) in 0..23.
+  int exp_bits = 8;
+  int man_bits = 23;
+  // fixed: Q<int_bits>.<frac_bits>, word length int_bits + frac_bits including the sign bit.
+  int int_bits = 0;
+  int frac_bits = 0;
+  bool subnormals = true;  // false: results below 2^emin are flushed to a signed zero
+  bool saturate = false;   // true: finite overflow gives +-max finite instead of inf (or NaN)
+  bool no_inf = false;     // OCP FP8 E4M3FN: no infinities, only the all-ones code is NaN
+
+  // binary32 itself (E8M23 with subnormals): quantizing is the identity.
+  bool is_identity() const;
+  // Canonical text: "E5M10", "fp8-e4m3", "Q8.8", with ",no-subnormals", ",saturate" suffixes.
+  std::string name() const;
+  int emax() const;             // floating: 2^(e-1) - 1 (E4M3FN: 8)
+  int emin() const;             // floating: 1 - emax
+  double max_finite() const;    // largest finite value (fixed: 2^(i-1) - 2^-f)
+  double min_normal() const;    // floating: 2^emin; fixed: 2^-f
+  double min_subnormal() const; // floating: 2^(emin-m); fixed: 2^-f
+  bool operator==(const Format&) const = default;
+};
+
+// Parses "E5M10", "e5m10", "fp16", "bf16", "tf32", "fp32", "fp8-e5m2", "fp8-e4m3", "Q8.8",
+// optionally followed by ",no-subnormals" and/or ",saturate". Throws InputError with a message
+// that lists the accepted forms.
+Format parse_format(std::string_view text);
+// "toward_zero" (alias "truncate"), "nearest_even" (alias "nearest"), "up", "down",
+// "stochastic". Throws InputError listing the accepted names.
+Rounding parse_rounding(std::string_view text);
+std::string to_string(Rounding mode);
+
+// Counts from one quantize call (for the trainer's instrumentation).
+struct QuantizeStats {
+  std::uint64_t overflow = 0;   // finite inputs whose result is +-inf, NaN, or saturated to max
+  std::uint64_t underflow = 0;  // nonzero finite inputs whose result is zero
+  QuantizeStats& operator+=(const QuantizeStats& o) {
+    overflow += o.overflow;
+    underflow += o.underflow;
+    return *this;
+  }
+};
+
+// Stochastic rounding draws its random bits from a counter-based generator keyed by
+// (seed, stream, offset + element index), so a result depends only on those and never on
+// threading or on how an array is split into calls.
+struct StochasticKey {
+  std::uint64_t seed = 0;
+  std::uint64_t stream = 0;
+  std::uint64_t offset = 0;
+};
+
+// Round x[i] in place to the nearest value of `fmt` in direction `mode`. Vectorised, and
+// threaded with OpenMP above a size threshold. Returns overflow/underflow counts when `stats`
+// is non-null.
+void quantize(std::span<float> x, const Format& fmt, Rounding mode, StochasticKey key = {},
+              QuantizeStats* stats = nullptr);
+
+// One value (convenience for the CLI and tests; same result as the array kernel with index 0).
+float quantize_one(float x, const Format& fmt, Rounding mode, StochasticKey key = {});
+
+}  // namespace precsweep

@@ -1,0 +1,91 @@
+// One training run: an MLP trained with SGD on a dataset, with the network rounded into a number
+// format according to a quantization policy (by default: weights and biases, after every batch,
+// the seed study's scheme). Instrumented to explain why a format fails: updates lost to
+// rounding (swamping), zero weights, overflow and underflow counts.
+// Deliberately leaves out: optimizers other than SGD(+momentum, weight decay), convolutions.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "precsweep/dataset.hpp"
+#include "precsweep/formats.hpp"
+
+namespace precsweep {
+
+enum class Activation : std::uint8_t { sigmoid, tanh, relu };
+Activation parse_activation(std::string_view text);  // throws InputError
+std::string to_string(Activation a);
+
+// Bit flags: what the policy rounds into the format.
+enum ApplyTo : unsigned {
+  kApplyWeights = 1u << 0,      // weights and biases after each optimizer step (default)
+  kApplyActivations = 1u << 1,  // each layer's output in the forward pass
+  kApplyGradients = 1u << 2,    // the backpropagated deltas
+  kApplyUpdates = 1u << 3,      // the step lr*grad before it is added
+};
+unsigned parse_apply_to(std::string_view text);  // "weights,activations" -> flags; InputError
+std::string apply_to_string(unsigned flags);      // flags -> "weights,activations"
+
+struct TrainConfig {
+  std::vector<int> hidden{100};  // hidden layer widths
+  Activation activation = Activation::sigmoid;
+  double lr = 0.1;
+  double momentum = 0.0;
+  double weight_decay = 0.0;
+  std::string lr_schedule = "constant";  // "constant", "step:<epochs>:<factor>", "cosine"
+  int batch = 64;
+  int epochs = 1;
+  std::uint64_t seed = 1;
+  Format format{};                  // default fp32 = no rounding at all
+  Rounding rounding = Rounding::toward_zero;
+  unsigned apply_to = kApplyWeights;
+  int every = 1;                    // round every N batches; 0 = once per epoch
+  bool master_weights = false;      // fp32 master copy receives updates; working copy rounded
+  int threads = 1;                  // OpenMP (and BLAS) threads for this run
+  bool save_weights = false;        // keep the final parameters in RunResult::params
+
+  // Throws InputError naming the bad field (negative lr, batch 0, empty hidden, ...).
+  void validate() const;
+};
+
+enum class RunStatus : std::int8_t { pending = 0, done = 1, diverged = 2, failed = 3 };
+std::string to_string(RunStatus s);
+
+struct EpochMetrics {
+  double train_loss = 0;
+  double train_accuracy = 0;
+  double test_accuracy = 0;
+  double wall_seconds = 0;
+  double lost_update_fraction = 0;  // weights with a nonzero fp32 update whose stored value
+                                    // did not change after rounding, over all weights
+  double zero_fraction = 0;         // weights that are exactly zero at the end of the epoch
+  std::uint64_t overflow = 0;       // values overflowed in the last quantization
+  std::uint64_t underflow = 0;      // nonzero values flushed to zero in the last quantization
+};
+
+struct RunResult {
+  RunStatus status = RunStatus::pending;
+  std::vector<EpochMetrics> epochs;  // one per epoch run (fewer than config.epochs if diverged)
+  double final_test_accuracy = 0;
+  double wall_seconds = 0;
+  std::string message;               // why it diverged / failed
+  std::vector<int> layer_sizes;      // e.g. {784, 100, 10}
+  std::vector<float> params;         // final parameters if save_weights (layout: mlp.hpp)
+};
+
+// Called after each epoch (for progress lines). Return false to stop the run early.
+using EpochCallback = std::function<bool(int epoch, const EpochMetrics&)>;
+
+// Trains one run. Deterministic: same config, data and thread count give bit-identical results.
+// Throws InputError on a bad config; a NaN/inf loss or an accuracy stuck at chance is a result
+// (status diverged), not an exception.
+RunResult train(const TrainConfig& config, const DatasetPair& data,
+                const EpochCallback& on_epoch = {});
+
+// Estimated cost in arbitrary units (epochs x parameters x training samples) for scheduling.
+double estimated_cost(const TrainConfig& config, int input_dim, int n_train, int classes = 10);
+
+}  // namespace precsweep
