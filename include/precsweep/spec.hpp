@@ -1,0 +1,51 @@
+// Sweep specifications: a YAML grid of formats x hyperparameters, expanded into points.
+// Any value given as a list, or as a range {from, to, step}, is an axis; scalars are fixed; the
+// grid is the Cartesian product of the axes. Every key is documented in docs/sweep-spec.md.
+// Deliberately leaves out: running anything (sweep.hpp) and MPI (mpi.hpp); this is pure.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "precsweep/train.hpp"
+
+namespace precsweep {
+
+// One swept (or fixed) parameter and its values as canonical text, e.g.
+// {"lr", {"0.1", "0.5"}} or {"format", {"E5M2", "E5M4", ...}}.
+struct Axis {
+  std::string name;
+  std::vector<std::string> values;
+};
+
+// One grid point: one training run.
+struct Point {
+  std::int64_t id = 0;               // row in the results file; stable for a given spec text
+  TrainConfig config;                // everything the run needs (threads filled in at run time)
+  bool is_baseline = false;          // an fp32 run added by `baseline: true`
+  std::int64_t baseline_index = -1;  // id of this point's fp32 baseline, -1 if none
+  double cost = 0;                   // estimated_cost(): epochs x parameters x samples
+};
+
+struct SweepSpec {
+  std::string name;
+  std::string source;       // file name the spec came from (for messages)
+  std::string text;         // the YAML text exactly as read
+  std::string sha256;       // hex SHA-256 of text
+  std::string dataset = "mnist";
+  std::string data_dir;     // empty: the dataset's default folder
+  std::vector<Axis> axes;   // swept parameters, in the order they appear in the spec
+  std::vector<Axis> fixed;  // parameters with a single value
+  std::vector<Point> points;
+};
+
+// Parses and expands a spec. Throws InputError naming the key path and (where yaml-cpp gives
+// it) the line: unknown keys, wrong types, empty axes, invalid formats or values.
+SweepSpec parse_spec(const std::string& yaml_text, const std::string& source = "<string>");
+SweepSpec load_spec(const std::filesystem::path& path);
+
+// Hex SHA-256 (FIPS 180-4) of a byte string; used to tie a results file to its spec.
+std::string sha256_hex(const std::string& bytes);
+
+}  // namespace precsweep
