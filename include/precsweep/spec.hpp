@@ -1,6 +1,8 @@
 // Sweep specifications: a YAML grid of formats x hyperparameters, expanded into points.
 // Any value given as a list, or as a range {from, to, step}, is an axis; scalars are fixed; the
-// grid is the Cartesian product of the axes. Every key is documented in docs/sweep-spec.md.
+// grid is the Cartesian product of the axes, in the canonical parameter order of
+// parameter_names() with the last axis varying fastest; fp32 baselines (if any) follow the grid.
+// Every key and the exact point order are documented in docs/sweep-spec.md.
 // Deliberately leaves out: running anything (sweep.hpp) and MPI (mpi.hpp); this is pure.
 #pragma once
 #include <cstdint>
@@ -26,6 +28,7 @@ struct Point {
   bool is_baseline = false;          // an fp32 run added by `baseline: true`
   std::int64_t baseline_index = -1;  // id of this point's fp32 baseline, -1 if none
   double cost = 0;                   // estimated_cost(): epochs x parameters x samples
+  std::string dataset = "mnist";     // "mnist", "fashion-mnist" or "synthetic" (may be an axis)
 };
 
 struct SweepSpec {
@@ -35,10 +38,31 @@ struct SweepSpec {
   std::string sha256;       // hex SHA-256 of text
   std::string dataset = "mnist";
   std::string data_dir;     // empty: the dataset's default folder
-  std::vector<Axis> axes;   // swept parameters, in the order they appear in the spec
-  std::vector<Axis> fixed;  // parameters with a single value
+  std::vector<Axis> axes;   // swept parameters (more than one value among the grid points),
+                            // in the canonical order of parameter_names()
+  std::vector<Axis> fixed;  // parameters with a single value among the grid points, same order
   std::vector<Point> points;
+  bool baseline = false;         // `baseline: true`: fp32 baselines added and linked
+  std::int64_t grid_points = 0;  // points[0, grid_points) are the grid; the rest are baselines
 };
+
+// The canonical parameter (axis) names, in grid order: dataset, seed, hidden, activation, lr,
+// momentum, weight_decay, lr_schedule, batch, epochs, format, rounding, apply_to, every,
+// master_weights. Every point has a value for each (Axis::values use the same text).
+const std::vector<std::string>& parameter_names();
+// A point's value of one parameter as canonical text ("0.1", "200,100", "E5M2", "batch").
+// Throws std::invalid_argument for a name not in parameter_names().
+std::string parameter_text(const Point& point, const std::string& name);
+
+// Shapes the cost estimate uses without loading data: mnist and fashion-mnist 784 inputs,
+// 60000/10000 samples; synthetic as make_synthetic's defaults (64 inputs, 2000/500 samples).
+struct DatasetShape {
+  int dim = 784;
+  int n_train = 60000;
+  int n_test = 10000;
+  int classes = 10;
+};
+DatasetShape dataset_shape(const std::string& name);  // throws InputError for unknown names
 
 // Parses and expands a spec. Throws InputError naming the key path and (where yaml-cpp gives
 // it) the line: unknown keys, wrong types, empty axes, invalid formats or values.
