@@ -1,0 +1,124 @@
+// The multilayer perceptron the trainer runs: dense layers, a hidden activation (sigmoid, tanh or
+// relu), softmax + cross-entropy output. Fast forward/backward through CBLAS sgemm (row-major)
+// with bias, activation and derivative in fused OpenMP loops, plus a naive reference
+// (forward_ref/backward_ref: plain loops, double accumulation) that the tests compare against.
+//
+// Parameter layout (one contiguous buffer of layout.count floats, llm.c style), for each layer
+// l = 0 .. L-1 with in = sizes[l], out = sizes[l+1]:
+//   W[l]  [out, in]  row-major (PyTorch nn.Linear order: row j holds the weights into unit j)
+//   b[l]  [out]
+// stored as W[0] b[0] W[1] b[1] ... The gradient and optimizer-state buffers use the same layout,
+// so "round every weight and bias" is one call over one array.
+// Deliberately leaves out: dropout, batch norm, other losses, storing pre-activations (every
+// derivative used here is a function of the activation output).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <vector>
+
+#include "precsweep/train.hpp"
+
+namespace precsweep {
+
+struct MlpLayout {
+  std::vector<int> sizes;            // {inputs, hidden..., classes}
+  std::vector<std::size_t> w_offset; // [L] offset of W[l] in the parameter buffer
+  std::vector<std::size_t> b_offset; // [L] offset of b[l]
+  std::size_t count = 0;             // total parameters
+
+  MlpLayout() = default;
+  explicit MlpLayout(std::vector<int> layer_sizes);  // InputError on < 2 sizes or a size < 1
+  int layers() const { return static_cast<int>(sizes.size()) - 1; }
+  int in(int l) const { return sizes[static_cast<std::size_t>(l)]; }
+  int out(int l) const { return sizes[static_cast<std::size_t>(l) + 1]; }
+  int classes() const { return sizes.back(); }
+};
+
+// Called on a tensor right after it is computed, so a policy can round it in place:
+// forward: the output of layer l ([B, out(l)]: activation for hidden layers, logits for the
+// last); backward: the delta dL/dz of layer l ([B, out(l)]).
+using TensorHook = std::function<void(std::span<float> values, int layer)>;
+
+// Network with its parameter, gradient and workspace buffers, all allocated once for a maximum
+// batch size; forward/backward never allocate.
+class Mlp {
+ public:
+  Mlp(std::vector<int> layer_sizes, Activation activation, int max_batch);
+
+  const MlpLayout& layout() const { return layout_; }
+  Activation activation() const { return activation_; }
+  int max_batch() const { return max_batch_; }
+
+  std::vector<float> params;  // [layout.count] W[0] b[0] W[1] b[1] ...
+  std::vector<float> grads;   // [layout.count] same layout: d(mean loss)/d(param)
+
+  float* W(int l) { return params.data() + layout_.w_offset[static_cast<std::size_t>(l)]; }
+  float* b(int l) { return params.data() + layout_.b_offset[static_cast<std::size_t>(l)]; }
+  float* dW(int l) { return grads.data() + layout_.w_offset[static_cast<std::size_t>(l)]; }
+  float* db(int l) { return grads.data() + layout_.b_offset[static_cast<std::size_t>(l)]; }
+
+  // X: [B, in] row-major, B <= max_batch. Computes every layer's output; returns the class
+  // probabilities [B, classes] (softmax of the last layer's logits), valid until the next
+  // loss_and_output_delta (they live in the last layer's delta buffer).
+  // `hook` sees each layer's output before it feeds the next layer (and before softmax).
+  const float* forward(const float* X, int B, const TensorHook& hook = {});
+
+  // After forward(X, B): mean cross-entropy over the batch given labels y [B]; per-sample losses
+  // are summed in order in double so the value does not depend on the thread count. `correct`
+  // receives the number of argmax hits. Sets the last layer's delta to (P - onehot(y)) / B.
+  double loss_and_output_delta(const std::uint8_t* y, int B, int* correct);
+
+  // After loss_and_output_delta: fills grads (mean over the batch). `hook` sees each layer's
+  // delta before it is used for that layer's gradient and for the layer below.
+  void backward(const float* X, int B, const TensorHook& hook = {});
+
+  // Output of layer l from the last forward ([B, out(l)]: activations; logits for the last).
+  const float* output(int l) const { return acts_[static_cast<std::size_t>(l)].data(); }
+
+  // After forward(X, B): how many rows' argmax logit equals y[r] (first index wins ties).
+  int count_correct(int B, const std::uint8_t* y) const;
+
+ private:
+  MlpLayout layout_;
+  Activation activation_;
+  int max_batch_;
+  std::vector<std::vector<float>> acts_;    // [L] x [max_batch, out(l)]: layer outputs
+  std::vector<std::vector<float>> deltas_;  // [L] x [max_batch, out(l)]: dL/dz of layer l
+  std::vector<double> sample_loss_;         // [max_batch] -log p_y per row
+  std::vector<float> lse_;                  // [max_batch] log sum_j exp(logit[r, j])
+};
+
+// Glorot/Xavier uniform U(-a, a), a = sqrt(6 / (in + out)) for sigmoid and tanh; He uniform
+// a = sqrt(6 / in) for relu; biases 0. Element i of the buffer uses counter i of the stream
+// rng::key(seed, kStreamInit), so the values depend only on (seed, layer sizes).
+void init_params(const MlpLayout& layout, Activation activation, std::uint64_t seed,
+                 std::span<float> params);
+
+// ---- reference (tests only: plain loops, double everywhere) --------------------------------
+// params in the layout above, as double. Returns every layer's output as [L][B * out(l)]
+// (hidden: activation; last: softmax probabilities).
+std::vector<std::vector<double>> forward_ref(const MlpLayout& layout, Activation activation,
+                                             std::span<const double> params, const float* X, int B);
+// Mean cross-entropy of the probabilities from forward_ref.
+double loss_ref(const MlpLayout& layout, const std::vector<std::vector<double>>& outputs,
+                const std::uint8_t* y, int B);
+// Gradient of the mean cross-entropy, same layout as params.
+std::vector<double> backward_ref(const MlpLayout& layout, Activation activation,
+                                 std::span<const double> params,
+                                 const std::vector<std::vector<double>>& outputs, const float* X,
+                                 const std::uint8_t* y, int B);
+
+// ---- weight update kernel (exposed for tests of swamping) ----------------------------------
+// One SGD step on the stored weights, rounding the result into `fmt` when `round` is set:
+//   master empty  (plain scheme):   working[i] <- q(working[i] - step[i])
+//   master given  (mixed precision): master[i] <- master[i] - step[i]; working[i] <- q(master[i])
+// where q is quantize(fmt, mode, key) (stochastic bits at key.offset + i) or the identity when
+// `round` is false. Returns how many i had step[i] != 0 but an unchanged working[i] (updates
+// lost to rounding or to fp32 swamping). Adds the rounding's counts to *stats.
+std::uint64_t apply_update(std::span<float> working, std::span<float> master,
+                           std::span<const float> step, bool round, const Format& fmt,
+                           Rounding mode, StochasticKey key, QuantizeStats* stats);
+
+}  // namespace precsweep

@@ -1,0 +1,422 @@
+// The MLP's fast path (CBLAS sgemm + fused OpenMP loops), its frozen reference (plain loops in
+// double), parameter initialisation and the weight-update kernel. Shapes and the parameter
+// layout are documented in include/precsweep/mlp.hpp.
+// Deliberately leaves out: any allocation after construction, and libm in the fast path (exp is
+// a fixed polynomial below, so results do not change with the libm version and the loops
+// vectorise).
+#include "precsweep/mlp.hpp"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "precsweep/error.hpp"
+#include "precsweep/rng.hpp"
+
+namespace precsweep {
+namespace {
+
+constexpr std::uint64_t kStreamInit = 0x1417;
+// Elementwise loops below this many elements stay on one thread (a parallel region costs more).
+constexpr long kParallelMin = 1L << 15;
+
+// exp(x) for float in the style of Cephes expf: x = n ln2 + r with n = round(x / ln2), |r| <= ln2/2
+// (ln2 split in two parts so n*ln2 is exact), exp(r) by a degree-7 polynomial (max relative error
+// ~2 ulp), then scaled by 2^n built from the exponent bits. Inputs are clamped to
+// [-87.33, 88.37] so 2^n stays a normal float; NaN propagates through the polynomial.
+inline float exp_poly(float x) {
+  x = std::min(std::max(x, -87.33f), 88.37f);
+  const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer (ties-even)
+  const float n = (x * 1.44269504088896341f + magic) - magic;
+  float r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const auto bits = static_cast<std::uint32_t>(static_cast<int>(n) + 127) << 23;
+  return p * std::bit_cast<float>(bits);
+}
+
+// Activation of z, and its derivative expressed through the activation a (so only outputs are
+// stored): sigmoid' = a(1 - a), tanh' = 1 - a^2, relu' = [a > 0].
+inline float act_sigmoid(float z) { return 1.0f / (1.0f + exp_poly(-z)); }
+inline float act_tanh(float z) {
+  const float t = exp_poly(-2.0f * std::fabs(z));
+  return std::copysign((1.0f - t) / (1.0f + t), z);
+}
+inline float act_relu(float z) { return std::max(z, 0.0f); }  // std::max keeps a NaN z
+
+// out[r, j] = f(out[r, j] + b[j]) over [B, n]; the sgemm left Z = A W^T in out.
+template <class F>
+void bias_activate(float* out, const float* bias, int B, int n, F f) {
+#pragma omp parallel for schedule(static) if (static_cast<long>(B) * n >= kParallelMin)
+  for (int r = 0; r < B; ++r) {
+    float* row = out + static_cast<std::size_t>(r) * n;
+    for (int j = 0; j < n; ++j) row[j] = f(row[j] + bias[j]);
+  }
+}
+
+// d[i] *= f'(a[i]) over [B * n].
+void multiply_derivative(float* d, const float* a, long count, Activation act) {
+  switch (act) {
+    case Activation::sigmoid:
+#pragma omp parallel for schedule(static) if (count >= kParallelMin)
+      for (long i = 0; i < count; ++i) d[i] *= a[i] * (1.0f - a[i]);
+      break;
+    case Activation::tanh:
+#pragma omp parallel for schedule(static) if (count >= kParallelMin)
+      for (long i = 0; i < count; ++i) d[i] *= 1.0f - a[i] * a[i];
+      break;
+    case Activation::relu:
+#pragma omp parallel for schedule(static) if (count >= kParallelMin)
+      for (long i = 0; i < count; ++i) d[i] = a[i] > 0.0f ? d[i] : 0.0f;
+      break;
+  }
+}
+
+int argmax_row(const float* row, int n) {
+  int best = 0;
+  for (int j = 1; j < n; ++j)
+    if (row[j] > row[best]) best = j;
+  return best;
+}
+
+}  // namespace
+
+// ---- layout and init -----------------------------------------------------------------------
+
+MlpLayout::MlpLayout(std::vector<int> layer_sizes) : sizes(std::move(layer_sizes)) {
+  if (sizes.size() < 2) throw InputError("MLP needs at least an input and an output size");
+  for (int s : sizes)
+    if (s < 1) throw InputError("MLP layer size must be >= 1, got " + std::to_string(s));
+  for (int l = 0; l < layers(); ++l) {
+    w_offset.push_back(count);
+    count += static_cast<std::size_t>(in(l)) * static_cast<std::size_t>(out(l));
+    b_offset.push_back(count);
+    count += static_cast<std::size_t>(out(l));
+  }
+}
+
+void init_params(const MlpLayout& layout, Activation activation, std::uint64_t seed,
+                 std::span<float> params) {
+  const std::uint64_t key = rng::key(seed, kStreamInit);
+  std::fill(params.begin(), params.end(), 0.0f);  // biases 0
+  for (int l = 0; l < layout.layers(); ++l) {
+    const double fan_in = layout.in(l), fan_out = layout.out(l);
+    const double a = activation == Activation::relu ? std::sqrt(6.0 / fan_in)
+                                                    : std::sqrt(6.0 / (fan_in + fan_out));
+    const std::size_t off = layout.w_offset[static_cast<std::size_t>(l)];
+    const std::size_t n = static_cast<std::size_t>(layout.in(l)) * layout.out(l);
+    for (std::size_t i = off; i < off + n; ++i)
+      params[i] = static_cast<float>((2.0 * rng::uniform01(key, i) - 1.0) * a);
+  }
+}
+
+// ---- fast path -----------------------------------------------------------------------------
+
+Mlp::Mlp(std::vector<int> layer_sizes, Activation activation, int max_batch)
+    : layout_(std::move(layer_sizes)), activation_(activation), max_batch_(max_batch) {
+  if (max_batch < 1) throw InputError("MLP batch size must be >= 1");
+  params.assign(layout_.count, 0.0f);
+  grads.assign(layout_.count, 0.0f);
+  for (int l = 0; l < layout_.layers(); ++l) {
+    const std::size_t n = static_cast<std::size_t>(max_batch) * layout_.out(l);
+    acts_.emplace_back(n, 0.0f);
+    deltas_.emplace_back(n, 0.0f);
+  }
+  sample_loss_.assign(static_cast<std::size_t>(max_batch), 0.0);
+  lse_.assign(static_cast<std::size_t>(max_batch), 0.0f);
+}
+
+const float* Mlp::forward(const float* X, int B, const TensorHook& hook) {
+  const int L = layout_.layers();
+  const float* A = X;  // [B, in(l)]
+  for (int l = 0; l < L; ++l) {
+    const int in = layout_.in(l), out = layout_.out(l);
+    float* Z = acts_[static_cast<std::size_t>(l)].data();  // [B, out]
+    // Z[B, out] = A[B, in] * W[out, in]^T
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, out, in, 1.0f, A, in, W(l), in, 0.0f,
+                Z, out);
+    const float* bias = b(l);
+    if (l + 1 < L) {
+      switch (activation_) {
+        case Activation::sigmoid: bias_activate(Z, bias, B, out, act_sigmoid); break;
+        case Activation::tanh: bias_activate(Z, bias, B, out, act_tanh); break;
+        case Activation::relu: bias_activate(Z, bias, B, out, act_relu); break;
+      }
+    } else {
+      bias_activate(Z, bias, B, out, [](float z) { return z; });
+    }
+    if (hook) hook({Z, static_cast<std::size_t>(B) * out}, l);
+    A = Z;
+  }
+  // Softmax of the logits [B, C] into the last delta buffer (the probabilities stay there until
+  // backward overwrites them); lse[r] = log sum_j exp(z[r, j]) keeps the loss exact.
+  const int C = layout_.classes();
+  const float* logits = acts_.back().data();
+  float* P = deltas_.back().data();
+#pragma omp parallel for schedule(static) if (static_cast<long>(B) * C >= kParallelMin)
+  for (int r = 0; r < B; ++r) {
+    const float* z = logits + static_cast<std::size_t>(r) * C;
+    float* p = P + static_cast<std::size_t>(r) * C;
+    float m = z[0];
+    for (int j = 1; j < C; ++j) m = std::max(m, z[j]);
+    if (!std::isfinite(m)) m = 0.0f;  // inf/NaN logits: let the NaN show in the loss
+    float s = 0.0f;
+    for (int j = 0; j < C; ++j) {
+      p[j] = exp_poly(z[j] - m);
+      s += p[j];
+    }
+    const float inv = 1.0f / s;
+    for (int j = 0; j < C; ++j) p[j] *= inv;
+    lse_[static_cast<std::size_t>(r)] = m + std::log(s);
+  }
+  return P;
+}
+
+double Mlp::loss_and_output_delta(const std::uint8_t* y, int B, int* correct) {
+  const int C = layout_.classes();
+  const float* logits = acts_.back().data();
+  float* D = deltas_.back().data();  // holds P on entry, (P - onehot) / B on exit
+  const float inv_b = 1.0f / static_cast<float>(B);
+  int hits = 0;
+#pragma omp parallel for schedule(static) reduction(+ : hits) \
+    if (static_cast<long>(B) * C >= kParallelMin)
+  for (int r = 0; r < B; ++r) {
+    const float* z = logits + static_cast<std::size_t>(r) * C;
+    float* d = D + static_cast<std::size_t>(r) * C;
+    const int label = y[r];
+    // -log p_y = lse - z_y, computed from the logits so a tiny p_y does not become inf.
+    sample_loss_[static_cast<std::size_t>(r)] =
+        static_cast<double>(lse_[static_cast<std::size_t>(r)]) - static_cast<double>(z[label]);
+    hits += argmax_row(z, C) == label ? 1 : 0;
+    for (int j = 0; j < C; ++j) d[j] *= inv_b;
+    d[label] -= inv_b;
+  }
+  double sum = 0.0;
+  for (int r = 0; r < B; ++r) sum += sample_loss_[static_cast<std::size_t>(r)];
+  if (correct) *correct = hits;
+  return sum / B;
+}
+
+void Mlp::backward(const float* X, int B, const TensorHook& hook) {
+  for (int l = layout_.layers() - 1; l >= 0; --l) {
+    const int in = layout_.in(l), out = layout_.out(l);
+    float* D = deltas_[static_cast<std::size_t>(l)].data();  // [B, out]
+    if (hook) hook({D, static_cast<std::size_t>(B) * out}, l);
+    const float* A = l == 0 ? X : acts_[static_cast<std::size_t>(l) - 1].data();  // [B, in]
+    // dW[out, in] = D[B, out]^T * A[B, in]
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, B, 1.0f, D, out, A, in, 0.0f,
+                dW(l), in);
+    // db[out] = sum over rows of D (rows in order: deterministic at any thread count)
+    float* g = db(l);
+    std::fill(g, g + out, 0.0f);
+    for (int r = 0; r < B; ++r) {
+      const float* d = D + static_cast<std::size_t>(r) * out;
+      for (int j = 0; j < out; ++j) g[j] += d[j];
+    }
+    if (l > 0) {
+      float* Dprev = deltas_[static_cast<std::size_t>(l) - 1].data();  // [B, in]
+      // Dprev[B, in] = D[B, out] * W[out, in], then times f'(a) of layer l-1
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, in, out, 1.0f, D, out, W(l), in,
+                  0.0f, Dprev, in);
+      multiply_derivative(Dprev, acts_[static_cast<std::size_t>(l) - 1].data(),
+                          static_cast<long>(B) * in, activation_);
+    }
+  }
+}
+
+int Mlp::count_correct(int B, const std::uint8_t* y) const {
+  const int C = layout_.classes();
+  const float* logits = acts_.back().data();
+  int hits = 0;
+  for (int r = 0; r < B; ++r)
+    hits += argmax_row(logits + static_cast<std::size_t>(r) * C, C) == y[r] ? 1 : 0;
+  return hits;
+}
+
+// ---- weight update -------------------------------------------------------------------------
+
+std::uint64_t apply_update(std::span<float> working, std::span<float> master,
+                           std::span<const float> step, bool round, const Format& fmt,
+                           Rounding mode, StochasticKey key, QuantizeStats* stats) {
+  const long n = static_cast<long>(working.size());
+  if (step.size() != working.size() || (!master.empty() && master.size() != working.size()))
+    throw std::invalid_argument("apply_update: buffer sizes differ");
+  std::uint64_t lost = 0;
+  if (!master.empty()) {
+    // Mixed precision: the fp32 master receives the update (lost only to fp32 swamping), the
+    // working copy is re-rounded from it.
+    float* m = master.data();
+    const float* s = step.data();
+#pragma omp parallel for schedule(static) reduction(+ : lost) if (n >= kParallelMin)
+    for (long i = 0; i < n; ++i) {
+      const float v = m[i] - s[i];
+      lost += (s[i] != 0.0f) & (v == m[i]);
+      m[i] = v;
+    }
+    if (round) {
+      std::memcpy(working.data(), m, static_cast<std::size_t>(n) * sizeof(float));
+      quantize(working, fmt, mode, key, stats);
+    }
+    return lost;
+  }
+  if (!round) {
+    float* w = working.data();
+    const float* s = step.data();
+#pragma omp parallel for schedule(static) reduction(+ : lost) if (n >= kParallelMin)
+    for (long i = 0; i < n; ++i) {
+      const float v = w[i] - s[i];
+      lost += (s[i] != 0.0f) & (v == w[i]);
+      w[i] = v;
+    }
+    return lost;
+  }
+  // Plain scheme, rounded: in L1-sized blocks, remember the old values, add, round the block
+  // (stochastic bits at key.offset + global index, so blocking does not change the result),
+  // and count updates that left the stored value unchanged.
+  constexpr long kBlock = 2048;
+  const long blocks = (n + kBlock - 1) / kBlock;
+  std::uint64_t over = 0, under = 0;
+#pragma omp parallel for schedule(static) reduction(+ : lost, over, under) \
+    if (n >= kParallelMin)
+  for (long blk = 0; blk < blocks; ++blk) {
+    const long lo = blk * kBlock, len = std::min(kBlock, n - lo);
+    float old[kBlock];
+    float* w = working.data() + lo;
+    const float* s = step.data() + lo;
+    for (long i = 0; i < len; ++i) {
+      old[i] = w[i];
+      w[i] = w[i] - s[i];
+    }
+    QuantizeStats qs;
+    StochasticKey k = key;
+    k.offset += static_cast<std::uint64_t>(lo);
+    quantize({w, static_cast<std::size_t>(len)}, fmt, mode, k, stats ? &qs : nullptr);
+    over += qs.overflow;
+    under += qs.underflow;
+    std::uint64_t c = 0;
+    for (long i = 0; i < len; ++i) c += (s[i] != 0.0f) & (w[i] == old[i]);
+    lost += c;
+  }
+  if (stats) {
+    stats->overflow += over;
+    stats->underflow += under;
+  }
+  return lost;
+}
+
+// ---- reference -----------------------------------------------------------------------------
+
+namespace {
+double ref_act(Activation a, double z) {
+  switch (a) {
+    case Activation::sigmoid: return 1.0 / (1.0 + std::exp(-z));
+    case Activation::tanh: return std::tanh(z);
+    case Activation::relu: return z > 0.0 ? z : 0.0;
+  }
+  return 0.0;
+}
+double ref_act_derivative(Activation a, double out) {
+  switch (a) {
+    case Activation::sigmoid: return out * (1.0 - out);
+    case Activation::tanh: return 1.0 - out * out;
+    case Activation::relu: return out > 0.0 ? 1.0 : 0.0;
+  }
+  return 0.0;
+}
+}  // namespace
+
+std::vector<std::vector<double>> forward_ref(const MlpLayout& layout, Activation activation,
+                                             std::span<const double> params, const float* X,
+                                             int B) {
+  const int L = layout.layers();
+  std::vector<std::vector<double>> outs(static_cast<std::size_t>(L));
+  std::vector<double> A(X, X + static_cast<std::size_t>(B) * layout.in(0));
+  for (int l = 0; l < L; ++l) {
+    const int in = layout.in(l), out = layout.out(l);
+    const double* Wl = params.data() + layout.w_offset[static_cast<std::size_t>(l)];
+    const double* bl = params.data() + layout.b_offset[static_cast<std::size_t>(l)];
+    std::vector<double> Z(static_cast<std::size_t>(B) * out);
+    for (int r = 0; r < B; ++r)
+      for (int j = 0; j < out; ++j) {
+        double z = bl[j];
+        for (int k = 0; k < in; ++k)
+          z += A[static_cast<std::size_t>(r) * in + k] * Wl[static_cast<std::size_t>(j) * in + k];
+        Z[static_cast<std::size_t>(r) * out + j] = l + 1 < L ? ref_act(activation, z) : z;
+      }
+    if (l + 1 == L) {  // softmax
+      for (int r = 0; r < B; ++r) {
+        double* z = Z.data() + static_cast<std::size_t>(r) * out;
+        double m = z[0], s = 0.0;
+        for (int j = 1; j < out; ++j) m = std::max(m, z[j]);
+        for (int j = 0; j < out; ++j) s += (z[j] = std::exp(z[j] - m));
+        for (int j = 0; j < out; ++j) z[j] /= s;
+      }
+    }
+    outs[static_cast<std::size_t>(l)] = Z;
+    A = std::move(Z);
+  }
+  return outs;
+}
+
+double loss_ref(const MlpLayout& layout, const std::vector<std::vector<double>>& outputs,
+                const std::uint8_t* y, int B) {
+  const int C = layout.classes();
+  double sum = 0.0;
+  for (int r = 0; r < B; ++r) sum -= std::log(outputs.back()[static_cast<std::size_t>(r) * C + y[r]]);
+  return sum / B;
+}
+
+std::vector<double> backward_ref(const MlpLayout& layout, Activation activation,
+                                 std::span<const double> params,
+                                 const std::vector<std::vector<double>>& outputs, const float* X,
+                                 const std::uint8_t* y, int B) {
+  const int L = layout.layers();
+  std::vector<double> grad(layout.count, 0.0);
+  // delta of the last layer: (P - onehot) / B
+  std::vector<double> D = outputs.back();
+  const int C = layout.classes();
+  for (int r = 0; r < B; ++r) {
+    D[static_cast<std::size_t>(r) * C + y[r]] -= 1.0;
+    for (int j = 0; j < C; ++j) D[static_cast<std::size_t>(r) * C + j] /= B;
+  }
+  for (int l = L - 1; l >= 0; --l) {
+    const int in = layout.in(l), out = layout.out(l);
+    const double* Wl = params.data() + layout.w_offset[static_cast<std::size_t>(l)];
+    double* gW = grad.data() + layout.w_offset[static_cast<std::size_t>(l)];
+    double* gb = grad.data() + layout.b_offset[static_cast<std::size_t>(l)];
+    auto a_prev = [&](int r, int k) -> double {
+      return l == 0 ? static_cast<double>(X[static_cast<std::size_t>(r) * in + k])
+                    : outputs[static_cast<std::size_t>(l) - 1][static_cast<std::size_t>(r) * in + k];
+    };
+    for (int j = 0; j < out; ++j)
+      for (int r = 0; r < B; ++r) {
+        const double d = D[static_cast<std::size_t>(r) * out + j];
+        gb[j] += d;
+        for (int k = 0; k < in; ++k) gW[static_cast<std::size_t>(j) * in + k] += d * a_prev(r, k);
+      }
+    if (l > 0) {
+      std::vector<double> Dprev(static_cast<std::size_t>(B) * in, 0.0);
+      for (int r = 0; r < B; ++r)
+        for (int k = 0; k < in; ++k) {
+          double s = 0.0;
+          for (int j = 0; j < out; ++j)
+            s += D[static_cast<std::size_t>(r) * out + j] * Wl[static_cast<std::size_t>(j) * in + k];
+          Dprev[static_cast<std::size_t>(r) * in + k] = s * ref_act_derivative(activation, a_prev(r, k));
+        }
+      D = std::move(Dprev);
+    }
+  }
+  return grad;
+}
+
+}  // namespace precsweep
