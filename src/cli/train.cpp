@@ -1,9 +1,177 @@
-// TEMPORARY scaffold: replaced by the real `train` command.
+// `precsweep train`: one training run from the command line. Prints a header, one progress line
+// per epoch, the status, and finally `test_accuracy=<4 decimals>`. Bad flag values are
+// InputErrors (exit 2, one line); a diverged run is a result (exit 0, status=diverged).
+// Deliberately leaves out: the HDF5 output (`--out`, added by the sweep engine; see the marked
+// spot below).
+#include <cstdio>
+#include <memory>
+#include <string>
+
 #include "commands.hpp"
-#include <stdexcept>
+#include "precsweep/build_info.hpp"
+#include "precsweep/dataset.hpp"
+#include "precsweep/error.hpp"
+#include "precsweep/train.hpp"
+
 namespace precsweep::cli {
-Command add_train(CLI::App& root) {
-  auto* app = root.add_subcommand("train", "(not yet built)");
-  return {app, [] () -> int { throw std::runtime_error("train: not yet built"); }};
+namespace {
+
+struct TrainArgs {
+  std::string dataset = "mnist";
+  std::string data_dir;
+  std::string hidden = "100";
+  std::string activation = "sigmoid";
+  double lr = 0.1;
+  double momentum = 0.0;
+  double weight_decay = 0.0;
+  std::string lr_schedule = "constant";
+  int batch = 64;
+  int epochs = 1;
+  std::uint64_t seed = 1;
+  std::string format = "fp32";
+  std::string rounding = "toward_zero";
+  std::string apply_to = "weights";
+  std::string every = "batch";
+  bool master_weights = false;
+  int threads = 1;
+  // --out: reserved for the sweep/HDF5 engineer (see add_train).
+};
+
+// "100" or "256,128" -> {256, 128}
+std::vector<int> parse_hidden(const std::string& text) {
+  std::vector<int> widths;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', pos), text.size());
+    const std::string item = text.substr(pos, comma - pos);
+    std::size_t used = 0;
+    int w = 0;
+    try {
+      w = std::stoi(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (item.empty() || used != item.size() || w < 1)
+      throw InputError("--hidden: bad width '" + item + "' in '" + text +
+                       "' (expected positive integers separated by commas, e.g. 256,128)");
+    widths.push_back(w);
+    pos = comma + 1;
+  }
+  return widths;
 }
+
+// "batch" -> 1, "epoch" -> 0, "N" -> N >= 1
+int parse_every(const std::string& text) {
+  if (text == "batch") return 1;
+  if (text == "epoch") return 0;
+  std::size_t used = 0;
+  int n = 0;
+  try {
+    n = std::stoi(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (text.empty() || used != text.size() || n < 1)
+    throw InputError("--every: bad value '" + text +
+                     "' (expected batch, epoch or a positive number of batches)");
+  return n;
+}
+
+TrainConfig to_config(const TrainArgs& a) {
+  TrainConfig c;
+  c.hidden = parse_hidden(a.hidden);
+  c.activation = parse_activation(a.activation);
+  c.lr = a.lr;
+  c.momentum = a.momentum;
+  c.weight_decay = a.weight_decay;
+  c.lr_schedule = a.lr_schedule;
+  c.batch = a.batch;
+  c.epochs = a.epochs;
+  c.seed = a.seed;
+  c.format = parse_format(a.format);
+  c.rounding = parse_rounding(a.rounding);
+  c.apply_to = parse_apply_to(a.apply_to);
+  c.every = parse_every(a.every);
+  c.master_weights = a.master_weights;
+  c.threads = a.threads;
+  c.validate();
+  return c;
+}
+
+int run_train(const TrainArgs& args) {
+  const TrainConfig config = to_config(args);  // all flag errors before any data is read
+  const DatasetPair data = load_dataset(args.dataset, args.data_dir);
+
+  std::string shape = std::to_string(data.train.dim);
+  for (int h : config.hidden) shape += "-" + std::to_string(h);
+  shape += "-" + std::to_string(data.train.classes);
+  std::printf("train: %s %s %s lr=%g momentum=%g batch=%d epochs=%d seed=%llu format=%s "
+              "rounding=%s apply_to=%s every=%s%s threads=%d blas=%s\n",
+              data.name.c_str(), shape.c_str(), to_string(config.activation).c_str(), config.lr,
+              config.momentum, config.batch, config.epochs,
+              static_cast<unsigned long long>(config.seed), config.format.name().c_str(),
+              to_string(config.rounding).c_str(), apply_to_string(config.apply_to).c_str(),
+              args.every.c_str(), config.master_weights ? " master_weights" : "", config.threads,
+              build_info::blas_core().c_str());
+  std::fflush(stdout);
+
+  const RunResult result = train(config, data, [&](int epoch, const EpochMetrics& m) {
+    std::printf("epoch %d/%d train_loss=%.4f train_acc=%.4f test_acc=%.4f lost=%.4f zero=%.4f "
+                "overflow=%llu underflow=%llu time=%.2fs\n",
+                epoch + 1, config.epochs, m.train_loss, m.train_accuracy, m.test_accuracy,
+                m.lost_update_fraction, m.zero_fraction,
+                static_cast<unsigned long long>(m.overflow),
+                static_cast<unsigned long long>(m.underflow), m.wall_seconds);
+    std::fflush(stdout);
+    return true;
+  });
+
+  // --out: the sweep/HDF5 engineer writes `result` here as a one-point results file.
+
+  std::printf("status=%s%s%s\n", to_string(result.status).c_str(),
+              result.message.empty() ? "" : " ", result.message.c_str());
+  std::printf("test_accuracy=%.4f\n", result.final_test_accuracy);
+  return kExitOk;
+}
+
+}  // namespace
+
+Command add_train(CLI::App& root) {
+  auto args = std::make_shared<TrainArgs>();
+  auto* app = root.add_subcommand("train", "Train one MLP with its weights rounded into a format");
+  app->add_option("--dataset", args->dataset, "mnist, fashion-mnist or synthetic")
+      ->capture_default_str();
+  app->add_option("--data-dir", args->data_dir,
+                  "Folder with the four IDX files (default: where scripts/setup put them)");
+  app->add_option("--hidden", args->hidden, "Hidden widths, e.g. 100 or 256,128")
+      ->capture_default_str();
+  app->add_option("--activation", args->activation, "sigmoid, tanh or relu")
+      ->capture_default_str();
+  app->add_option("--lr", args->lr, "Learning rate (> 0)")->capture_default_str();
+  app->add_option("--momentum", args->momentum, "SGD momentum in [0, 1)")->capture_default_str();
+  app->add_option("--weight-decay", args->weight_decay, "L2 weight decay (>= 0)")
+      ->capture_default_str();
+  app->add_option("--lr-schedule", args->lr_schedule, "constant, cosine or step:<epochs>:<factor>")
+      ->capture_default_str();
+  app->add_option("--batch", args->batch, "Mini-batch size (>= 1)")->capture_default_str();
+  app->add_option("--epochs", args->epochs, "Epochs (>= 1)")->capture_default_str();
+  app->add_option("--seed", args->seed, "Seed for init, shuffling and stochastic rounding")
+      ->capture_default_str();
+  app->add_option("--format", args->format, "Number format: fp32, E5M10, bf16, fp8-e4m3, Q8.8, ...")
+      ->capture_default_str();
+  app->add_option("--rounding", args->rounding,
+                  "toward_zero, nearest_even, up, down or stochastic")
+      ->capture_default_str();
+  app->add_option("--apply-to", args->apply_to,
+                  "What is rounded: comma list of weights, activations, gradients, updates")
+      ->capture_default_str();
+  app->add_option("--every", args->every, "Round the weights every batch, epoch or N batches")
+      ->capture_default_str();
+  app->add_flag("--master-weights", args->master_weights,
+                "Keep fp32 master weights; round a working copy for forward/backward");
+  app->add_option("--threads", args->threads, "OpenMP/BLAS threads (>= 1)")->capture_default_str();
+  // --out run.h5: added by the sweep/HDF5 engineer (writes the sweep layout with one point).
+  return {app, [args]() -> int { return run_train(*args); }};
+}
+
 }  // namespace precsweep::cli
