@@ -1,0 +1,86 @@
+// The one place precsweep calls MPI: start/stop, who am I, small collectives, the dynamic work
+// counter that hands out sweep points, and the abort path.
+//
+// Work distribution (WorkCounter): one 64-bit counter in an MPI-3 window on rank 0. Every rank,
+// rank 0 included, takes the next index with an atomic MPI_Fetch_and_op(+1) — no manager rank
+// spends its core on bookkeeping. A stop request adds kStopOffset, so every later take returns
+// an index past the end and each rank stops after its current point.
+// Deliberately leaves out: communicators other than MPI_COMM_WORLD, any data-parallel training.
+#pragma once
+#include <mpi.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace precsweep::mpi {
+
+// MPI_Init_thread(FUNNELED) on construction unless MPI is already up; MPI_Finalize on
+// destruction if this object initialised it. Works without mpirun (singleton init).
+class Environment {
+ public:
+  Environment(int* argc = nullptr, char*** argv = nullptr);
+  ~Environment();
+  Environment(const Environment&) = delete;
+  Environment& operator=(const Environment&) = delete;
+
+ private:
+  bool owns_ = false;
+};
+
+bool initialized();
+int rank();
+int size();
+MPI_Comm world();
+void barrier();
+// This rank's host name, and every rank's (index = rank), same on every rank.
+std::string hostname();
+std::vector<std::string> all_hostnames();
+
+// Broadcast from `root`; every rank returns root's value.
+std::string broadcast(const std::string& value, int root = 0);
+std::int64_t broadcast(std::int64_t value, int root = 0);
+std::int64_t allreduce_sum(std::int64_t value);
+std::int64_t allreduce_max(std::int64_t value);
+std::int64_t allreduce_min(std::int64_t value);
+double allreduce_max(double value);
+
+// Agreement on a fallible step: every rank reports ok/message; if any failed, every rank gets
+// the lowest failing rank's message (returns false), else true.
+bool all_ok(bool ok, std::string& message);
+
+// Ends the whole job now (MPI_Abort on world); never returns.
+[[noreturn]] void abort(int exit_code);
+
+// Lets the MPI library progress one-sided requests that target this rank (needed by transports
+// without hardware atomics); cheap, call it now and then from long computations.
+void poke_progress();
+
+double wall_time();  // MPI_Wtime
+
+class WorkCounter {
+ public:
+  static constexpr std::int64_t kStopOffset = std::int64_t{1} << 48;
+
+  // Collective: creates the window; the counter starts at 0.
+  WorkCounter();
+  ~WorkCounter();  // collective (MPI_Win_free)
+  WorkCounter(const WorkCounter&) = delete;
+  WorkCounter& operator=(const WorkCounter&) = delete;
+
+  // Atomically takes the next index (returns the value before the increment). A value >=
+  // kStopOffset means a stop was requested.
+  std::int64_t take();
+  // Current value without changing it.
+  std::int64_t peek();
+  // Makes every later take() return >= kStopOffset (idempotent enough: adds the offset once
+  // per call; callers call it once per rank).
+  void request_stop();
+  static bool is_stop(std::int64_t v) { return v >= kStopOffset; }
+
+ private:
+  MPI_Win win_ = MPI_WIN_NULL;
+  std::int64_t* base_ = nullptr;  // [1] on rank 0, unused elsewhere
+};
+
+}  // namespace precsweep::mpi
