@@ -17,5 +17,6 @@ Command add_train(CLI::App& root);
 Command add_sweep(CLI::App& root);
 Command add_list(CLI::App& root);
 Command add_status(CLI::App& root);
+Command add_report(CLI::App& root);
 
 }  // namespace precsweep::cli
