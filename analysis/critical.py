@@ -1,0 +1,134 @@
+"""Critical widths: the fewest mantissa (or exponent) bits that still train as well as fp32.
+
+Definition (also in docs/analysis.md). Points are grouped by setting: every swept parameter
+except seed and the format itself (so rounding, lr, hidden, batch, apply_to, master_weights...
+each split groups). Within a group, for the mantissa axis the exponent width is held fixed
+(and vice versa). For each width w on the axis:
+
+    acc(w) = mean over seeds of final_test_accuracy (done and diverged points; a diverged
+             point without an accuracy counts as 0; pending and failed points are left out)
+    ref    = mean over seeds of the accuracy of the fp32 baselines the group's points link to
+             (reference_kind "baseline"); without a finished baseline, the mean accuracy of
+             the widest format in the group (reference_kind "widest")
+    ok(w)  = acc(w) >= ref - tolerance
+
+critical = the smallest swept w such that ok(v) holds for w and for every larger swept v.
+A noisy dip at a wider width therefore moves the critical width up (past the dip) rather than
+being ignored, and a lucky narrow width below a failing one does not count. If the widest
+swept width is not ok, critical (and below) are NaN. `below` is the next narrower swept width (the last
+one that fails), NaN when critical is the narrowest width swept.
+
+Deliberately leaves out: fixed-point formats (no mantissa/exponent split) and significance
+tests; with few seeds, read the band in the accuracy figure next to this table.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .results import PARAMETERS
+
+# Columns that describe the format rather than the training setting.
+PRECISION_COLUMNS = {"format", "exp_bits", "man_bits", "kind", "int_bits", "frac_bits"}
+# Columns that are never grouping keys.
+NON_SETTING_COLUMNS = {"seed", "point", "is_baseline", "epochs_run"} | PRECISION_COLUMNS
+
+
+def setting_columns(df):
+    """The swept (more than one value) non-precision parameters other than seed, in canonical
+    order; `rounding` is always included when present."""
+    rows = df[~df["is_baseline"]] if "is_baseline" in df else df
+    keys = []
+    known = [c for c in PARAMETERS if c in df.columns]
+    for c in known:
+        if c in NON_SETTING_COLUMNS:
+            continue
+        if c == "rounding" or rows[c].nunique(dropna=False) > 1:
+            keys.append(c)
+    return keys
+
+
+def _accuracy_for_mean(df):
+    """final_test_accuracy with diverged-without-accuracy as 0; NaN for pending/failed."""
+    acc = df["final_test_accuracy"].astype(float).copy()
+    diverged = df["status"] == "diverged"
+    acc[diverged & acc.isna()] = 0.0
+    usable = df["status"].isin(["done", "diverged"])
+    acc[~usable] = np.nan
+    return acc
+
+
+def _scan(widths, means, reference, tolerance):
+    """widths ascending, means aligned. Returns (critical, below, acc_critical, acc_below)."""
+    ok = means >= reference - tolerance
+    if len(widths) == 0 or not ok[-1]:
+        return np.nan, np.nan, np.nan, np.nan
+    i = len(widths) - 1
+    while i > 0 and ok[i - 1]:
+        i -= 1
+    below = widths[i - 1] if i > 0 else np.nan
+    acc_below = means[i - 1] if i > 0 else np.nan
+    return widths[i], below, means[i], acc_below
+
+
+def critical_bits(df, tolerance=0.01):
+    """Critical mantissa and exponent widths per setting (see the module docstring).
+
+    df: the frame from load(). Returns one row per (setting, axis, other width) with columns:
+    the setting columns, axis ("man_bits" or "exp_bits"), exp_bits (held fixed; NaN on
+    exp_bits rows), man_bits (held fixed; NaN on man_bits rows), critical, below, reference,
+    reference_kind, accuracy_at_critical, accuracy_below, widths (number of widths swept),
+    seeds (mean number of evaluated seeds per width)."""
+    keys = setting_columns(df)
+    acc_all = _accuracy_for_mean(df)
+    # Baselines count only when done (a diverged fp32 run is no reference).
+    done_acc = df["final_test_accuracy"].where(df["status"] == "done")
+    ids = df["point"] if "point" in df else pd.Series(df.index, index=df.index)
+    acc_by_point = dict(zip(ids, done_acc))
+    baseline = df["is_baseline"].astype(bool) if "is_baseline" in df else False
+    fp = df[~baseline & df["kind"].isin(["float", "named"])
+            & df["exp_bits"].notna() & df["man_bits"].notna()].copy()
+    fp["_acc"] = acc_all[fp.index]
+    out_cols = keys + ["axis", "exp_bits", "man_bits", "critical", "below", "reference",
+                       "reference_kind", "accuracy_at_critical", "accuracy_below", "widths",
+                       "seeds"]
+    rows = []
+    if fp.empty:
+        return pd.DataFrame(columns=out_cols)
+    grouped = fp.groupby(keys, dropna=False, observed=True, sort=True) if keys else [((), fp)]
+    for key, g in grouped:
+        key = key if isinstance(key, tuple) else (key,)
+        reference, reference_kind = _reference(g, acc_by_point)
+        for axis, other in (("man_bits", "exp_bits"), ("exp_bits", "man_bits")):
+            for other_value, h in g.groupby(other, sort=True):
+                per_width = h.groupby(axis)["_acc"].agg(["mean", "count"]).dropna()
+                per_width = per_width[per_width["count"] > 0].sort_index()
+                if len(per_width) < 2:
+                    continue
+                widths = per_width.index.to_numpy(dtype=float)
+                means = per_width["mean"].to_numpy(dtype=float)
+                crit, below, acc_c, acc_b = _scan(widths, means, reference, tolerance)
+                row = dict(zip(keys, key))
+                row.update(axis=axis, exp_bits=np.nan, man_bits=np.nan, critical=crit,
+                           below=below, reference=reference, reference_kind=reference_kind,
+                           accuracy_at_critical=acc_c, accuracy_below=acc_b,
+                           widths=len(widths), seeds=float(per_width["count"].mean()))
+                row[other] = float(other_value)
+                rows.append(row)
+    return pd.DataFrame(rows, columns=out_cols)
+
+
+def _reference(g, acc_by_point):
+    """Mean accuracy of the distinct finished baselines linked from group g, else of the
+    group's widest format."""
+    if "baseline_index" in g:
+        linked = sorted(set(int(b) for b in g["baseline_index"] if b >= 0))
+        accs = [acc_by_point.get(b, np.nan) for b in linked]
+        accs = [a for a in accs if not np.isnan(a)]
+        if accs:
+            return float(np.mean(accs)), "baseline"
+    widest = g.sort_values(["exp_bits", "man_bits"]).groupby(["exp_bits", "man_bits"])["_acc"]
+    means = widest.mean().dropna()
+    if means.empty:
+        return np.nan, "none"
+    return float(means.iloc[-1]), "widest"

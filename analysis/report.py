@@ -1,0 +1,162 @@
+"""`python3 -m analysis.report results.h5 -o report/`: one folder with index.html, the PNG
+figures and the CSV table behind each (see docs/analysis.md for what each figure shows).
+
+Works on a partial file (a killed or still-running sweep): unfinished points are counted in
+the status section and left out of the figures. Exit codes: 0 written, 2 bad input (missing
+or unreadable file, not a results file) with one line on stderr.
+Deliberately leaves out: the figures themselves (figures.py) and any styling beyond plain HTML.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import html
+import os
+import sys
+
+import numpy as np
+import pandas as pd
+
+from . import figures
+from .critical import critical_bits
+from .results import attributes, curves, load
+
+ATTRIBUTE_ORDER = ["name", "spec_sha256", "schema_version", "version", "git_commit",
+                   "compiler", "blas", "mpi_size", "threads", "hostnames", "start_time",
+                   "end_time"]
+
+
+def _table_html(frame, max_rows=200):
+    frame = frame.head(max_rows)
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = []
+    for row in frame.itertuples(index=False):
+        cells = []
+        for v in row:
+            if isinstance(v, float):
+                text = "" if np.isnan(v) else f"{v:.4g}"
+            else:
+                text = str(v)
+            cells.append(f"<td>{html.escape(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _figure_html(item):
+    if isinstance(item, figures.Skip):
+        return f"<h2>{html.escape(item.title)}</h2>\n<p class='note'>{html.escape(item.note)}</p>"
+    notes = "".join(f"<p class='note'>{html.escape(n)}</p>" for n in item.notes)
+    return (f"<h2>{html.escape(item.title)}</h2>\n"
+            f"<figure><img src='{html.escape(item.png)}' alt='{html.escape(item.title)}'>"
+            f"<figcaption>{html.escape(item.caption)} "
+            f"<a href='{html.escape(item.csv)}'>data (CSV)</a></figcaption></figure>{notes}")
+
+
+def _format_seconds(s):
+    s = float(s)
+    if s >= 3600:
+        return f"{s / 3600:.2f} h"
+    if s >= 60:
+        return f"{s / 60:.1f} min"
+    return f"{s:.1f} s"
+
+
+def _status_html(df, attrs, status_item):
+    counts = df["status"].value_counts()
+    total = float(np.nansum(df["wall_seconds"]))
+    parts = [_figure_html(status_item)]
+    parts.append("<p>" + ", ".join(f"{k}: {int(counts.get(k, 0))}" for k in
+                                   ["done", "pending", "diverged", "failed"]) +
+                 f" of {len(df)} points. Total compute time (sum over points): "
+                 f"{html.escape(_format_seconds(total))}.</p>")
+    bad = df[df["status"].isin(["failed", "diverged"])]
+    if len(bad):
+        cols = [c for c in ["point", "status", "format", "rounding", "seed", "message"]
+                if c in bad]
+        parts.append("<h3>Failed and diverged points</h3>" + _table_html(bad[cols], 50))
+    meta = [(k, attrs[k]) for k in ATTRIBUTE_ORDER if k in attrs]
+    if meta:
+        rows = pd.DataFrame({"attribute": [k for k, _ in meta],
+                             "value": [", ".join(map(str, v)) if isinstance(v, list) else str(v)
+                                       for _, v in meta]})
+        parts.append("<h3>Run</h3>" + _table_html(rows))
+    if "spec" in attrs:
+        parts.append("<h3>Spec</h3><pre>" + html.escape(str(attrs["spec"])) + "</pre>")
+    return "\n".join(parts)
+
+
+def write_report(path, out_dir, tolerance=0.01):
+    """Writes out_dir/index.html with figures and CSVs; returns the path of index.html."""
+    df = load(path)
+    cv = curves(path)
+    attrs = attributes(path)
+    os.makedirs(out_dir, exist_ok=True)
+    df.to_csv(os.path.join(out_dir, "points.csv"), index=False)
+
+    crit = critical_bits(df, tolerance)
+    crit.to_csv(os.path.join(out_dir, "critical_bits.csv"), index=False)
+    if len(crit):
+        crit_html = (f"<h2>Critical bits (tolerance {tolerance:g})</h2>"
+                     "<p>The smallest width whose mean accuracy over seeds, and that of every "
+                     "wider width swept, stays within the tolerance of the fp32 baseline; "
+                     "<i>below</i> is the next narrower width swept. Empty: no width qualifies."
+                     " <a href='critical_bits.csv'>data (CSV)</a></p>" + _table_html(crit))
+    else:
+        crit_html = ("<h2>Critical bits</h2><p class='note'>Skipped: neither mantissa nor "
+                     "exponent width was swept over finished float-format points.</p>")
+
+    items = [figures.heatmaps(df, out_dir), figures.accuracy_vs_mantissa(df, out_dir),
+             figures.accuracy_by_format(df, out_dir)]
+    lost = figures.lost_updates(df, out_dir)
+    curves_item = figures.training_curves(df, cv, crit, out_dir)
+    status_item = figures.status_figure(df, out_dir)
+
+    name = attrs.get("name", os.path.basename(str(path)))
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    body = [f"<h1>precsweep report: {html.escape(str(name))}</h1>",
+            f"<p>Results file <code>{html.escape(os.path.basename(str(path)))}</code>, "
+            f"written {now}. Every point with its parameters and results: "
+            "<a href='points.csv'>points.csv</a>.</p>"]
+    body += [_figure_html(i) for i in items]
+    body.append(crit_html)
+    body.append(_figure_html(lost))
+    body.append(_figure_html(curves_item))
+    body.append(_status_html(df, attrs, status_item))
+    page = ("<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
+            f"<title>precsweep report: {html.escape(str(name))}</title><style>"
+            "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+            "img{max-width:100%}table{border-collapse:collapse;font-size:12px}"
+            "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+            ".note{color:#555;font-style:italic}figcaption{font-size:13px;color:#333}"
+            "pre{background:#f4f4f4;padding:0.5em;overflow:auto}"
+            "</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+    index = os.path.join(out_dir, "index.html")
+    tmp = index + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(page)
+    os.replace(tmp, index)
+    return index
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python3 -m analysis.report",
+                                     description="HTML report of a precsweep results file")
+    parser.add_argument("results", help="results file written by `precsweep sweep`")
+    parser.add_argument("-o", "--out", default="report", help="output folder (default: report)")
+    parser.add_argument("--tolerance", type=float, default=0.01,
+                        help="critical bits: allowed accuracy loss vs fp32 (default 0.01)")
+    args = parser.parse_args(argv)
+    if not 0 <= args.tolerance <= 1:
+        print(f"report: error: --tolerance {args.tolerance} is not in [0, 1]", file=sys.stderr)
+        return 2
+    try:
+        index = write_report(args.results, args.out, args.tolerance)
+    except (FileNotFoundError, ValueError, OSError, KeyError) as e:
+        print(f"report: error: {args.results}: {e}", file=sys.stderr)
+        return 2
+    print(index)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""Reading a precsweep results file (layout: docs/results-format.md) into pandas.
+
+load(path)   -> one row per point: parameters, status, final metrics, accuracy vs. baseline.
+curves(path) -> long form per-epoch metrics: one row per (point, epoch).
+attributes(path) -> the root attributes (spec text, versions, hosts, times) as a dict.
+
+Works on a partial file from a killed or still-running sweep: the file is opened read-only
+without HDF5 file locking, and a row's metrics are trusted only once its status is no longer
+pending (the sweep writes status last), so pending rows always carry NaN metrics.
+Deliberately leaves out: plotting (figures.py) and the critical-width analysis (critical.py).
+"""
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+import pandas as pd
+
+# HDF5 1.10 locks files it opens; a sweep still writing would make a reader fail. Must be set
+# before the HDF5 library opens its first file.
+os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
+import h5py  # noqa: E402
+
+STATUS_NAMES = ["pending", "done", "diverged", "failed"]  # index = the int8 code in the file
+STATUS_DTYPE = pd.CategoricalDtype(STATUS_NAMES)
+
+# Parameters every point has (/points/<name>), in the sweep's canonical order.
+PARAMETERS = ["dataset", "seed", "hidden", "activation", "lr", "momentum", "weight_decay",
+              "lr_schedule", "batch", "epochs", "format", "rounding", "apply_to", "every",
+              "master_weights"]
+# Per-epoch datasets, each [N, max_epochs], NaN where an epoch was not run.
+EPOCH_METRICS = ["test_accuracy", "train_loss", "train_accuracy", "lost_update_fraction",
+                 "zero_fraction", "overflow", "underflow", "epoch_seconds"]
+
+# Named formats -> (exponent bits, mantissa bits). Same table as formats.hpp / docs/formats.md.
+NAMED_FORMATS = {"fp32": (8, 23), "tf32": (8, 10), "bf16": (8, 7), "fp16": (5, 10),
+                 "fp8-e5m2": (5, 2), "fp8-e4m3": (4, 3)}
+_FLOAT_RE = re.compile(r"^[Ee](\d+)[Mm](\d+)$")
+_FIXED_RE = re.compile(r"^[Qq](\d+)\.(\d+)$")
+
+
+def _open(path):
+    """Opens read-only and without file locking where h5py/HDF5 support it."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such results file")
+    try:
+        return h5py.File(path, "r", locking=False)
+    except TypeError:  # h5py < 3.5 has no locking argument; the environment variable applies
+        return h5py.File(path, "r")
+    except ValueError:  # HDF5 too old for the locking property
+        return h5py.File(path, "r")
+
+
+def _decode(value):
+    """bytes / numpy bytes / str -> str (fixed-length strings lose their NUL padding)."""
+    if isinstance(value, (bytes, np.bytes_)):
+        return bytes(value).split(b"\0", 1)[0].decode("utf-8", errors="replace")
+    if isinstance(value, np.ndarray) and value.shape == ():
+        return _decode(value[()])
+    return str(value)
+
+
+def _read_column(dataset):
+    """A 1-D dataset as a numpy array; string datasets (vlen or fixed) become object arrays."""
+    data = dataset[()]
+    if data.dtype.kind in ("S", "O", "U"):
+        return np.array([_decode(v) for v in data], dtype=object)
+    return data
+
+
+def _attr_value(value):
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in ("S", "O", "U"):
+            return [_decode(v) for v in value.ravel()]
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item() if not isinstance(value, np.bytes_) else _decode(value)
+    if isinstance(value, bytes):
+        return _decode(value)
+    return value
+
+
+def attributes(path):
+    """Root attributes (spec, spec_sha256, name, versions, hostnames, times...) as a dict."""
+    with _open(path) as f:
+        return {k: _attr_value(v) for k, v in f.attrs.items()}
+
+
+def parse_format(text):
+    """'E5M10' -> ('float', 5, 10, nan, nan); 'fp8-e4m3' -> ('named', 4, 3, ...);
+    'Q8.8' -> ('fixed', nan, nan, 8, 8). Suffixes like ',saturate' are ignored here."""
+    base = str(text).split(",", 1)[0].strip()
+    m = _FLOAT_RE.match(base)
+    if m:
+        return "float", int(m.group(1)), int(m.group(2)), np.nan, np.nan
+    if base.lower() in NAMED_FORMATS:
+        e, mant = NAMED_FORMATS[base.lower()]
+        return "named", e, mant, np.nan, np.nan
+    m = _FIXED_RE.match(base)
+    if m:
+        return "fixed", np.nan, np.nan, int(m.group(1)), int(m.group(2))
+    return "unknown", np.nan, np.nan, np.nan, np.nan
+
+
+def _status_category(codes):
+    codes = np.asarray(codes, dtype=np.int64)
+    names = np.array(STATUS_NAMES + ["unknown"], dtype=object)
+    safe = np.where((codes >= 0) & (codes < len(STATUS_NAMES)), codes, len(STATUS_NAMES))
+    return pd.Categorical(names[safe], categories=STATUS_NAMES)
+
+
+def _points_frame(f):
+    """The /points group and the format split: one row per point."""
+    if "points" not in f or "results" not in f or "status" not in f["results"]:
+        raise ValueError(f"{f.filename}: not a precsweep results file (no /points or "
+                         "/results/status)")
+    n = f["results"]["status"].shape[0]
+    cols = {"point": np.arange(n, dtype=np.int64)}
+    for name, ds in f["points"].items():
+        if isinstance(ds, h5py.Dataset) and ds.ndim == 1 and ds.shape[0] == n:
+            cols[name] = _read_column(ds)
+    df = pd.DataFrame(cols)
+
+    # Format split. The file's exp_bits/man_bits win where present (-1 means "not a float").
+    if "format" in df:
+        parsed = [parse_format(t) for t in df["format"]]
+        df["kind"] = pd.Categorical([p[0] for p in parsed],
+                                    categories=["float", "named", "fixed", "unknown"])
+        parsed_e = np.array([p[1] for p in parsed], dtype=float)
+        parsed_m = np.array([p[2] for p in parsed], dtype=float)
+        df["int_bits"] = np.array([p[3] for p in parsed], dtype=float)
+        df["frac_bits"] = np.array([p[4] for p in parsed], dtype=float)
+    else:
+        df["kind"] = pd.Categorical(["float"] * n, categories=["float", "named", "fixed",
+                                                               "unknown"])
+        parsed_e = parsed_m = np.full(n, np.nan)
+        df["int_bits"] = df["frac_bits"] = np.nan
+    for col, parsed in (("exp_bits", parsed_e), ("man_bits", parsed_m)):
+        if col in df:
+            stored = df[col].to_numpy(dtype=float)
+            df[col] = np.where(stored >= 0, stored, parsed)
+        else:
+            df[col] = parsed
+    for col in ("is_baseline", "master_weights"):
+        if col in df:
+            df[col] = df[col].astype(bool)
+    return df
+
+
+def load(path):
+    """One row per point: `point` (the row id), every parameter, kind/exp_bits/man_bits/
+    int_bits/frac_bits from the format, `status` (category pending/done/diverged/failed),
+    final_test_accuracy, final per-epoch metrics (final_<metric>: the last epoch run),
+    mean_lost_update_fraction, epochs_run, wall_seconds, rank, baseline_index, message,
+    baseline_accuracy and acc_delta = final_test_accuracy - baseline_accuracy (NaN unless the
+    point links to a baseline that is done)."""
+    with _open(path) as f:
+        df = _points_frame(f)
+        res = f["results"]
+        n = len(df)
+        status_codes = res["status"][()].astype(np.int64)
+        df["status"] = _status_category(status_codes)
+        finished = status_codes > 0  # rows whose metrics have been written (status is last)
+
+        def scalar(name, fill=np.nan):
+            if name not in res:
+                return np.full(n, fill)
+            v = _read_column(res[name])
+            return v
+
+        acc = scalar("final_test_accuracy").astype(float)
+        df["final_test_accuracy"] = np.where(finished, acc, np.nan)
+        df["wall_seconds"] = np.where(finished, scalar("wall_seconds").astype(float), np.nan)
+        df["rank"] = np.where(finished, scalar("rank", -1).astype(float), np.nan)
+        df["baseline_index"] = scalar("baseline_index", -1).astype(np.int64)
+        msg = scalar("message", "")
+        df["message"] = [m if fin else "" for m, fin in zip(msg, finished)]
+
+        # Per-epoch summaries: the last epoch that was run, and means over epochs run.
+        epochs_run = np.zeros(n, dtype=np.int64)
+        for name in EPOCH_METRICS:
+            if name not in res:
+                continue
+            a = res[name][()].astype(float).reshape(n, -1)  # [N, max_epochs]
+            a[~finished] = np.nan
+            ran = ~np.isnan(a)
+            epochs_run = np.maximum(epochs_run, ran.sum(axis=1))
+            last = np.full(n, np.nan)
+            has = ran.any(axis=1)
+            last_idx = a.shape[1] - 1 - np.argmax(ran[:, ::-1], axis=1)
+            last[has] = a[has, last_idx[has]]
+            df[f"final_{name}"] = last
+            if name == "lost_update_fraction":
+                with np.errstate(invalid="ignore"):
+                    df["mean_lost_update_fraction"] = np.where(
+                        has, np.nansum(a, axis=1) / np.maximum(ran.sum(axis=1), 1), np.nan)
+        df["epochs_run"] = epochs_run
+
+    # Accuracy against the linked fp32 baseline (only when that baseline is done).
+    bi = df["baseline_index"].to_numpy()
+    valid = (bi >= 0) & (bi < n)
+    base_acc = np.full(n, np.nan)
+    base_done = np.zeros(n, dtype=bool)
+    base_done[valid] = (df["status"].to_numpy()[bi[valid]] == "done")
+    take = valid & base_done
+    base_acc[take] = df["final_test_accuracy"].to_numpy()[bi[take]]
+    df["baseline_accuracy"] = base_acc
+    df["acc_delta"] = df["final_test_accuracy"] - base_acc
+    # Column order: id, parameters (canonical order), format split, then results.
+    first = ["point"] + [c for c in PARAMETERS if c in df] + [
+        c for c in ("is_baseline", "kind", "exp_bits", "man_bits", "int_bits", "frac_bits")
+        if c in df]
+    rest = [c for c in df.columns if c not in first]
+    return df[first + rest]
+
+
+def curves(path):
+    """Long form per-epoch metrics: columns point, epoch (1-based), status and one column per
+    metric in EPOCH_METRICS present in the file. Every point has a row for each of its
+    configured epochs (/points/epochs, else the dataset width); epochs not run are NaN."""
+    with _open(path) as f:
+        res = f["results"]
+        status_codes = res["status"][()].astype(np.int64)
+        n = status_codes.shape[0]
+        finished = status_codes > 0
+        metrics = {}
+        width = 0
+        for name in EPOCH_METRICS:
+            if name in res:
+                a = res[name][()].astype(float).reshape(n, -1)  # [N, max_epochs]
+                a[~finished] = np.nan
+                metrics[name] = a
+                width = max(width, a.shape[1])
+        if "points" in f and "epochs" in f["points"]:
+            configured = np.minimum(f["points"]["epochs"][()].astype(np.int64), width)
+        else:
+            configured = np.full(n, width, dtype=np.int64)
+    configured = np.maximum(configured, 0)
+    point = np.repeat(np.arange(n, dtype=np.int64), configured)
+    # epoch index within each point: 0..configured-1
+    starts = np.repeat(np.cumsum(configured) - configured, configured)
+    epoch0 = np.arange(point.size, dtype=np.int64) - starts
+    out = pd.DataFrame({"point": point, "epoch": epoch0 + 1,
+                        "status": _status_category(status_codes[point])})
+    for name, a in metrics.items():
+        padded = a if a.shape[1] == width else np.pad(
+            a, ((0, 0), (0, width - a.shape[1])), constant_values=np.nan)
+        out[name] = padded[point, epoch0]
+    return out
