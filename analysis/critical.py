@@ -95,7 +95,8 @@ def critical_bits(df, tolerance=0.01):
     rows = []
     if fp.empty:
         return pd.DataFrame(columns=out_cols)
-    grouped = fp.groupby(keys, dropna=False, observed=True, sort=True) if keys else [((), fp)]
+    grouped = fp.groupby(keys if len(keys) > 1 else keys[0], dropna=False, observed=True,
+                         sort=True) if keys else [((), fp)]
     for key, g in grouped:
         key = key if isinstance(key, tuple) else (key,)
         reference, reference_kind = _reference(g, acc_by_point)

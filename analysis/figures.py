@@ -93,7 +93,9 @@ def baseline_mean(df):
 
 
 def save(fig, out_dir, name):
-    fig.savefig(os.path.join(out_dir, name), dpi=DPI, bbox_inches="tight")
+    # Constrained-layout figures are already tight; the rest are cropped on save.
+    tight = None if fig.get_constrained_layout() else "tight"
+    fig.savefig(os.path.join(out_dir, name), dpi=DPI, bbox_inches=tight)
     plt.close(fig)
 
 
@@ -136,7 +138,8 @@ def heatmaps(df, out_dir):
     band.to_csv(os.path.join(out_dir, "heatmap.csv"), index=False)
     exps = np.sort(pts["exp_bits"].unique())
     mans = np.sort(pts["man_bits"].unique())
-    groups = list(band.groupby(panels, observed=True, dropna=False)) if panels else [((), band)]
+    groups = list(band.groupby(panels if len(panels) > 1 else panels[0], observed=True,
+                               dropna=False)) if panels else [((), band)]
     fig, axes = grid(len(groups), ncols=min(3, len(groups)),
                      size=(max(4.0, 0.35 * len(mans) + 2), max(3.0, 0.35 * len(exps) + 1.5)))
     vmin, vmax = float(band["mean"].min()), float(band["mean"].max())

@@ -21,8 +21,10 @@ from . import figures
 from .critical import critical_bits
 from .results import attributes, curves, load
 
-ATTRIBUTE_ORDER = ["name", "spec_sha256", "schema_version", "version", "git_commit",
-                   "compiler", "blas", "mpi_size", "threads", "hostnames", "start_time",
+ATTRIBUTE_ORDER = ["spec_name", "name", "spec_sha256", "schema_version", "tool_version",
+                   "version", "git_commit", "compiler", "compiler_flags", "build_type", "blas",
+                   "blas_core", "created_by", "mpi_size", "threads", "hostnames", "runs",
+                   "n_points", "max_epochs", "axes", "start_time", "last_start_time",
                    "end_time"]
 
 
@@ -111,7 +113,7 @@ def write_report(path, out_dir, tolerance=0.01):
     curves_item = figures.training_curves(df, cv, crit, out_dir)
     status_item = figures.status_figure(df, out_dir)
 
-    name = attrs.get("name", os.path.basename(str(path)))
+    name = attrs.get("spec_name") or attrs.get("name") or os.path.basename(str(path))
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     body = [f"<h1>precsweep report: {html.escape(str(name))}</h1>",
             f"<p>Results file <code>{html.escape(os.path.basename(str(path)))}</code>, "

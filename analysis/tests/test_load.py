@@ -1,0 +1,147 @@
+"""load() and curves() on the results file of a real tiny sweep (conftest.sweep_file): rows,
+columns, the format split, baseline links, per-epoch curves, a partial file (pending rows
+are marked and carry no metrics), and a file held open by a writer.
+Deliberately leaves out: the report (test_report.py) and critical_bits' rule (test_critical.py).
+"""
+import os
+import shutil
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+from analysis import attributes, curves, load
+from analysis.results import EPOCH_METRICS, PARAMETERS
+from conftest import EPOCHS, EXP_WIDTHS, GRID_POINTS, MAN_WIDTHS, ROUNDINGS, SEEDS
+
+
+def test_one_row_per_point_with_every_parameter(sweep_file):
+    df = load(sweep_file)
+    with h5py.File(sweep_file, "r", locking=False) as f:
+        n = f["results/status"].shape[0]
+    assert len(df) == n
+    assert list(df["point"]) == list(range(n))
+    for col in PARAMETERS + ["is_baseline", "kind", "exp_bits", "man_bits", "status",
+                             "final_test_accuracy", "wall_seconds", "rank", "baseline_index",
+                             "message", "baseline_accuracy", "acc_delta", "epochs_run",
+                             "mean_lost_update_fraction"]:
+        assert col in df.columns, col
+    grid = df[~df["is_baseline"]]
+    assert len(grid) == GRID_POINTS
+    # The grid is the full product of the swept axes, each combination exactly once.
+    combos = set(zip(grid["seed"], grid["exp_bits"], grid["man_bits"], grid["rounding"]))
+    assert combos == {(s, float(e), float(m), r) for s in SEEDS for e in EXP_WIDTHS
+                      for m in MAN_WIDTHS for r in ROUNDINGS}
+    assert set(grid["format"]) == {f"E{e}M{m}" for e in EXP_WIDTHS for m in MAN_WIDTHS}
+    assert (grid["kind"] == "float").all()
+    assert set(grid["dataset"]) == {"synthetic"} and set(grid["hidden"]) == {"16"}
+    assert (df["epochs"] == EPOCHS).all()
+
+
+def test_finished_sweep_has_results_and_baselines(sweep_file):
+    df = load(sweep_file)
+    assert set(df["status"].unique()) <= {"done", "diverged"}
+    done = df[df["status"] == "done"]
+    assert done["final_test_accuracy"].between(0, 1).all()
+    assert (done["epochs_run"] == EPOCHS).all()
+    assert (df["wall_seconds"] > 0).all() and set(df["rank"]) <= {0.0, 1.0}
+    base = df[df["is_baseline"]]
+    assert len(base) >= 1 and (base["format"].isin(["fp32", "E8M23"])).all()
+    grid = df[~df["is_baseline"]]
+    # Every grid point links to a baseline of the same seed; acc_delta is the difference.
+    assert (grid["baseline_index"] >= 0).all()
+    linked = df.set_index("point").loc[grid["baseline_index"]]
+    assert (linked["is_baseline"]).all()
+    assert (linked["seed"].to_numpy() == grid["seed"].to_numpy()).all()
+    expected = grid["final_test_accuracy"].to_numpy() - linked["final_test_accuracy"].to_numpy()
+    np.testing.assert_allclose(grid["acc_delta"], expected)
+    # The synthetic task is learnable: fp32 is well above chance (10 classes).
+    assert base["final_test_accuracy"].min() > 0.3
+
+
+def test_curves_long_form_matches_final_metrics(sweep_file):
+    df = load(sweep_file)
+    cv = curves(sweep_file)
+    assert list(cv.columns[:3]) == ["point", "epoch", "status"]
+    for m in EPOCH_METRICS:
+        assert m in cv.columns
+    assert len(cv) == int(df["epochs"].sum())
+    assert cv.groupby("point")["epoch"].apply(list).map(lambda e: e == [1, 2, 3]).all()
+    last = cv[cv["epoch"] == EPOCHS].set_index("point")
+    done = df[df["status"] == "done"].set_index("point")
+    np.testing.assert_allclose(last.loc[done.index, "test_accuracy"],
+                               done["final_test_accuracy"])
+    assert cv["lost_update_fraction"].dropna().between(0, 1).all()
+
+
+def test_attributes_decode_strings(sweep_file):
+    attrs = attributes(sweep_file)
+    assert "name: analysis-test" in attrs["spec"]
+    assert len(attrs["spec_sha256"]) == 64
+    assert isinstance(attrs.get("spec_name", attrs.get("name")), str)
+
+
+@pytest.fixture
+def partial_file(sweep_file, tmp_path):
+    """A copy of the sweep file with some rows set back to pending, as a killed sweep leaves
+    them (metrics may hold anything; status 0 says they are not valid)."""
+    path = tmp_path / "partial.h5"
+    shutil.copy(sweep_file, path)
+    with h5py.File(path, "r+") as f:
+        status = f["results/status"][()]
+        baseline_rows = np.flatnonzero(f["points/is_baseline"][()] != 0)
+        pending = np.array([0, 3, int(baseline_rows[0])])
+        status[pending] = 0
+        f["results/status"][...] = status
+    return path, pending
+
+
+def test_partial_file_marks_pending_rows(partial_file):
+    path, pending = partial_file
+    df = load(path)
+    assert (df.loc[pending, "status"] == "pending").all()
+    assert df.loc[pending, "final_test_accuracy"].isna().all()
+    assert df.loc[pending, "mean_lost_update_fraction"].isna().all()
+    assert (df.loc[pending, "epochs_run"] == 0).all()
+    # Points whose baseline is pending have no acc_delta; the others still do.
+    orphan = df["baseline_index"] == pending[-1]
+    assert orphan.any() and df.loc[orphan, "acc_delta"].isna().all()
+    others = df[~orphan & (df["status"] == "done") & (df["baseline_index"] >= 0)]
+    assert len(others) and others["acc_delta"].notna().all()
+    cv = curves(path)
+    assert cv[cv["point"].isin(pending)]["test_accuracy"].isna().all()
+    assert (cv[cv["point"].isin(pending)]["status"] == "pending").all()
+
+
+WRITER = """
+import sys, h5py
+f = h5py.File(sys.argv[1], "r+")
+f["results/status"][0] = 0
+f.flush()
+print("ready", flush=True)
+sys.stdin.readline()
+f.close()
+"""
+
+
+def test_load_while_a_writer_holds_the_file(partial_file):
+    path, _ = partial_file
+    env = {k: v for k, v in os.environ.items() if k != "HDF5_USE_FILE_LOCKING"}
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], env=env,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "ready"
+        df = load(path)
+        assert df.loc[0, "status"] == "pending"
+        assert (df["status"] == "done").sum() > 0
+        assert len(curves(path)) == int(df["epochs"].sum())
+    finally:
+        writer.communicate("close\n", timeout=60)
+    assert writer.returncode == 0
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such results file"):
+        load(tmp_path / "nope.h5")

@@ -1,0 +1,144 @@
+"""The HTML report of a real tiny sweep: every figure is written, is a real 150 dpi picture
+(not blank), the HTML references only files that exist, the CSVs hold what the figures show,
+axes that were not swept are skipped with a note, a partial file still gives a report, and
+`precsweep report` runs the same thing (exit 2 with one line for a missing file).
+Deliberately leaves out: judging the figures' looks (a person does that).
+"""
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib import image as mpimg
+from PIL import Image
+
+from analysis import critical_bits, figures, load
+from conftest import EXP_WIDTHS, MAN_WIDTHS, ROUNDINGS, SOURCE_DIR, binary
+
+EXPECTED_FIGURES = ["heatmap.png", "accuracy_vs_mantissa.png", "lost_updates.png",
+                    "status.png"]
+
+
+def referenced(index):
+    text = index.read_text()
+    return text, re.findall(r"(?:src|href)='([^']+)'", text)
+
+
+def assert_not_blank(png):
+    pixels = mpimg.imread(png)  # [height, width, channels] floats in [0, 1]
+    assert pixels.ndim == 3 and pixels.shape[0] > 100 and pixels.shape[1] > 100
+    rgb = pixels[..., :3]
+    assert rgb.var() > 1e-3, f"{png} looks blank"
+    q = (rgb.reshape(-1, 3) * 255).astype(np.uint32)  # [pixels, 3]
+    colours = np.unique(q[:, 0] << 16 | q[:, 1] << 8 | q[:, 2])
+    assert len(colours) > 20, f"{png} has only {len(colours)} colours"
+
+
+def test_report_writes_every_figure_and_only_references_existing_files(report_dir):
+    index = report_dir / "index.html"
+    text, links = referenced(index)
+    assert links, "no figures or tables referenced"
+    for link in links:
+        assert not os.path.isabs(link) and (report_dir / link).is_file(), link
+    for name in EXPECTED_FIGURES:
+        assert name in links
+        assert (report_dir / name.replace(".png", ".csv")).is_file()
+    for name in ["points.csv", "critical_bits.csv"]:
+        assert name in links
+    # No named or fixed-point formats in the tiny sweep: skipped with a note, no empty plot.
+    assert "accuracy_by_format.png" not in links
+    assert "no named or fixed-point formats" in text
+    for section in ["Final test accuracy over exponent x mantissa bits",
+                    "Accuracy versus mantissa bits", "Critical bits",
+                    "Lost-update fraction versus mantissa bits", "Training curves", "Status"]:
+        assert section in text
+
+
+def test_every_png_is_a_nonblank_150_dpi_picture(report_dir):
+    pngs = sorted(report_dir.glob("*.png"))
+    assert len(pngs) >= len(EXPECTED_FIGURES)
+    for png in pngs:
+        assert_not_blank(png)
+        dpi = Image.open(png).info.get("dpi")
+        assert dpi is not None and round(dpi[0]) == 150, (png, dpi)
+
+
+def test_tables_behind_the_figures(report_dir, sweep_file):
+    df = load(sweep_file)
+    heat = pd.read_csv(report_dir / "heatmap.csv")
+    # One cell per rounding mode x exponent x mantissa width (panels per rounding mode).
+    assert len(heat) == len(ROUNDINGS) * len(EXP_WIDTHS) * len(MAN_WIDTHS)
+    assert set(heat["rounding"]) == set(ROUNDINGS)
+    one = heat[(heat["rounding"] == "nearest_even") & (heat["exp_bits"] == 8) &
+               (heat["man_bits"] == 10)]["mean"].iloc[0]
+    grid = df[~df["is_baseline"] & (df["rounding"] == "nearest_even") & (df["exp_bits"] == 8)
+              & (df["man_bits"] == 10)]
+    assert one == pytest.approx(grid["final_test_accuracy"].mean())
+    crit = pd.read_csv(report_dir / "critical_bits.csv")
+    expected = critical_bits(df, 0.01)
+    assert len(crit) == len(expected) > 0
+    np.testing.assert_allclose(crit["critical"], expected["critical"], equal_nan=True)
+    status = pd.read_csv(report_dir / "status.csv").set_index("status")
+    assert status["points"].sum() == len(df)
+    assert status.loc["done", "points"] == (df["status"] == "done").sum()
+    points = pd.read_csv(report_dir / "points.csv")
+    assert len(points) == len(df)
+
+
+def test_axes_not_swept_are_skipped_not_drawn(sweep_file, tmp_path):
+    df = load(sweep_file)
+    one_exp = df[df["is_baseline"] | (df["exp_bits"] == 8)]
+    skip = figures.heatmaps(one_exp, str(tmp_path))
+    assert isinstance(skip, figures.Skip) and "not both swept" in skip.note
+    one_man = df[df["is_baseline"] | (df["man_bits"] == 10)]
+    for draw in (figures.accuracy_vs_mantissa, figures.lost_updates):
+        assert isinstance(draw(one_man, str(tmp_path)), figures.Skip)
+    assert not list(tmp_path.glob("*.png"))
+
+
+def run_report(args, **kw):
+    env = dict(os.environ, PYTHONPATH=SOURCE_DIR, MPLBACKEND="Agg")
+    return subprocess.run([sys.executable, "-m", "analysis.report", *args], env=env,
+                          capture_output=True, text=True, timeout=300, **kw)
+
+
+def test_report_of_a_file_with_nothing_finished(sweep_file, tmp_path):
+    import shutil
+
+    import h5py
+    path = tmp_path / "fresh.h5"
+    shutil.copy(sweep_file, path)
+    with h5py.File(path, "r+") as f:
+        f["results/status"][...] = 0
+    out = tmp_path / "rep"
+    run = run_report([str(path), "-o", str(out)])
+    assert run.returncode == 0, run.stderr
+    text, links = referenced(out / "index.html")
+    assert "status.png" in links and "heatmap.png" not in links
+    assert "No finished float-format points yet" in text
+    for link in links:
+        assert (out / link).is_file()
+    assert_not_blank(out / "status.png")
+
+
+def test_missing_file_exits_2_with_one_line(tmp_path):
+    run = run_report([str(tmp_path / "nope.h5"), "-o", str(tmp_path / "r")])
+    assert run.returncode == 2
+    assert len(run.stderr.strip().splitlines()) == 1 and "nope.h5" in run.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_precsweep_report_command(sweep_file, tmp_path):
+    exe = binary()
+    out = tmp_path / "cli-report"
+    run = subprocess.run([exe, "report", str(sweep_file), "-o", str(out)], capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert (out / "index.html").is_file() and (out / "heatmap.png").is_file()
+    missing = subprocess.run([exe, "report", str(tmp_path / "nope.h5"), "-o", str(out)],
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2
+    assert len(missing.stderr.strip().splitlines()) == 1 and "nope.h5" in missing.stderr
