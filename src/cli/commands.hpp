@@ -18,5 +18,6 @@ Command add_sweep(CLI::App& root);
 Command add_list(CLI::App& root);
 Command add_status(CLI::App& root);
 Command add_report(CLI::App& root);
+Command add_errorscale(CLI::App& root);
 
 }  // namespace precsweep::cli
