@@ -472,6 +472,8 @@ class Parser {
       const std::string key = scalar(it->first, path, "a key");
       const std::string kp = path.empty() ? key : path + "." + key;
       if (!seen.insert(key).second) fail(it->first, kp, "duplicate key");
+      // yaml-cpp places an empty value at the next line; report the key's line instead.
+      if (it->second.IsNull()) fail(it->first, kp, "missing value");
       fn(key, kp, it->first, it->second);
     }
   }
@@ -562,6 +564,7 @@ class Parser {
     spec.sha256 = sha256_hex(text);
     spec.name = default_name();
     YAML::Node data_dir_node, variants_node;
+    bool has_variants = false;
     bool save_weights = false;
 
     const std::vector<std::string> extra = {"name", "description", "data_dir", "baseline",
@@ -585,11 +588,12 @@ class Parser {
         save_weights = to_bool(scalar(v, kp, "true or false"), v, kp);
       } else if (key == "variants") {
         variants_node = v;
+        has_variants = true;
       }
     });
 
     std::vector<Table> tables;
-    if (variants_node) {
+    if (has_variants) {
       if (!variants_node.IsSequence() || variants_node.size() == 0)
         fail(variants_node, "variants", "expected a non-empty list of maps (use {} for the base grid itself)");
       for (std::size_t i = 0; i < variants_node.size(); ++i) {
