@@ -48,6 +48,9 @@ std::vector<double> absolute(const double* p, std::size_t n) {
   return out;
 }
 
+// a*b with 0*inf = 0 (an infinite gamma_n times an exactly zero factor).
+double mul(double a, double b) { return a == 0 || b == 0 ? 0.0 : a * b; }
+
 // Lipschitz constants: L_f of the activation (global), L'_a of f' as a function of the stored
 // activation a (Mlp computes sigmoid' = a(1-a), tanh' = 1-a^2): |1-2a| <= 1 on [0,1], |2a| <= 2
 // on [-1,1]; relu' is a step, taken as 0 (first order: no unit changes sign).
@@ -219,10 +222,10 @@ void fill_bounds(ErrorScaleResult& res, std::size_t f, const Format& fmt,
       for (int l = 0; l < L; ++l) {
         const std::size_t li = static_cast<std::size_t>(l);
         // z^ - z = W (a^ - a) + dW a^ + db, |dW| <= phi |W|, |a^| <= |a| + |a^ - a|
-        double Ez = bin.normW[li] * Ea;
-        if (rw) Ez += phi(model, layout.in(l) + 1.0) * (bin.abs_z[li][ri] + bin.normAbsW[li] * Ea);
+        double Ez = mul(bin.normW[li], Ea);
+        if (rw) Ez += mul(phi(model, layout.in(l) + 1.0), bin.abs_z[li][ri] + mul(bin.normAbsW[li], Ea));
         if (l + 1 < L) {
-          Ea = Lf * Ez;
+          Ea = mul(Lf, Ez);
           if (ra) Ea += u * (bin.na[li][ri] + Lf * Ez);  // ||fl(f(z^)) - f(z^)|| <= u ||f(z^)||
         } else {
           if (ra) Ez += u * (bin.nz[li][ri] + Ez);  // rounded logits
@@ -238,9 +241,9 @@ void fill_bounds(ErrorScaleResult& res, std::size_t f, const Format& fmt,
       for (int l = L - 1; l >= 1; --l) {
         const std::size_t li = static_cast<std::size_t>(l);
         // g^ - g = W^T (d^ - d) + dW^T d^ ; delta[l-1] = f'(a[l-1]) * g
-        double Eg = bin.normW[li] * Ed;
-        if (rw) Eg += phi(model, layout.out(l)) * (bin.abs_g[li][ri] + bin.normAbsW[li] * Ed);
-        Ed = Lf * Eg + Lfp * Ba[li - 1][ri] * (bin.g_inf[li][ri] + Eg);
+        double Eg = mul(bin.normW[li], Ed);
+        if (rw) Eg += mul(phi(model, layout.out(l)), bin.abs_g[li][ri] + mul(bin.normAbsW[li], Ed));
+        Ed = mul(Lf, Eg) + mul(mul(Lfp, Ba[li - 1][ri]), bin.g_inf[li][ri] + Eg);
         if (rg) Ed += u * (bin.nd[li - 1][ri] + Ed);
         Bd[li - 1][ri] = Ed;
       }
@@ -268,7 +271,7 @@ void fill_bounds(ErrorScaleResult& res, std::size_t f, const Format& fmt,
         const std::size_t ri = static_cast<std::size_t>(r);
         const double na = l == 0 ? bin.nx[ri] : bin.na[li - 1][ri];
         const double Eap = l == 0 ? 0.0 : Ba[li - 1][ri];
-        BG += Bd[li][ri] * na + bin.nd[li][ri] * Eap + Bd[li][ri] * Eap;
+        BG += mul(Bd[li][ri], na) + mul(bin.nd[li][ri], Eap) + mul(Bd[li][ri], Eap);
       }
       const double bz = agg(Bz[li], bin.fro_z[li]), ba = agg(Ba[li], bin.fro_a[li]),
                    bd = agg(Bd[li], bin.fro_d[li]), bg = BG / bin.fro_G[li];
