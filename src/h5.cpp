@@ -50,6 +50,16 @@ Datatype string_type(std::size_t len) {
   return t;
 }
 
+// String attributes are variable-length UTF-8 (h5py reads them as str). Unlike raw data,
+// attribute values live in metadata, which parallel HDF5 writes collectively, so variable
+// length is allowed here.
+Datatype vlen_string_type() {
+  Datatype t(check_id(H5Tcopy(H5T_C_S1), "H5Tcopy(C_S1)"));
+  check(H5Tset_size(t.id(), H5T_VARIABLE), "H5Tset_size(variable)");
+  check(H5Tset_cset(t.id(), H5T_CSET_UTF8), "H5Tset_cset");
+  return t;
+}
+
 // Strings packed into [n, len] bytes, truncated and null padded.
 std::vector<char> pack(const std::vector<std::string>& values, std::size_t len) {
   std::vector<char> buf(values.size() * len, '\0');  // [n, len]
@@ -258,22 +268,21 @@ Attribute Group::create_attr(const std::string& name, hid_t type, hid_t space) {
 }
 
 void Group::write_attr(const std::string& name, const std::string& value) {
-  Datatype t = string_type(value.size());
+  Datatype t = vlen_string_type();
   Dataspace scalar(check_id(H5Screate(H5S_SCALAR), "H5Screate(scalar)"));
   Attribute a = create_attr(name, t.id(), scalar.id());
-  std::vector<char> buf = pack({value}, std::max<std::size_t>(value.size(), 1));  // [1, len]
-  check(H5Awrite(a.id(), t.id(), buf.data()), "H5Awrite(" + path_ + "@" + name + ")");
+  const char* p = value.c_str();
+  check(H5Awrite(a.id(), t.id(), &p), "H5Awrite(" + path_ + "@" + name + ")");
 }
 
 void Group::write_attr(const std::string& name, const std::vector<std::string>& values) {
-  std::size_t len = 1;
-  for (const auto& v : values) len = std::max(len, v.size());
-  Datatype t = string_type(len);
+  Datatype t = vlen_string_type();
   hsize_t n = values.size();
   Dataspace space(check_id(H5Screate_simple(1, &n, nullptr), "H5Screate_simple"));
   Attribute a = create_attr(name, t.id(), space.id());
-  std::vector<char> buf = pack(values, len);  // [n, len]
-  check(H5Awrite(a.id(), t.id(), buf.data()), "H5Awrite(" + path_ + "@" + name + ")");
+  std::vector<const char*> ptrs;  // [n]
+  for (const auto& v : values) ptrs.push_back(v.c_str());
+  check(H5Awrite(a.id(), t.id(), ptrs.data()), "H5Awrite(" + path_ + "@" + name + ")");
 }
 
 void Group::write_attr(const std::string& name, std::int64_t value) {
@@ -298,8 +307,8 @@ std::vector<std::string> Group::read_attr_strings(const std::string& name) const
   if (n < 0) check(-1, "H5Sget_simple_extent_npoints(" + what + ")");
   if (H5Tis_variable_str(t.id()) > 0) {  // written by another tool (h5py's default)
     std::vector<char*> ptrs(static_cast<std::size_t>(n), nullptr);
-    Datatype mt(check_id(H5Tcopy(H5T_C_S1), "H5Tcopy"));
-    check(H5Tset_size(mt.id(), H5T_VARIABLE), "H5Tset_size");
+    Datatype mt = vlen_string_type();
+    check(H5Tset_cset(mt.id(), H5Tget_cset(t.id())), "H5Tset_cset");
     check(H5Aread(a.id(), mt.id(), ptrs.data()), "H5Aread(" + what + ")");
     std::vector<std::string> out;
     for (char* p : ptrs) out.emplace_back(p ? p : "");

@@ -132,14 +132,16 @@ double wall_time() { return MPI_Wtime(); }
 // ---- WorkCounter ---------------------------------------------------------------------------
 
 WorkCounter::WorkCounter() {
-  MPI_Aint bytes = rank() == 0 ? static_cast<MPI_Aint>(sizeof(std::int64_t)) : 0;
+  MPI_Aint bytes = rank() == 0 ? static_cast<MPI_Aint>(2 * sizeof(std::int64_t)) : 0;
   check(MPI_Win_allocate(bytes, sizeof(std::int64_t), MPI_INFO_NULL, MPI_COMM_WORLD, &base_,
                          &win_),
         "MPI_Win_allocate(work counter)");
-  if (rank() == 0) {
+  root_ = rank() == 0;
+  if (root_) {
     // Initialise under an exclusive lock so the store is visible to later atomics.
     check(MPI_Win_lock(MPI_LOCK_EXCLUSIVE, 0, 0, win_), "MPI_Win_lock");
-    *base_ = 0;
+    base_[0] = 0;
+    base_[1] = 0;
     check(MPI_Win_unlock(0, win_), "MPI_Win_unlock");
   }
   barrier();
@@ -152,9 +154,10 @@ WorkCounter::~WorkCounter() {
   MPI_Win_free(&win_);
 }
 
-static std::int64_t fetch_and_op(MPI_Win win, std::int64_t operand, MPI_Op op) {
+static std::int64_t fetch_and_op(MPI_Win win, std::int64_t operand, MPI_Op op,
+                                 MPI_Aint slot = 0) {
   std::int64_t before = 0;
-  check(MPI_Fetch_and_op(&operand, &before, MPI_INT64_T, 0, 0, op, win), "MPI_Fetch_and_op");
+  check(MPI_Fetch_and_op(&operand, &before, MPI_INT64_T, 0, slot, op, win), "MPI_Fetch_and_op");
   check(MPI_Win_flush(0, win), "MPI_Win_flush");
   return before;
 }
@@ -162,5 +165,11 @@ static std::int64_t fetch_and_op(MPI_Win win, std::int64_t operand, MPI_Op op) {
 std::int64_t WorkCounter::take() { return fetch_and_op(win_, 1, MPI_SUM); }
 std::int64_t WorkCounter::peek() { return fetch_and_op(win_, 0, MPI_NO_OP); }
 void WorkCounter::request_stop() { fetch_and_op(win_, kStopOffset, MPI_SUM); }
+void WorkCounter::add_finished() { fetch_and_op(win_, 1, MPI_SUM, 1); }
+
+std::int64_t WorkCounter::finished_local() const {
+  if (base_ == nullptr || !root_) return -1;
+  return __atomic_load_n(&base_[1], __ATOMIC_RELAXED);
+}
 
 }  // namespace precsweep::mpi

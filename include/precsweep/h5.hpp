@@ -7,7 +7,8 @@
 // groups, datasets and attributes, writing attributes, flushing and closing are collective;
 // writing raw data into an existing fixed-size dataset is independent (the default transfer).
 // Variable-length data cannot be written through MPI-IO in HDF5 1.10, so every string here is
-// fixed-length UTF-8, null-padded (h5py: `.asstr()[:]`, numpy: `.astype(str)`).
+// fixed-length UTF-8, null-padded (h5py: `.asstr()[:]`, numpy: `.astype(str)`); attributes
+// are metadata, written collectively, so their strings are variable-length (h5py reads str).
 // Deliberately leaves out: chunking, compression, extendible datasets, compound types, links —
 // the results file needs none of them.
 #pragma once

@@ -78,9 +78,17 @@ class WorkCounter {
   void request_stop();
   static bool is_stop(std::int64_t v) { return v >= kStopOffset; }
 
+  // A second counter: points finished (any rank). add_finished() is atomic like take().
+  void add_finished();
+  // Rank 0 only: the finished counter read from local window memory with a relaxed atomic
+  // load, without an MPI call, so a helper thread may call it (the window uses MPI's unified
+  // memory model, where remote atomics land in this memory). Returns -1 on other ranks.
+  std::int64_t finished_local() const;
+
  private:
   MPI_Win win_ = MPI_WIN_NULL;
-  std::int64_t* base_ = nullptr;  // [1] on rank 0, unused elsewhere
+  std::int64_t* base_ = nullptr;  // [2] on rank 0: {next index, finished}; unused elsewhere
+  bool root_ = false;
 };
 
 }  // namespace precsweep::mpi

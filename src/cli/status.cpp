@@ -1,9 +1,117 @@
-// TEMPORARY scaffold: replaced by the real `status` command.
+// `precsweep status FILE`: what a results file holds — the spec's name and hash, counts of
+// pending/done/diverged/failed points, progress along every swept axis, and the first failed
+// points with their messages. Opens the file serially and read-only (no mpirun needed), so it
+// works on a file a running sweep is writing or a killed one left behind. The last line is
+// `key=value` pairs for scripts.
+// Deliberately leaves out: metrics and plots (h5py/pandas; docs/results-format.md).
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
 #include "commands.hpp"
-#include <stdexcept>
+#include "precsweep/error.hpp"
+#include "precsweep/h5.hpp"
+#include "precsweep/results_file.hpp"
+
 namespace precsweep::cli {
-Command add_status(CLI::App& root) {
-  auto* app = root.add_subcommand("status", "(not yet built)");
-  return {app, [] () -> int { throw std::runtime_error("status: not yet built"); }};
+namespace {
+
+// A /points column as text, one entry per point.
+std::vector<std::string> column_text(const h5::Dataset& d) {
+  std::vector<std::string> out;
+  char buf[64];
+  switch (d.type()) {
+    case h5::Type::string: return d.read_strings();
+    case h5::Type::f32:
+    case h5::Type::f64:
+      for (double v : d.read_all<double>()) {
+        std::snprintf(buf, sizeof buf, "%g", v);
+        out.emplace_back(buf);
+      }
+      return out;
+    case h5::Type::u64:
+      for (std::uint64_t v : d.read_all<std::uint64_t>()) out.push_back(std::to_string(v));
+      return out;
+    default:
+      for (std::int64_t v : d.read_all<std::int64_t>()) out.push_back(std::to_string(v));
+      return out;
+  }
 }
+
+int run_status(const std::string& path) {
+  if (!std::filesystem::exists(path)) throw InputError(path + ": no such file");
+  if (!h5::File::is_hdf5(path)) throw InputError(path + ": not an HDF5 file");
+  ResultsFile f = ResultsFile::open(path, h5::Access::serial(), false);
+  const h5::Group& root = f.root();
+  const std::vector<std::int8_t> status = f.read_status();  // [N]
+  std::int64_t count[4] = {0, 0, 0, 0};  // pending, done, diverged, failed
+  for (std::int8_t s : status) count[(s >= 0 && s <= 3) ? s : 0]++;
+
+  const std::string sha = root.read_attr_string("spec_sha256");
+  std::printf("file: %s\n", path.c_str());
+  std::printf("spec: %s (sha256 %s...), %lld points, written by %s, %lld run(s) of %lld rank(s)\n",
+              root.read_attr_string("spec_name").c_str(), sha.substr(0, 12).c_str(),
+              static_cast<long long>(f.size()), root.read_attr_string("created_by").c_str(),
+              static_cast<long long>(root.read_attr_int("runs")),
+              static_cast<long long>(root.read_attr_int("mpi_size")));
+  const std::string end = root.read_attr_string("end_time");
+  std::printf("started %s, last run started %s, %s\n", root.read_attr_string("start_time").c_str(),
+              root.read_attr_string("last_start_time").c_str(),
+              end.empty() ? "not ended (running, or killed)" : ("ended " + end).c_str());
+  std::printf("status: done %lld, diverged %lld, failed %lld, pending %lld\n",
+              static_cast<long long>(count[1]), static_cast<long long>(count[2]),
+              static_cast<long long>(count[3]), static_cast<long long>(count[0]));
+
+  // Per axis: for each value, finished (done, diverged or failed) / points with that value.
+  const std::vector<std::string> axes = root.read_attr_strings("axes");
+  h5::Group points = root.open_group("points");
+  bool header = false;
+  for (const std::string& axis : axes) {
+    if (axis.empty() || !points.exists(axis)) continue;
+    if (!header) std::printf("per axis (finished/points):\n");
+    header = true;
+    const std::vector<std::string> values = column_text(points.open_dataset(axis));
+    std::vector<std::string> order;
+    std::map<std::string, std::pair<std::int64_t, std::int64_t>> tally;  // value -> (fin, all)
+    for (std::size_t i = 0; i < values.size() && i < status.size(); ++i) {
+      auto [it, fresh] = tally.try_emplace(values[i], 0, 0);
+      if (fresh) order.push_back(values[i]);
+      it->second.first += status[i] != 0;
+      it->second.second += 1;
+    }
+    std::string line = "  " + axis + ":";
+    for (const std::string& v : order)
+      line += "  " + v + " " + std::to_string(tally[v].first) + "/" + std::to_string(tally[v].second);
+    std::printf("%s\n", line.c_str());
+  }
+
+  if (count[3] > 0) {
+    const std::vector<std::string> messages =
+        root.open_group("results").open_dataset("message").read_strings();
+    std::printf("failed points (first 10):\n");
+    int shown = 0;
+    for (std::size_t i = 0; i < status.size() && shown < 10; ++i)
+      if (status[i] == 3) {
+        std::printf("  %zu: %s\n", i, messages[i].c_str());
+        ++shown;
+      }
+  }
+  std::printf("points=%lld done=%lld diverged=%lld failed=%lld pending=%lld\n",
+              static_cast<long long>(f.size()), static_cast<long long>(count[1]),
+              static_cast<long long>(count[2]), static_cast<long long>(count[3]),
+              static_cast<long long>(count[0]));
+  return kExitOk;
+}
+
+}  // namespace
+
+Command add_status(CLI::App& root) {
+  auto* app = root.add_subcommand("status", "Summarise a results file (works while a sweep runs "
+                                            "and on a file left by a killed job)");
+  auto path = std::make_shared<std::string>();
+  app->add_option("file", *path, "Results file (HDF5)")->required();
+  return {app, [path]() -> int { return run_status(*path); }};
+}
+
 }  // namespace precsweep::cli

@@ -1,0 +1,95 @@
+// The sweep results file (layout: docs/results-format.md): every dataset created at once, sized
+// for every point, then filled row by row as points finish. Used by `sweep` (parallel, one
+// file shared by all ranks), `train --out` (serial, one point) and `status` (serial, read-only).
+//
+// Crash safety: creation writes all metadata and ends with a collective H5Fflush; after that a
+// point's row is raw data only (contiguous, early-allocated datasets, fixed-length strings), so
+// each rank writes it independently with no HDF5 metadata change, status last, then makes it
+// durable with fdatasync(2) on its own descriptor (H5Fflush is collective in parallel HDF5 and
+// cannot be called by one rank). A job killed at any moment leaves a file that opens, whose
+// `done` rows are complete. Attributes change only at collective points (start, end).
+// Deliberately leaves out: scheduling and MPI (sweep.cpp), reading for analysis (h5py/pandas).
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "precsweep/h5.hpp"
+#include "precsweep/spec.hpp"
+#include "precsweep/train.hpp"
+
+namespace precsweep {
+
+// Who wrote the file and how (root attributes).
+struct RunInfo {
+  std::string created_by = "sweep";     // "sweep" or "train"
+  int mpi_size = 1;
+  int threads = 1;
+  std::vector<std::string> hostnames;  // one per rank
+  std::string start_time;              // ISO 8601 UTC
+};
+
+// "2026-11-29T03:15:01Z"
+std::string iso8601_utc_now();
+
+// The per-epoch metrics stored as /results/<name> [N, max_epochs].
+const std::vector<std::string>& per_epoch_metric_names();
+
+class ResultsFile {
+ public:
+  static constexpr std::int64_t kSchemaVersion = 1;
+  static constexpr std::size_t kMessageBytes = 512;  // /results/message, UTF-8, truncated
+
+  // Creates `path` (fails if it exists) with every dataset sized for spec.points and the root
+  // attributes. Collective when access.parallel; the /points columns are written by the rank
+  // with `write_points` set (exactly one), then the file is flushed (collective).
+  static ResultsFile create(const std::filesystem::path& path, const SweepSpec& spec,
+                            const RunInfo& info, h5::Access access, bool write_points);
+  // Opens an existing results file (collective when parallel). Checks the schema version.
+  static ResultsFile open(const std::filesystem::path& path, h5::Access access, bool writable);
+
+  ResultsFile() = default;
+  ResultsFile(ResultsFile&&) noexcept = default;
+  ResultsFile& operator=(ResultsFile&&) noexcept = default;
+  ~ResultsFile();
+
+  std::int64_t size() const { return n_; }
+  int max_epochs() const { return max_epochs_; }
+  h5::File& file() { return file_; }
+  const h5::Group& root() const { return file_.root(); }
+
+  std::string spec_sha256() const;
+  std::vector<std::int8_t> read_status() const;  // [N]
+
+  // Writes point `id`'s row (every /results dataset, /weights if present), status last.
+  // Independent: any rank, any time after create/open, no other rank involved.
+  void write_point(std::int64_t id, const RunResult& result, int rank);
+  // Makes rows written so far durable (fdatasync on this rank's descriptor). Independent.
+  void sync();
+
+  // Collective: records this run's mpi_size, threads, hostnames and start time (resume).
+  void record_run(const RunInfo& info);
+  // Collective: end_time attribute, flush, close.
+  void finish(const std::string& end_time);
+
+ private:
+  void open_datasets();
+
+  h5::File file_;
+  std::int64_t n_ = 0;
+  int max_epochs_ = 0;
+  std::int64_t weight_slots_ = 0;  // /weights/params columns (0: no /weights group)
+  int fd_ = -1;                    // this rank's descriptor for fdatasync
+  // Open handles to every /results dataset (opening per write would touch the metadata cache).
+  h5::Dataset status_, final_acc_, wall_, rank_, message_;
+  std::vector<h5::Dataset> per_epoch_;  // in per_epoch_metric_names() order
+  h5::Dataset weights_, weight_count_;
+};
+
+// `precsweep train --out FILE`: the same layout with one point (id 0), written serially.
+// Fails (InputError) if `path` exists.
+void write_single_run(const std::filesystem::path& path, const TrainConfig& config,
+                      const std::string& dataset, const RunResult& result);
+
+}  // namespace precsweep

@@ -1,0 +1,348 @@
+// The results file layout (docs/results-format.md) over the h5 wrappers: creation of every
+// dataset at start, row writes with status last, durability by fdatasync, run attributes.
+// Deliberately leaves out: MPI calls (the caller passes h5::Access and does the collectives).
+#include "precsweep/results_file.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <ctime>
+#include <limits>
+
+#include "precsweep/build_info.hpp"
+#include "precsweep/error.hpp"
+#include "precsweep/mlp.hpp"
+
+#ifndef PRECSWEEP_CXX_FLAGS
+#define PRECSWEEP_CXX_FLAGS ""
+#endif
+
+namespace precsweep {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Parameters stored with a numeric type in /points (the rest are fixed-length strings holding
+// parameter_text()). exp_bits, man_bits and is_baseline are added next to parameter_names().
+h5::Type point_column_type(const std::string& name) {
+  if (name == "lr" || name == "momentum" || name == "weight_decay") return h5::Type::f64;
+  if (name == "batch" || name == "epochs" || name == "every" || name == "exp_bits" ||
+      name == "man_bits")
+    return h5::Type::i32;
+  if (name == "seed") return h5::Type::u64;
+  if (name == "master_weights" || name == "is_baseline") return h5::Type::i8;
+  return h5::Type::string;
+}
+
+// Creates and writes one numeric /points column for every point, rows [0, N).
+void write_point_column(h5::Group& points, const std::string& name,
+                        const std::vector<Point>& pts) {
+  const hsize_t n = pts.size();
+  h5::Type type = point_column_type(name);
+  h5::Dataset d = points.create_dataset(name, type, {n});
+  auto column = [&](auto value_of) {
+    using T = decltype(value_of(pts[0]));
+    std::vector<T> v(pts.size());  // [N]
+    for (std::size_t i = 0; i < pts.size(); ++i) v[i] = value_of(pts[i]);
+    d.write_rows(0, n, v.data());
+  };
+  if (n == 0) return;
+  if (name == "lr") column([](const Point& p) { return p.config.lr; });
+  else if (name == "momentum") column([](const Point& p) { return p.config.momentum; });
+  else if (name == "weight_decay") column([](const Point& p) { return p.config.weight_decay; });
+  else if (name == "batch") column([](const Point& p) { return std::int32_t{p.config.batch}; });
+  else if (name == "epochs") column([](const Point& p) { return std::int32_t{p.config.epochs}; });
+  else if (name == "every") column([](const Point& p) { return std::int32_t{p.config.every}; });
+  else if (name == "seed") column([](const Point& p) { return std::uint64_t{p.config.seed}; });
+  else if (name == "master_weights")
+    column([](const Point& p) { return std::int8_t{p.config.master_weights}; });
+  else if (name == "is_baseline") column([](const Point& p) { return std::int8_t{p.is_baseline}; });
+  else if (name == "exp_bits")  // -1 for fixed-point formats
+    column([](const Point& p) {
+      return std::int32_t{p.config.format.kind == Format::Kind::floating ? p.config.format.exp_bits
+                                                                         : -1};
+    });
+  else if (name == "man_bits")
+    column([](const Point& p) {
+      return std::int32_t{p.config.format.kind == Format::Kind::floating ? p.config.format.man_bits
+                                                                         : -1};
+    });
+}
+
+// Weight slots per point: the largest parameter count among points that save weights.
+std::int64_t weight_slots(const std::vector<Point>& pts) {
+  std::int64_t slots = 0;
+  for (const Point& p : pts) {
+    if (!p.config.save_weights) continue;
+    DatasetShape shape = dataset_shape(p.dataset);
+    std::vector<int> sizes{shape.dim};
+    sizes.insert(sizes.end(), p.config.hidden.begin(), p.config.hidden.end());
+    sizes.push_back(shape.classes);
+    slots = std::max<std::int64_t>(slots, static_cast<std::int64_t>(MlpLayout(sizes).count));
+  }
+  return slots;
+}
+
+// Root attributes describing the build (same for every rank).
+void write_build_attrs(h5::Group& root) {
+  root.write_attr("tool_version", std::string(build_info::version));
+  root.write_attr("git_commit", std::string(build_info::git_commit));
+  root.write_attr("compiler", std::string(build_info::compiler));
+  root.write_attr("build_type", std::string(build_info::build_type));
+  root.write_attr("compiler_flags", std::string(PRECSWEEP_CXX_FLAGS));
+  root.write_attr("blas", build_info::blas_description());
+  root.write_attr("blas_core", build_info::blas_core());
+}
+
+}  // namespace
+
+std::string iso8601_utc_now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+const std::vector<std::string>& per_epoch_metric_names() {
+  static const std::vector<std::string> names = {
+      "test_accuracy",        "train_loss",    "train_accuracy", "lost_update_fraction",
+      "zero_fraction",        "overflow",      "underflow",      "epoch_seconds"};
+  return names;
+}
+
+ResultsFile ResultsFile::create(const std::filesystem::path& path, const SweepSpec& spec,
+                                const RunInfo& info, h5::Access access, bool write_points) {
+  ResultsFile r;
+  r.n_ = static_cast<std::int64_t>(spec.points.size());
+  for (const Point& p : spec.points) r.max_epochs_ = std::max(r.max_epochs_, p.config.epochs);
+  r.weight_slots_ = weight_slots(spec.points);
+  r.file_ = h5::File::create(path, access);
+  h5::Group& root = r.file_.root();
+  const hsize_t n = static_cast<hsize_t>(r.n_);
+  const hsize_t e = static_cast<hsize_t>(r.max_epochs_);
+
+  // Root attributes (collective: every rank passes the same values).
+  root.write_attr("schema_version", kSchemaVersion);
+  root.write_attr("spec", spec.text);
+  root.write_attr("spec_sha256", spec.sha256);
+  root.write_attr("spec_name", spec.name);
+  std::vector<std::string> axes;
+  for (const Axis& a : spec.axes) axes.push_back(a.name);
+  root.write_attr("axes", axes);
+  root.write_attr("n_points", r.n_);
+  root.write_attr("max_epochs", std::int64_t{r.max_epochs_});
+  write_build_attrs(root);
+  root.write_attr("start_time", info.start_time);
+  root.write_attr("end_time", std::string());
+  r.record_run(info);
+
+  // /points: one column per parameter, written once here.
+  h5::Group points = root.create_group("points");
+  std::vector<std::string> columns = parameter_names();
+  columns.insert(columns.end(), {"exp_bits", "man_bits", "is_baseline"});
+  for (const std::string& name : columns) {
+    if (point_column_type(name) == h5::Type::string) {
+      // String width must agree on every rank (collective create): computed from the points,
+      // which every rank holds; only the writer fills the data.
+      std::vector<std::string> text(spec.points.size());
+      std::size_t len = 1;
+      for (std::size_t i = 0; i < spec.points.size(); ++i) {
+        text[i] = parameter_text(spec.points[i], name);
+        len = std::max(len, text[i].size());
+      }
+      h5::Dataset d = points.create_dataset(name, h5::Type::string, {n}, nullptr, len);
+      if (write_points) d.write_strings(0, text);
+    } else if (write_points) {
+      write_point_column(points, name, spec.points);
+    } else {
+      points.create_dataset(name, point_column_type(name), {n});
+    }
+  }
+
+  // /results: fill values mark "not run" (status 0 pending, NaN metrics, rank -1).
+  h5::Group results = root.create_group("results");
+  const std::int8_t pending = 0;
+  const std::int32_t no_rank = -1;
+  results.create_dataset("status", h5::Type::i8, {n}, &pending);
+  results.create_dataset("final_test_accuracy", h5::Type::f64, {n}, &kNaN);
+  for (const std::string& name : per_epoch_metric_names())
+    results.create_dataset(name, h5::Type::f64, {n, e}, &kNaN);
+  results.create_dataset("wall_seconds", h5::Type::f64, {n}, &kNaN);
+  results.create_dataset("rank", h5::Type::i32, {n}, &no_rank);
+  h5::Dataset baseline = results.create_dataset("baseline_index", h5::Type::i64, {n});
+  if (write_points && n > 0) {
+    std::vector<std::int64_t> b(spec.points.size());  // [N]
+    for (std::size_t i = 0; i < b.size(); ++i) b[i] = spec.points[i].baseline_index;
+    baseline.write_rows(0, n, b.data());
+  }
+  results.create_dataset("message", h5::Type::string, {n}, nullptr, kMessageBytes);
+
+  if (r.weight_slots_ > 0) {
+    h5::Group w = root.create_group("weights");
+    const float nanf = std::numeric_limits<float>::quiet_NaN();
+    const std::int64_t zero = 0;
+    w.create_dataset("params", h5::Type::f32, {n, static_cast<hsize_t>(r.weight_slots_)}, &nanf);
+    w.create_dataset("count", h5::Type::i64, {n}, &zero);
+  }
+  // Everything above is metadata (plus the /points rows): make it durable before any rank
+  // writes a result row, so the file opens even if the job dies right after.
+  r.file_.flush();
+  r.open_datasets();
+  return r;
+}
+
+ResultsFile ResultsFile::open(const std::filesystem::path& path, h5::Access access,
+                              bool writable) {
+  ResultsFile r;
+  r.file_ = h5::File::open(path, writable, access);
+  const h5::Group& root = r.file_.root();
+  if (!root.has_attr("schema_version") || !root.exists("results"))
+    throw InputError(path.string() + ": not a precsweep results file (no schema_version)");
+  std::int64_t v = root.read_attr_int("schema_version");
+  if (v != kSchemaVersion)
+    throw InputError(path.string() + ": results schema version " + std::to_string(v) +
+                     ", this precsweep reads " + std::to_string(kSchemaVersion));
+  r.n_ = root.read_attr_int("n_points");
+  r.max_epochs_ = static_cast<int>(root.read_attr_int("max_epochs"));
+  r.open_datasets();
+  return r;
+}
+
+void ResultsFile::open_datasets() {
+  h5::Group results = file_.root().open_group("results");
+  status_ = results.open_dataset("status");
+  final_acc_ = results.open_dataset("final_test_accuracy");
+  wall_ = results.open_dataset("wall_seconds");
+  rank_ = results.open_dataset("rank");
+  message_ = results.open_dataset("message");
+  per_epoch_.clear();
+  for (const std::string& name : per_epoch_metric_names())
+    per_epoch_.push_back(results.open_dataset(name));
+  if (file_.root().exists("weights")) {
+    h5::Group w = file_.root().open_group("weights");
+    weights_ = w.open_dataset("params");
+    weight_count_ = w.open_dataset("count");
+    weight_slots_ = static_cast<std::int64_t>(weights_.dims()[1]);
+  }
+}
+
+ResultsFile::~ResultsFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::string ResultsFile::spec_sha256() const { return root().read_attr_string("spec_sha256"); }
+
+std::vector<std::int8_t> ResultsFile::read_status() const { return status_.read_all<std::int8_t>(); }
+
+void ResultsFile::write_point(std::int64_t id, const RunResult& result, int rank) {
+  if (id < 0 || id >= n_) throw std::out_of_range("write_point: id " + std::to_string(id));
+  const hsize_t row = static_cast<hsize_t>(id);
+  const std::size_t e = static_cast<std::size_t>(max_epochs_);
+  const std::size_t run = std::min(result.epochs.size(), e);
+  std::vector<double> values(e);  // [max_epochs], NaN past the epochs run
+  for (std::size_t m = 0; m < per_epoch_.size(); ++m) {
+    std::fill(values.begin(), values.end(), kNaN);
+    for (std::size_t k = 0; k < run; ++k) {
+      const EpochMetrics& em = result.epochs[k];
+      const double per_metric[] = {em.test_accuracy,
+                                   em.train_loss,
+                                   em.train_accuracy,
+                                   em.lost_update_fraction,
+                                   em.zero_fraction,
+                                   static_cast<double>(em.overflow),
+                                   static_cast<double>(em.underflow),
+                                   em.wall_seconds};
+      values[k] = per_metric[m];
+    }
+    if (e > 0) per_epoch_[m].write_rows(row, 1, values.data());
+  }
+  final_acc_.write_rows(row, 1, &result.final_test_accuracy);
+  wall_.write_rows(row, 1, &result.wall_seconds);
+  const std::int32_t r = rank;
+  rank_.write_rows(row, 1, &r);
+  message_.write_strings(row, {result.message});
+  if (weight_slots_ > 0) {
+    std::vector<float> w(static_cast<std::size_t>(weight_slots_),
+                         std::numeric_limits<float>::quiet_NaN());  // [slots]
+    const std::size_t count = std::min(result.params.size(), w.size());
+    std::copy_n(result.params.begin(), count, w.begin());
+    weights_.write_rows(row, 1, w.data());
+    const std::int64_t c = static_cast<std::int64_t>(count);
+    weight_count_.write_rows(row, 1, &c);
+  }
+  // Status last: a row whose status says done/diverged/failed is complete.
+  const std::int8_t status = static_cast<std::int8_t>(result.status);
+  status_.write_rows(row, 1, &status);
+}
+
+void ResultsFile::sync() {
+  if (fd_ < 0) {
+    fd_ = ::open(file_.path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0)
+      throw std::runtime_error("open(" + file_.path() + ") for fdatasync: " + std::strerror(errno));
+  }
+  // fdatasync flushes the file's dirty pages whichever descriptor wrote them (MPI-IO wrote
+  // through its own); EINVAL means the file system has nothing to sync (e.g. tmpfs).
+  if (::fdatasync(fd_) != 0 && errno != EINVAL)
+    throw std::runtime_error("fdatasync(" + file_.path() + "): " + std::strerror(errno));
+}
+
+void ResultsFile::record_run(const RunInfo& info) {
+  h5::Group& root = file_.root();
+  root.write_attr("created_by", info.created_by);
+  root.write_attr("mpi_size", std::int64_t{info.mpi_size});
+  root.write_attr("threads", std::int64_t{info.threads});
+  root.write_attr("hostnames", info.hostnames.empty() ? std::vector<std::string>{""}
+                                                      : info.hostnames);
+  root.write_attr("last_start_time", info.start_time);
+  std::int64_t runs = root.has_attr("runs") ? root.read_attr_int("runs") : 0;
+  root.write_attr("runs", runs + 1);
+}
+
+void ResultsFile::finish(const std::string& end_time) {
+  file_.root().write_attr("end_time", end_time);
+  // Every dataset handle closed before the file (the MPI-IO driver refuses to close a file with
+  // open objects).
+  for (h5::Dataset* d : {&status_, &final_acc_, &wall_, &rank_, &message_, &weights_,
+                         &weight_count_})
+    *d = h5::Dataset();
+  per_epoch_.clear();
+  file_.flush();
+  file_.close();
+}
+
+void write_single_run(const std::filesystem::path& path, const TrainConfig& config,
+                      const std::string& dataset, const RunResult& result) {
+  if (std::filesystem::exists(path))
+    throw InputError("--out " + path.string() + ": file exists (not overwritten)");
+  SweepSpec spec;
+  spec.name = "train";
+  spec.text = "";
+  spec.sha256 = sha256_hex(spec.text);
+  spec.dataset = dataset;
+  Point p;
+  p.id = 0;
+  p.config = config;
+  p.dataset = dataset;
+  spec.points.push_back(p);
+  spec.grid_points = 1;
+  RunInfo info;
+  info.created_by = "train";
+  info.threads = config.threads;
+  char host[256] = "";
+  ::gethostname(host, sizeof host - 1);
+  info.hostnames = {host};
+  info.start_time = iso8601_utc_now();
+  ResultsFile r = ResultsFile::create(path, spec, info, h5::Access::serial(), true);
+  r.write_point(0, result, 0);
+  r.finish(iso8601_utc_now());
+}
+
+}  // namespace precsweep
