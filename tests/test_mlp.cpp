@@ -1,0 +1,294 @@
+// Tests of the MLP (src/mlp.cpp): the fast sgemm path against the frozen double reference for
+// several shapes and every activation, a finite-difference check of the reference gradient,
+// the layout and init, and the weight-update kernel (swamping pinned in isolation, master
+// weights, equality with one whole-array quantize call).
+// Deliberately leaves out: training runs (test_train.cpp).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <vector>
+
+#include "precsweep/error.hpp"
+#include "precsweep/mlp.hpp"
+#include "precsweep/rng.hpp"
+
+using namespace precsweep;
+
+namespace {
+
+std::vector<float> random_inputs(int B, int dim, std::uint64_t seed) {
+  std::vector<float> x(static_cast<std::size_t>(B) * dim);  // [B, dim] in [0, 1)
+  const auto k = rng::key(seed, 99);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(rng::uniform01(k, i));
+  return x;
+}
+
+std::vector<std::uint8_t> random_labels(int B, int classes, std::uint64_t seed) {
+  std::vector<std::uint8_t> y(static_cast<std::size_t>(B));
+  const auto k = rng::key(seed, 98);
+  for (int i = 0; i < B; ++i) y[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(rng::bits64(k, i) % classes);
+  return y;
+}
+
+// init_params plus nonzero biases, so the bias paths are exercised.
+void randomise(Mlp& net, std::uint64_t seed) {
+  init_params(net.layout(), net.activation(), seed, net.params);
+  const auto k = rng::key(seed, 97);
+  for (int l = 0; l < net.layout().layers(); ++l)
+    for (int j = 0; j < net.layout().out(l); ++j)
+      net.b(l)[j] = static_cast<float>(rng::uniform01(k, 1000 * l + j) - 0.5);
+}
+
+const Activation kActivations[] = {Activation::sigmoid, Activation::tanh, Activation::relu};
+
+}  // namespace
+
+TEST(MlpLayout, OffsetsAndCount) {
+  MlpLayout L({784, 100, 10});
+  EXPECT_EQ(L.layers(), 2);
+  EXPECT_EQ(L.w_offset[0], 0u);
+  EXPECT_EQ(L.b_offset[0], 78400u);
+  EXPECT_EQ(L.w_offset[1], 78500u);
+  EXPECT_EQ(L.b_offset[1], 79500u);
+  EXPECT_EQ(L.count, 79510u);
+  EXPECT_THROW(MlpLayout({784}), InputError);
+  EXPECT_THROW(MlpLayout({784, 0, 10}), InputError);
+}
+
+TEST(MlpInit, GlorotAndHeBoundsZeroBiasesDeterministic) {
+  MlpLayout L({300, 100, 10});
+  for (Activation a : kActivations) {
+    std::vector<float> p(L.count), q(L.count), r(L.count);
+    init_params(L, a, 7, p);
+    init_params(L, a, 7, q);
+    init_params(L, a, 8, r);
+    EXPECT_EQ(p, q);
+    EXPECT_NE(p, r);
+    for (int l = 0; l < L.layers(); ++l) {
+      const double bound = a == Activation::relu ? std::sqrt(6.0 / L.in(l))
+                                                 : std::sqrt(6.0 / (L.in(l) + L.out(l)));
+      const std::size_t n = static_cast<std::size_t>(L.in(l)) * L.out(l);
+      double sum = 0, sq = 0, maxabs = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        const double w = p[L.w_offset[l] + i];
+        sum += w;
+        sq += w * w;
+        maxabs = std::max(maxabs, std::fabs(w));
+      }
+      EXPECT_LE(maxabs, bound);
+      EXPECT_GT(maxabs, 0.95 * bound);
+      EXPECT_NEAR(sum / n, 0.0, 0.05 * bound);
+      EXPECT_NEAR(sq / n, bound * bound / 3.0, 0.1 * bound * bound / 3.0);  // var of U(-a, a)
+      for (int j = 0; j < L.out(l); ++j) EXPECT_EQ(p[L.b_offset[l] + j], 0.0f);
+    }
+  }
+}
+
+// Fast forward/backward (float, sgemm) against the double reference, several shapes, every
+// activation. Float vs double over inner products of <= 40 terms of O(1) values: outputs agree
+// to ~1e-6 absolute; gradients are compared relative to their largest magnitude.
+TEST(MlpFast, MatchesReferenceForwardAndBackward) {
+  const std::vector<std::vector<int>> shapes = {{5, 3, 4}, {17, 9, 7, 3}, {40, 32, 16, 10}, {1, 1, 2}};
+  const int batches[] = {1, 7, 33};
+  for (const auto& sizes : shapes)
+    for (Activation act : kActivations)
+      for (int B : batches) {
+        SCOPED_TRACE(::testing::Message() << "sizes[0]=" << sizes[0] << " layers=" << sizes.size() - 1
+                                          << " act=" << to_string(act) << " B=" << B);
+        Mlp net(sizes, act, 40);
+        randomise(net, 3 + B);
+        const auto X = random_inputs(B, sizes[0], B);
+        const auto y = random_labels(B, sizes.back(), B);
+        const float* P = net.forward(X.data(), B);
+        const std::vector<double> pd(net.params.begin(), net.params.end());
+        const auto ref = forward_ref(net.layout(), act, pd, X.data(), B);
+        const int L = net.layout().layers();
+        for (int l = 0; l + 1 < L; ++l)
+          for (int i = 0; i < B * sizes[l + 1]; ++i)
+            ASSERT_NEAR(net.output(l)[i], ref[l][i], 2e-6) << "layer " << l << " i " << i;
+        for (int i = 0; i < B * sizes.back(); ++i) ASSERT_NEAR(P[i], ref.back()[i], 2e-6) << "prob " << i;
+
+        int correct = -1;
+        const double loss = net.loss_and_output_delta(y.data(), B, &correct);
+        EXPECT_NEAR(loss, loss_ref(net.layout(), ref, y.data(), B), 2e-6 * std::max(1.0, loss));
+        int hits = 0;
+        for (int r = 0; r < B; ++r) {
+          const auto* row = ref.back().data() + static_cast<std::size_t>(r) * sizes.back();
+          hits += std::max_element(row, row + sizes.back()) - row == y[r];
+        }
+        EXPECT_EQ(correct, hits);
+
+        net.backward(X.data(), B);
+        const auto g = backward_ref(net.layout(), act, pd, ref, X.data(), y.data(), B);
+        double gmax = 0;
+        for (double v : g) gmax = std::max(gmax, std::fabs(v));
+        for (std::size_t i = 0; i < g.size(); ++i)
+          ASSERT_NEAR(net.grads[i], g[i], 1e-5 * gmax + 1e-7) << "param " << i;
+      }
+}
+
+// The reference gradient equals central differences of the reference loss (double, tiny net):
+// this is what ties both implementations to the mathematics.
+TEST(MlpReference, FiniteDifferenceGradientCheck) {
+  const MlpLayout L({4, 5, 3, 3});
+  const int B = 3;
+  const auto X = random_inputs(B, 4, 11);
+  const auto y = random_labels(B, 3, 11);
+  for (Activation act : kActivations) {
+    SCOPED_TRACE(to_string(act));
+    std::vector<float> pf(L.count);
+    init_params(L, act, 5, pf);
+    std::vector<double> p(pf.begin(), pf.end());
+    for (std::size_t i = 0; i < p.size(); ++i) p[i] += 0.05 * std::sin(1.0 + i);  // biases too
+    const auto g = backward_ref(L, act, p, forward_ref(L, act, p, X.data(), B), X.data(), y.data(), B);
+    const double h = 1e-6;
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      auto plus = p, minus = p;
+      plus[i] += h;
+      minus[i] -= h;
+      const double fd = (loss_ref(L, forward_ref(L, act, plus, X.data(), B), y.data(), B) -
+                         loss_ref(L, forward_ref(L, act, minus, X.data(), B), y.data(), B)) /
+                        (2 * h);
+      ASSERT_NEAR(g[i], fd, 1e-7 + 1e-6 * std::fabs(fd)) << "param " << i;
+    }
+  }
+}
+
+TEST(MlpFast, HooksSeeEveryLayerOutputAndDelta) {
+  Mlp net({6, 5, 4, 3}, Activation::tanh, 8);
+  randomise(net, 1);
+  const auto X = random_inputs(8, 6, 1);
+  const auto y = random_labels(8, 3, 1);
+  std::vector<std::pair<int, std::size_t>> fwd, bwd;
+  net.forward(X.data(), 8, [&](std::span<float> v, int l) { fwd.emplace_back(l, v.size()); });
+  net.loss_and_output_delta(y.data(), 8, nullptr);
+  net.backward(X.data(), 8, [&](std::span<float> v, int l) { bwd.emplace_back(l, v.size()); });
+  const std::vector<std::pair<int, std::size_t>> want_f = {{0, 40}, {1, 32}, {2, 24}};
+  const std::vector<std::pair<int, std::size_t>> want_b = {{2, 24}, {1, 32}, {0, 40}};
+  EXPECT_EQ(fwd, want_f);
+  EXPECT_EQ(bwd, want_b);
+  // A hook that zeroes the last layer's logits makes every probability 1/3.
+  const float* P = net.forward(X.data(), 8, [](std::span<float> v, int l) {
+    if (l == 2) std::fill(v.begin(), v.end(), 0.0f);
+  });
+  for (int i = 0; i < 24; ++i) EXPECT_NEAR(P[i], 1.0f / 3, 1e-7);
+}
+
+TEST(MlpFast, NonFiniteWeightsGiveNonFiniteLoss) {
+  Mlp net({4, 3, 2}, Activation::relu, 2);
+  randomise(net, 2);
+  net.W(1)[0] = INFINITY;
+  net.W(1)[1] = -INFINITY;
+  const auto X = random_inputs(2, 4, 2);
+  const std::uint8_t y[2] = {0, 1};
+  net.forward(X.data(), 2);
+  EXPECT_FALSE(std::isfinite(net.loss_and_output_delta(y, 2, nullptr)));
+}
+
+// ---- swamping, pinned in isolation -----------------------------------------------------------
+
+TEST(ApplyUpdate, NearestEvenSwampsUpdateBelowHalfUlp) {
+  const Format fp16 = parse_format("E5M10");
+  std::vector<float> w{1.0f, 1.0f, 1.0f};
+  const std::vector<float> step{-0x1p-12f, -0x1p-10f, 0.0f};  // w - step = 1 + 2^-12, 1 + 2^-10
+  QuantizeStats st;
+  const auto lost = apply_update(w, {}, step, true, fp16, Rounding::nearest_even, {}, &st);
+  EXPECT_EQ(w[0], 1.0f);              // 1 + 2^-12 rounds back to 1: the update is lost
+  EXPECT_EQ(w[1], 1.0f + 0x1p-10f);   // one ulp of E5M10 at 1 survives
+  EXPECT_EQ(w[2], 1.0f);
+  EXPECT_EQ(lost, 1u);                // w[2] had no update, so it is not counted
+  // Without rounding the same step is kept in fp32.
+  std::vector<float> v{1.0f};
+  const std::vector<float> s1{-0x1p-12f};
+  EXPECT_EQ(apply_update(v, {}, s1, false, fp16, Rounding::nearest_even, {}, nullptr), 0u);
+  EXPECT_EQ(v[0], 1.0f + 0x1p-12f);
+}
+
+TEST(ApplyUpdate, TruncationLosesGrowingUpdatesBelowOneUlp) {
+  const Format fp16 = parse_format("E5M10");
+  std::vector<float> w{1.0f, 1.0f};
+  const std::vector<float> step{-(0x1p-10f - 0x1p-14f), 0x1p-12f};  // grow by < 1 ulp; shrink
+  const auto lost = apply_update(w, {}, step, true, fp16, Rounding::toward_zero, {}, nullptr);
+  EXPECT_EQ(w[0], 1.0f);
+  EXPECT_EQ(w[1], 1.0f - 0x1p-11f);  // below 1 the ulp is 2^-11: 1 - 2^-12 truncates down to it
+  EXPECT_EQ(lost, 1u);
+}
+
+TEST(ApplyUpdate, StochasticRoundingKeepsUpdatesOnAverage) {
+  const Format fp16 = parse_format("E5M10");
+  // Many weights, one step each: 1 + 2^-12 lies 1/4 of the way to 1 + 2^-10, so about a quarter
+  // round up and the mean moves by 2^-12.
+  const std::size_t n = 1 << 16;
+  std::vector<float> w(n, 1.0f);
+  const std::vector<float> step(n, -0x1p-12f);
+  const auto lost = apply_update(w, {}, step, true, fp16, Rounding::stochastic, {42, 1, 0}, nullptr);
+  std::size_t up = 0;
+  for (float v : w) {
+    ASSERT_TRUE(v == 1.0f || v == 1.0f + 0x1p-10f);
+    up += v != 1.0f;
+  }
+  const double sd = std::sqrt(n * 0.25 * 0.75);
+  EXPECT_NEAR(static_cast<double>(up), n * 0.25, 5 * sd);
+  EXPECT_EQ(lost, n - up);
+  // One weight, many steps (stream changes per step as in the trainer): after 1024 steps of
+  // 2^-12 the expected value is 1 + 1024 * 2^-12 = 1.25; nearest-even would stay at 1.
+  std::vector<float> one{1.0f}, near{1.0f};
+  const std::vector<float> s1{-0x1p-12f};
+  for (std::uint64_t k = 0; k < 1024; ++k) {
+    apply_update(one, {}, s1, true, fp16, Rounding::stochastic, {42, 100 + k, 0}, nullptr);
+    apply_update(near, {}, s1, true, fp16, Rounding::nearest_even, {}, nullptr);
+  }
+  const double sd_steps = std::sqrt(1024 * 0.25 * 0.75) * 0x1p-10;  // binomial count x ulp
+  EXPECT_NEAR(one[0], 1.25, 5 * sd_steps);
+  EXPECT_EQ(near[0], 1.0f);
+}
+
+TEST(ApplyUpdate, MasterWeightsAccumulateWhatTheWorkingCopyCannotHold) {
+  const Format fp16 = parse_format("E5M10");
+  std::vector<float> working{1.0f}, master{1.0f};
+  const std::vector<float> step{-0x1p-12f};
+  std::uint64_t lost = 0;
+  for (int k = 0; k < 2; ++k)
+    lost += apply_update(working, master, step, true, fp16, Rounding::nearest_even, {}, nullptr);
+  EXPECT_EQ(working[0], 1.0f);  // 1 + 2 * 2^-12 is the tie, which goes to the even 1
+  EXPECT_EQ(master[0], 1.0f + 2 * 0x1p-12f);
+  lost += apply_update(working, master, step, true, fp16, Rounding::nearest_even, {}, nullptr);
+  EXPECT_EQ(working[0], 1.0f + 0x1p-10f);  // the third step passes the tie: now visible
+  EXPECT_EQ(lost, 0u);                      // master never lost an update
+}
+
+// The blocked kernel gives the same values and counts as one whole-array quantize call, for
+// every mode (stochastic bits depend only on the element index).
+TEST(ApplyUpdate, EqualsWholeArrayQuantize) {
+  const std::size_t n = 100003;  // several blocks and an odd tail
+  std::vector<float> w0(n), step(n);
+  const auto k = rng::key(3, 3);
+  for (std::size_t i = 0; i < n; ++i) {
+    w0[i] = static_cast<float>(rng::uniform01(k, 2 * i) - 0.5);
+    step[i] = i % 7 == 0 ? 0.0f : static_cast<float>((rng::uniform01(k, 2 * i + 1) - 0.5) * 1e-2);
+  }
+  const Format fmt = parse_format("E4M3");
+  quantize(w0, fmt, Rounding::nearest_even);  // start from stored values, as in training
+  for (Rounding mode : {Rounding::toward_zero, Rounding::nearest_even, Rounding::up,
+                        Rounding::down, Rounding::stochastic}) {
+    SCOPED_TRACE(to_string(mode));
+    const StochasticKey key{9, 77, 5};
+    auto w = w0;
+    QuantizeStats st;
+    const auto lost = apply_update(w, {}, step, true, fmt, mode, key, &st);
+    std::vector<float> ref(n);
+    for (std::size_t i = 0; i < n; ++i) ref[i] = w0[i] - step[i];
+    QuantizeStats rst;
+    quantize(ref, fmt, mode, key, &rst);
+    std::uint64_t ref_lost = 0;
+    for (std::size_t i = 0; i < n; ++i) ref_lost += step[i] != 0.0f && ref[i] == w0[i];
+    ASSERT_EQ(0, std::memcmp(w.data(), ref.data(), n * sizeof(float)));
+    EXPECT_EQ(lost, ref_lost);
+    EXPECT_EQ(st.overflow, rst.overflow);
+    EXPECT_EQ(st.underflow, rst.underflow);
+    EXPECT_GT(lost, 0u);
+  }
+}
