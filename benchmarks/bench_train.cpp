@@ -1,0 +1,120 @@
+// Speed of one training epoch of the seed-style network (784-100-10 sigmoid, batch 64, MNIST)
+// at 1 thread, in fp32 and with per-batch E5M10 truncation of the weights, next to the time of
+// the sgemm calls alone for the same shapes (the floor for this design) and the weight
+// rounding alone. The PyTorch peer is benchmarks/torch_peer.py; results: docs/performance.md.
+// Deliberately leaves out: the MNIST loading time (measured once, outside the loops).
+#include <benchmark/benchmark.h>
+#include <cblas.h>
+#include <omp.h>
+
+#include <cstdio>
+#include <vector>
+
+#include "precsweep/build_info.hpp"
+#include "precsweep/dataset.hpp"
+#include "precsweep/mlp.hpp"
+#include "precsweep/train.hpp"
+
+using namespace precsweep;
+
+namespace {
+
+const DatasetPair* mnist() {
+  static const DatasetPair* d = [] () -> const DatasetPair* {
+    try {
+      return new DatasetPair(load_dataset("mnist"));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "bench_train: %s\n", e.what());
+      return nullptr;
+    }
+  }();
+  return d;
+}
+
+// One epoch through train(): the whole training pass plus the test-set evaluation, which is
+// what an epoch line of `precsweep train` reports. Counters: seconds per epoch (wall, as
+// measured inside train()) and the test accuracy, as a sanity check.
+void run_epoch(benchmark::State& state, const TrainConfig& config) {
+  const DatasetPair* d = mnist();
+  if (!d) {
+    state.SkipWithError("MNIST not found (run scripts/setup)");
+    return;
+  }
+  double acc = 0, epoch_s = 0;
+  for (auto _ : state) {
+    const RunResult r = train(config, *d);
+    acc = r.final_test_accuracy;
+    epoch_s = r.epochs.at(0).wall_seconds;
+    state.SetIterationTime(epoch_s);
+  }
+  state.counters["test_acc"] = acc;
+  state.counters["epoch_s"] = epoch_s;
+  state.SetLabel("blas core " + build_info::blas_core());
+}
+
+void BM_EpochFp32(benchmark::State& state) {
+  TrainConfig c;  // 784-100-10 sigmoid, lr 0.1, batch 64, 1 epoch, fp32
+  c.threads = static_cast<int>(state.range(0));
+  run_epoch(state, c);
+}
+
+void BM_EpochE5M10Truncate(benchmark::State& state) {
+  TrainConfig c;
+  c.format = parse_format("E5M10");
+  c.rounding = Rounding::toward_zero;
+  c.threads = static_cast<int>(state.range(0));
+  run_epoch(state, c);
+}
+
+// The sgemm calls of one epoch alone: per batch, forward [B,784]x[784,100]^T and
+// [B,100]x[100,10]^T, backward dW1 = D1^T A1, dA1 = D1 W1, dW0 = D0^T X; 937 batches of 64 and
+// one of 32; then the test forward in chunks of 256 rows. Same buffers sizes as the trainer.
+void BM_SgemmOnlyEpoch(benchmark::State& state) {
+  const int n_train = 60000, n_test = 10000, in = 784, hid = 100, out = 10, batch = 64, chunk = 256;
+  std::vector<float> X(static_cast<std::size_t>(chunk) * in, 0.5f), W0(hid * in, 0.01f),
+      W1(out * hid, 0.01f), A1(static_cast<std::size_t>(chunk) * hid), Z2(chunk * out),
+      D2(batch * out, 0.01f), D1(batch * hid), dW0(hid * in), dW1(out * hid);
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(static_cast<int>(state.range(0)));  // OpenBLAS (OpenMP) follows this
+  for (auto _ : state) {
+    for (int r0 = 0; r0 < n_train; r0 += batch) {
+      const int B = std::min(batch, n_train - r0);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, hid, in, 1.f, X.data(), in, W0.data(), in, 0.f, A1.data(), hid);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, out, hid, 1.f, A1.data(), hid, W1.data(), hid, 0.f, Z2.data(), out);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, hid, B, 1.f, D2.data(), out, A1.data(), hid, 0.f, dW1.data(), hid);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, hid, out, 1.f, D2.data(), out, W1.data(), hid, 0.f, D1.data(), hid);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, hid, in, B, 1.f, D1.data(), hid, X.data(), in, 0.f, dW0.data(), in);
+    }
+    for (int r0 = 0; r0 < n_test; r0 += chunk) {
+      const int B = std::min(chunk, n_test - r0);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, hid, in, 1.f, X.data(), in, W0.data(), in, 0.f, A1.data(), hid);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, out, hid, 1.f, A1.data(), hid, W1.data(), hid, 0.f, Z2.data(), out);
+    }
+    benchmark::DoNotOptimize(dW0.data());
+    benchmark::ClobberMemory();
+  }
+  omp_set_num_threads(saved);
+  state.SetLabel("blas core " + build_info::blas_core());
+}
+
+// One weight update with E5M10 truncation over the 79,510 parameters (what each batch adds).
+void BM_ApplyUpdateE5M10(benchmark::State& state) {
+  const std::size_t P = 79510;
+  std::vector<float> w(P, 0.25f), step(P, 1e-5f);
+  const Format fmt = parse_format("E5M10");
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(
+        apply_update(w, {}, step, state.range(0) != 0, fmt, Rounding::toward_zero, {}, nullptr));
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * P));
+}
+
+}  // namespace
+
+BENCHMARK(BM_EpochFp32)->Arg(1)->Arg(2)->UseManualTime()->Iterations(3)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_EpochE5M10Truncate)->Arg(1)->Arg(2)->UseManualTime()->Iterations(3)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SgemmOnlyEpoch)->Arg(1)->Arg(2)->Iterations(3)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ApplyUpdateE5M10)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
+
+BENCHMARK_MAIN();
