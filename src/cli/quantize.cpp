@@ -1,9 +1,127 @@
-// TEMPORARY scaffold: replaced by the real `quantize` command.
+// `precsweep quantize`: rounds numbers read from standard input into a format and prints each
+// result as a C99 hex float (printf "%a" of the binary32 value promoted to double; "inf",
+// "-inf", "nan" for specials), one per line, so results can be checked by hand against
+// docs/formats.md.
+// All of standard input is read and checked before anything is printed: a token that is not a
+// number stops the command with an error naming it and its position, and nothing is printed.
+// Token k (counting from 0) is element k of one array, i.e. stochastic counter k for the seed.
+// Deliberately leaves out: other output notations (decimal), reading from files.
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "commands.hpp"
-#include <stdexcept>
+#include "precsweep/error.hpp"
+#include "precsweep/formats.hpp"
+
 namespace precsweep::cli {
-Command add_quantize(CLI::App& root) {
-  auto* app = root.add_subcommand("quantize", "(not yet built)");
-  return {app, [] () -> int { throw std::runtime_error("quantize: not yet built"); }};
+namespace {
+
+struct QuantizeOptions {
+  std::string format;
+  std::string rounding;
+  bool no_subnormals = false;
+  bool saturate = false;
+  std::uint64_t seed = 0;
+};
+
+// Converts one whitespace-free token to binary32 with round to nearest (strtof: decimal, C99
+// hex float, inf/infinity, nan). Out-of-range decimals round like IEEE: to +-inf or to a
+// subnormal/zero. Returns false if the token is not entirely a number.
+bool parse_number(const std::string& token, float& out) {
+  const char* begin = token.c_str();
+  char* end = nullptr;
+  errno = 0;
+  out = std::strtof(begin, &end);
+  return end != begin && *end == '\0';
 }
+
+std::string format_hex(float v) {
+  if (std::isnan(v)) return "nan";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%a", static_cast<double>(v));  // "inf", "-inf", "-0x0p+0"
+  return buf;
+}
+
+int run_quantize(const QuantizeOptions& o) {
+  std::string spec = o.format;
+  if (o.no_subnormals) spec += ",no-subnormals";
+  if (o.saturate) spec += ",saturate";
+  const Format fmt = parse_format(spec);
+  const Rounding mode = parse_rounding(o.rounding);
+
+  // Tokenise all of stdin, remembering line and column (1-based) for error messages.
+  const std::string input((std::istreambuf_iterator<char>(std::cin)),
+                          std::istreambuf_iterator<char>());
+  std::vector<float> values;  // shape [number of tokens]
+  std::size_t line = 1, col = 1;
+  for (std::size_t i = 0; i < input.size();) {
+    const char c = input[i];
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v') {
+      if (c == '\n') {
+        ++line;
+        col = 1;
+      } else {
+        ++col;
+      }
+      ++i;
+      continue;
+    }
+    std::size_t j = i;
+    while (j < input.size() && input[j] != ' ' && input[j] != '\t' && input[j] != '\r' &&
+           input[j] != '\n' && input[j] != '\f' && input[j] != '\v')
+      ++j;
+    const std::string token = input.substr(i, j - i);
+    float v = 0;
+    if (!parse_number(token, v)) {
+      std::string shown = token.size() > 40 ? token.substr(0, 40) + "..." : token;
+      throw InputError("quantize: token " + std::to_string(values.size() + 1) + " \"" + shown +
+                       "\" (line " + std::to_string(line) + ", column " + std::to_string(col) +
+                       ") is not a number (expected a decimal, a C99 hex float like 0x1.8p+3, "
+                       "inf or nan); nothing was printed");
+    }
+    values.push_back(v);
+    col += j - i;
+    i = j;
+  }
+
+  quantize(values, fmt, mode, StochasticKey{o.seed, 0, 0});
+  std::string out;
+  out.reserve(values.size() * 16);
+  for (float v : values) {
+    out += format_hex(v);
+    out += '\n';
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  std::fflush(stdout);
+  return 0;
+}
+
+}  // namespace
+
+Command add_quantize(CLI::App& root) {
+  auto opts = std::make_shared<QuantizeOptions>();
+  auto* app = root.add_subcommand(
+      "quantize",
+      "Round numbers from standard input into a number format; print C99 hex floats");
+  app->add_option("--format", opts->format,
+                  "E<e>M<m>, fp32, tf32, fp16, bf16, fp8-e5m2, fp8-e4m3 or Q<i>.<f>")
+      ->required();
+  app->add_option("--rounding", opts->rounding,
+                  "toward_zero (truncate), nearest_even (nearest), up, down, stochastic")
+      ->required();
+  app->add_flag("--no-subnormals", opts->no_subnormals,
+                "flush results below the smallest normal to a signed zero");
+  app->add_flag("--saturate", opts->saturate, "finite overflow gives +-max finite");
+  app->add_option("--seed", opts->seed, "seed for stochastic rounding (token k uses counter k)");
+  return {app, [opts]() -> int { return run_quantize(*opts); }};
+}
+
 }  // namespace precsweep::cli

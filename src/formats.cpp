@@ -1,0 +1,332 @@
+// Number formats: parsing and naming, derived constants, and the quantize driver that splits an
+// array into chunks, threads them with OpenMP and hands each to the bit kernel
+// (formats_kernel.cpp). Definitions of every format, mode and edge case: docs/formats.md.
+// Deliberately leaves out: the rounding itself (formats_kernel.cpp) and the exact reference
+// used by the tests (tests/formats_ref.cpp).
+#include "precsweep/formats.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cctype>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "formats_kernel.hpp"
+#include "precsweep/error.hpp"
+#include "precsweep/rng.hpp"
+
+namespace precsweep {
+namespace {
+
+constexpr const char* kAcceptedFormats =
+    "accepted: E<e>M<m> with e = 2..8 exponent bits and m = 0..23 fraction bits (e.g. E5M10); "
+    "fp32, tf32, fp16, bf16, fp8-e5m2, fp8-e4m3; fixed point Q<i>.<f> with i >= 1 integer bits "
+    "(including the sign), f >= 0 fraction bits and i+f <= 25 (e.g. Q8.8); each optionally "
+    "followed by \",no-subnormals\" (floating only) and/or \",saturate\"";
+
+constexpr const char* kAcceptedRoundings =
+    "accepted: toward_zero (alias truncate), nearest_even (alias nearest), up, down, stochastic";
+
+[[noreturn]] void bad_format(std::string_view text, const std::string& why) {
+  throw InputError("invalid number format \"" + std::string(text) + "\": " + why + " (" +
+                   kAcceptedFormats + ")");
+}
+
+std::string lower_trimmed(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Parses a run of 1..3 decimal digits at s[pos]; returns -1 if there is none (or too many).
+int parse_small_uint(const std::string& s, std::size_t& pos) {
+  std::size_t start = pos;
+  int v = 0;
+  while (pos < s.size() && std::isdigit(static_cast<unsigned char>(s[pos])) && pos - start < 4)
+    v = v * 10 + (s[pos++] - '0');
+  if (pos == start || pos - start > 3) return -1;
+  return v;
+}
+
+Format floating(int e, int m) {
+  Format f;
+  f.kind = Format::Kind::floating;
+  f.exp_bits = e;
+  f.man_bits = m;
+  return f;
+}
+
+std::uint32_t bits_of(double v) { return std::bit_cast<std::uint32_t>(static_cast<float>(v)); }
+
+}  // namespace
+
+// ---- Format ---------------------------------------------------------------------------------
+
+bool Format::is_identity() const {
+  return kind == Kind::floating && exp_bits == 8 && man_bits == 23 && subnormals && !no_inf;
+}
+
+std::string Format::name() const {
+  // Built by appending: GCC 12 warns falsely (-Wrestrict) on "literal" + std::string&&.
+  std::string out;
+  if (kind == Kind::fixed) {
+    out.append("Q").append(std::to_string(int_bits)).append(".");
+    out.append(std::to_string(frac_bits));
+    return out;
+  }
+  if (no_inf) {
+    out.append("fp8-e4m3");
+  } else {
+    out.append("E").append(std::to_string(exp_bits)).append("M");
+    out.append(std::to_string(man_bits));
+  }
+  if (!subnormals) out.append(",no-subnormals");
+  if (saturate) out.append(",saturate");
+  return out;
+}
+
+int Format::emax() const {
+  if (kind == Kind::fixed) return int_bits - 1;
+  const int bias = (1 << (exp_bits - 1)) - 1;
+  return no_inf ? bias + 1 : bias;  // E4M3FN uses the top exponent code for finite values
+}
+
+int Format::emin() const {
+  if (kind == Kind::fixed) return -frac_bits;
+  return 2 - (1 << (exp_bits - 1));  // 1 - bias (for E4M3FN too: -6)
+}
+
+double Format::max_finite() const {
+  if (kind == Kind::fixed) return std::ldexp(1.0, int_bits - 1) - std::ldexp(1.0, -frac_bits);
+  // E4M3FN: the all-ones significand at the top exponent is NaN, so one step below it.
+  const double top = 2.0 - std::ldexp(no_inf ? 2.0 : 1.0, -man_bits);
+  return std::ldexp(top, emax());
+}
+
+double Format::min_normal() const {
+  if (kind == Kind::fixed) return std::ldexp(1.0, -frac_bits);
+  return std::ldexp(1.0, emin());
+}
+
+double Format::min_subnormal() const {
+  if (kind == Kind::fixed) return std::ldexp(1.0, -frac_bits);
+  return std::ldexp(1.0, emin() - man_bits);
+}
+
+// ---- parsing --------------------------------------------------------------------------------
+
+Format parse_format(std::string_view text) {
+  const std::string s = lower_trimmed(text);
+  std::vector<std::string> parts;
+  for (std::size_t start = 0;;) {
+    const std::size_t comma = s.find(',', start);
+    parts.push_back(lower_trimmed(std::string_view(s).substr(start, comma - start)));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  const std::string& base = parts[0];
+  Format f;
+  if (base == "fp32") f = floating(8, 23);
+  else if (base == "tf32") f = floating(8, 10);
+  else if (base == "fp16") f = floating(5, 10);
+  else if (base == "bf16") f = floating(8, 7);
+  else if (base == "fp8-e5m2") f = floating(5, 2);
+  else if (base == "fp8-e4m3") {
+    f = floating(4, 3);
+    f.no_inf = true;
+  } else if (!base.empty() && base[0] == 'e') {
+    std::size_t pos = 1;
+    const int e = parse_small_uint(base, pos);
+    if (e < 0 || pos >= base.size() || base[pos] != 'm') bad_format(text, "unrecognised");
+    ++pos;
+    const int m = parse_small_uint(base, pos);
+    if (m < 0 || pos != base.size()) bad_format(text, "unrecognised");
+    if (e < 2 || e > 8) bad_format(text, "exponent bits must be 2..8, got " + std::to_string(e));
+    if (m > 23) bad_format(text, "fraction bits must be 0..23, got " + std::to_string(m));
+    f = floating(e, m);
+  } else if (!base.empty() && base[0] == 'q') {
+    std::size_t pos = 1;
+    const int i = parse_small_uint(base, pos);
+    if (i < 0 || pos >= base.size() || base[pos] != '.') bad_format(text, "unrecognised");
+    ++pos;
+    const int fr = parse_small_uint(base, pos);
+    if (fr < 0 || pos != base.size()) bad_format(text, "unrecognised");
+    if (i < 1) bad_format(text, "integer bits (including the sign bit) must be >= 1");
+    if (i + fr > 25)
+      bad_format(text, "word length i+f = " + std::to_string(i + fr) +
+                           " exceeds 25 bits, which binary32 cannot hold exactly");
+    f.kind = Format::Kind::fixed;
+    f.exp_bits = 0;
+    f.man_bits = 0;
+    f.int_bits = i;
+    f.frac_bits = fr;
+    f.saturate = true;  // fixed point always saturates
+  } else {
+    bad_format(text, "unrecognised");
+  }
+  for (std::size_t k = 1; k < parts.size(); ++k) {
+    if (parts[k] == "no-subnormals") {
+      if (f.kind == Format::Kind::fixed)
+        bad_format(text, "no-subnormals applies only to floating-point formats");
+      f.subnormals = false;
+    } else if (parts[k] == "saturate") {
+      f.saturate = true;
+    } else {
+      bad_format(text, "unknown option \"" + parts[k] + "\"");
+    }
+  }
+  return f;
+}
+
+Rounding parse_rounding(std::string_view text) {
+  const std::string s = lower_trimmed(text);
+  if (s == "toward_zero" || s == "truncate") return Rounding::toward_zero;
+  if (s == "nearest_even" || s == "nearest") return Rounding::nearest_even;
+  if (s == "up") return Rounding::up;
+  if (s == "down") return Rounding::down;
+  if (s == "stochastic") return Rounding::stochastic;
+  throw InputError("invalid rounding mode \"" + std::string(text) + "\" (" + kAcceptedRoundings +
+                   ")");
+}
+
+std::string to_string(Rounding mode) {
+  switch (mode) {
+    case Rounding::toward_zero: return "toward_zero";
+    case Rounding::nearest_even: return "nearest_even";
+    case Rounding::up: return "up";
+    case Rounding::down: return "down";
+    case Rounding::stochastic: return "stochastic";
+  }
+  return "unknown";
+}
+
+// ---- kernel parameters ----------------------------------------------------------------------
+
+namespace detail {
+
+KernelParams make_kernel_params(const Format& fmt, Rounding mode, const StochasticKey& key) {
+  constexpr std::uint32_t kInfBits = 0x7F800000u;
+  constexpr std::uint32_t kNanBits = 0x7FC00000u;
+  KernelParams p;
+  p.mode = mode;
+  p.key = rng::key(key.seed, key.stream);
+  if (fmt.kind == Format::Kind::fixed) {
+    // The float format whose subnormal grid is the fixed-point grid: emin = i-1, spacing 2^-f.
+    const int w = fmt.int_bits + fmt.frac_bits;
+    p.base_drop = 24 - w;
+    p.emin_biased = fmt.int_bits - 1 + 127;
+    p.max_pos = bits_of(fmt.max_finite());
+    p.max_neg = bits_of(std::ldexp(1.0, fmt.int_bits - 1));
+    p.overflow_pos = p.inf_pos = p.max_pos;
+    p.overflow_neg = p.inf_neg = p.max_neg;
+    p.min_sub = bits_of(std::ldexp(1.0, -fmt.frac_bits));
+    p.half_min_sub = bits_of(std::ldexp(1.0, -fmt.frac_bits - 1));
+    p.min_normal = 0;
+    p.flush = false;
+    return p;
+  }
+  const int m = fmt.man_bits;
+  p.base_drop = 23 - m;
+  p.emin_biased = fmt.emin() + 127;
+  p.max_pos = p.max_neg = bits_of(fmt.max_finite());
+  p.min_sub = bits_of(fmt.min_subnormal());
+  // 2^(emin-m-1) is only needed when values below min_sub exist in binary32 (e < 8).
+  const double half = fmt.min_subnormal() / 2;
+  p.half_min_sub = half >= std::ldexp(1.0, -149) ? bits_of(half) : 0u;
+  p.min_normal = bits_of(fmt.min_normal());
+  p.flush = !fmt.subnormals;
+
+  if (mode == Rounding::nearest_even && m == 0 && !fmt.no_inf)
+    p.nearest_overflow_at = bits_of(std::ldexp(1.5, fmt.emax()));
+  const std::uint32_t inf = fmt.no_inf ? kNanBits : kInfBits;
+  const std::uint32_t max = p.max_pos;
+  p.inf_pos = p.inf_neg = fmt.no_inf ? (fmt.saturate ? max : kNanBits) : kInfBits;
+  if (fmt.saturate) {
+    p.overflow_pos = p.overflow_neg = max;
+  } else {
+    switch (mode) {
+      case Rounding::toward_zero: p.overflow_pos = max; p.overflow_neg = max; break;
+      case Rounding::nearest_even: p.overflow_pos = inf; p.overflow_neg = inf; break;
+      case Rounding::stochastic: p.overflow_pos = inf; p.overflow_neg = inf; break;
+      case Rounding::up: p.overflow_pos = inf; p.overflow_neg = max; break;
+      case Rounding::down: p.overflow_pos = max; p.overflow_neg = inf; break;
+    }
+  }
+  return p;
+}
+
+BlockKeys block_keys(std::uint64_t key, std::uint32_t counter_hi) {
+  const std::uint64_t z = rng::bits64(key, counter_hi);
+  return {static_cast<std::uint32_t>(z), static_cast<std::uint32_t>(z >> 32)};
+}
+
+}  // namespace detail
+
+// ---- driver ---------------------------------------------------------------------------------
+
+namespace {
+// 8192 values (32 KiB) per kernel call: small enough for L1/L2, big enough to amortise calls.
+constexpr std::size_t kChunk = std::size_t{1} << 13;
+// Below this many values a parallel region costs more than it saves.
+constexpr std::size_t kParallelThreshold = std::size_t{1} << 16;
+
+// Rounds x[begin, end) (a part of the caller's array; element i has counter offset + i),
+// splitting where the 64-bit counter crosses a multiple of 2^32.
+void run_range(float* x, std::size_t begin, std::size_t end, const detail::KernelParams& p,
+               std::uint64_t offset, detail::ChunkCounts* counts) {
+  while (begin < end) {
+    const std::uint64_t c = offset + begin;
+    const std::uint64_t to_boundary = (std::uint64_t{1} << 32) - (c & 0xFFFFFFFFu);
+    const std::size_t n = static_cast<std::size_t>(
+        std::min<std::uint64_t>(to_boundary, static_cast<std::uint64_t>(end - begin)));
+    const detail::BlockKeys keys = p.mode == Rounding::stochastic
+                                       ? detail::block_keys(p.key, static_cast<std::uint32_t>(c >> 32))
+                                       : detail::BlockKeys{0, 0};
+    detail::quantize_chunk(x + begin, static_cast<std::uint32_t>(n),
+                           static_cast<std::uint32_t>(c), keys, p, counts);
+    begin += n;
+  }
+}
+}  // namespace
+
+void quantize(std::span<float> x, const Format& fmt, Rounding mode, StochasticKey key,
+              QuantizeStats* stats) {
+  if (stats) *stats = {};
+  if (x.empty() || fmt.is_identity()) return;
+  const detail::KernelParams p = detail::make_kernel_params(fmt, mode, key);
+  float* data = x.data();  // shape [n], rounded in place
+  const std::size_t n = x.size();
+  const std::size_t n_chunks = (n + kChunk - 1) / kChunk;
+  std::uint64_t overflow = 0, underflow = 0;
+#pragma omp parallel for schedule(static) reduction(+ : overflow, underflow) \
+    if (n >= kParallelThreshold)
+  for (std::size_t ci = 0; ci < n_chunks; ++ci) {
+    const std::size_t begin = ci * kChunk;
+    const std::size_t end = std::min(n, begin + kChunk);
+    detail::ChunkCounts counts;
+    run_range(data, begin, end, p, key.offset, stats ? &counts : nullptr);
+    overflow += counts.overflow;
+    underflow += counts.underflow;
+  }
+  if (stats) {
+    stats->overflow = overflow;
+    stats->underflow = underflow;
+  }
+}
+
+float quantize_one(float x, const Format& fmt, Rounding mode, StochasticKey key) {
+  quantize(std::span<float>(&x, 1), fmt, mode, key);
+  return x;
+}
+
+std::uint32_t stochastic_bits(const StochasticKey& key, std::uint64_t index) {
+  const std::uint64_t c = key.offset + index;
+  const auto keys = detail::block_keys(rng::key(key.seed, key.stream),
+                                       static_cast<std::uint32_t>(c >> 32));
+  return detail::hash32(static_cast<std::uint32_t>(c), keys);
+}
+
+}  // namespace precsweep
