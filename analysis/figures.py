@@ -327,7 +327,8 @@ def training_curves(df, cv, crit, out_dir):
         base_ids = sorted(set(int(b) for b in sel["baseline_index"] if b >= 0))
         if base_ids:
             series.append(("fp32 baseline", base_ids, "black", "--"))
-        for (what, m), color in zip(lines, colors(2)):
+        cmap = plt.get_cmap(CMAP)
+        for (what, m), color in zip(lines, (cmap(0.35), cmap(0.8))):
             if np.isnan(m):
                 continue
             ids = sel[sel["man_bits"] == m]["point"].tolist()
