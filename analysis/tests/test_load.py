@@ -145,3 +145,48 @@ def test_load_while_a_writer_holds_the_file(partial_file):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such results file"):
         load(tmp_path / "nope.h5")
+
+
+def test_load_during_a_running_sweep_and_after_it_is_stopped(tmp_path):
+    """A real 2-rank sweep, read while it runs (MPI-IO writer holding the file), then stopped
+    with SIGTERM: every read sees complete finished rows and pending rows without metrics."""
+    import signal
+    import time
+
+    from conftest import SOURCE_DIR, TINY_SPEC, binary
+    exe = binary()
+    spec = tmp_path / "long.yaml"
+    spec.write_text(TINY_SPEC.replace("epochs: 3", "epochs: 25").replace("[16]", "[48]"))
+    out = tmp_path / "long.h5"
+    sweep = subprocess.Popen([os.path.join(SOURCE_DIR, "scripts", "mpirun"), "-np", "2", exe,
+                              "sweep", str(spec), "--out", str(out), "--threads", "1"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             env=dict(os.environ, OMP_NUM_THREADS="1"))
+    reads_while_running = 0
+    try:
+        while sweep.poll() is None and reads_while_running < 3:
+            try:
+                df = load(out)
+            except (FileNotFoundError, OSError):  # not created (or not yet flushed) yet
+                time.sleep(0.1)
+                continue
+            if sweep.poll() is not None:
+                break
+            finished = df["status"].isin(["done", "diverged"])
+            assert df.loc[finished, "final_test_accuracy"].notna().all()
+            assert df.loc[df["status"] == "pending", "final_test_accuracy"].isna().all()
+            if finished.any():
+                reads_while_running += 1
+            time.sleep(0.2)
+    finally:
+        if sweep.poll() is None:
+            sweep.send_signal(signal.SIGTERM)
+        sweep.communicate(timeout=300)
+    assert reads_while_running >= 1, "the sweep ended before it could be read while running"
+    df = load(out)
+    finished = df["status"].isin(["done", "diverged"])
+    assert finished.any()
+    assert (df.loc[finished, "epochs_run"] > 0).all()
+    assert df.loc[~finished, "final_test_accuracy"].isna().all()
+    cv = curves(out)
+    assert cv[cv["point"].isin(df.loc[~finished, "point"])]["test_accuracy"].isna().all()
