@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# End-to-end test of jobscripts/sweep.sbatch on a real Slurm (one node, this machine):
+#   tests/slurm/test_sweep_chain.sh SOURCE_DIR PRECSWEEP_BINARY
+# 1. runs tests/slurm/chain_spec.yaml with a plain `scripts/mpirun -np 2 precsweep sweep`
+#    (the reference);
+# 2. starts munged, slurmctld and slurmd (tests/slurm/cluster.sh) in a temporary folder;
+# 3. submits the real jobscript with 2 tasks, a 1-minute limit and --signal=B:USR1@25: the
+#    sweep (~80 s on 2 ranks) cannot finish in one job, so the chain must stop early and
+#    resubmit itself at least twice;
+# 4. checks the job records: the chain log (one line per event, written by the jobscript), the
+#    jobs seen by squeue/scontrol while they ran (tasks, limit, afterany dependency), jobcomp's
+#    records (every job COMPLETED), the job logs (each point finished exactly once);
+# 5. checks the results file: every point finished, metrics bit-identical to the reference
+#    (tests/slurm/check_results.py, h5py), one run recorded per job, `precsweep status`;
+# 6. submits twice more on the finished file: with the same spec the first job resumes it
+#    (nothing left, completes); with another spec precsweep refuses and no job is resubmitted.
+# Needs root (the daemons run as root); exits 77 (ctest SKIP_RETURN_CODE) when not root or when
+# Slurm/munge are not installed (scripts/setup installs them). Stops only the daemons it started,
+# removes its folder (kept with PRECSWEEP_KEEP_TMP=1), and prints every log on failure.
+# Deliberately leaves out: srun/pmix launching (the node has no PMIx setup to test against).
+set -uo pipefail
+
+src=${1:?usage: test_sweep_chain.sh SOURCE_DIR PRECSWEEP_BINARY}
+bin=${2:?usage: test_sweep_chain.sh SOURCE_DIR PRECSWEEP_BINARY}
+src=$(cd "$src" && pwd)
+bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+job_name=precsweep-slurmtest
+# Our own time budget, below ctest's TIMEOUT (400 s), so that cleanup always runs: ctest kills
+# a test that times out without letting it stop its daemons and jobs.
+budget=${PRECSWEEP_SLURM_TEST_BUDGET:-370}
+
+skip() { echo "SKIPPED: $*"; exit 77; }
+[ "$(id -u)" -eq 0 ] || skip "needs root: starts munged, slurmctld and slurmd as root"
+for cmd in munged slurmctld slurmd sbatch squeue scontrol sinfo scancel; do
+  command -v "$cmd" >/dev/null 2>&1 || skip "$cmd not installed (scripts/setup installs slurm-wlm and munge)"
+done
+/usr/bin/python3 -c 'import h5py, numpy' 2>/dev/null || skip "python3-h5py not installed (scripts/setup)"
+
+# shellcheck source=tests/slurm/cluster.sh
+source "$src/tests/slurm/cluster.sh"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/precsweep-slurm.XXXXXX")
+work=$tmp/work
+mkdir -p "$work/logs"
+t0=$(date +%s)
+budget_end=$((t0 + budget))
+note() { echo "[slurm_sweep +$(( $(date +%s) - t0 ))s] $*"; }
+
+dump_everything() {
+  echo "================ daemon logs ================"
+  slurm_cluster_dump_logs
+  local f
+  for f in "$work"/*.chain.log "$work"/logs/* "$tmp"/squeue.log "$tmp"/scontrol.log "$tmp"/reference.log; do
+    [ -f "$f" ] || continue
+    echo "===== $f (last 60 lines) ====="
+    tail -n 60 "$f"
+  done
+}
+failed=0
+fail() {
+  echo "FAIL: $*"
+  failed=1
+  exit 1
+}
+cleanup() {
+  local rc=$?
+  if [ -n "$SLURM_CLUSTER_DIR" ] && [ ${#SLURM_CLUSTER_PIDS[@]} -gt 0 ]; then
+    # Jobs first (their processes belong to slurmstepd, not to the daemons we stop).
+    local ids
+    ids=$(squeue -h -o %i 2>/dev/null)
+    if [ -n "$ids" ]; then
+      # shellcheck disable=SC2086
+      scancel $ids 2>/dev/null
+      for _ in $(seq 1 60); do [ -z "$(squeue -h -o %i 2>/dev/null)" ] && break; sleep 0.5; done
+    fi
+  fi
+  if [ "$failed" = 1 ] || [ "$rc" -ne 0 ]; then dump_everything; fi
+  slurm_cluster_stop
+  if [ "${PRECSWEEP_KEEP_TMP:-0}" = 1 ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'fail "interrupted"' INT TERM
+
+cp "$src/tests/slurm/chain_spec.yaml" "$work/spec.yaml"
+npoints=$("$bin" list "$work/spec.yaml" --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["points"])') \
+  || fail "precsweep list failed on the test spec"
+
+# ---- 1. reference: a plain mpirun run -----------------------------------------------------------
+note "reference: scripts/mpirun -np 2 precsweep sweep ($npoints points)"
+(cd "$work" && "$src/scripts/mpirun" -np 2 "$bin" sweep spec.yaml --out reference.h5 --progress 0) \
+  >"$tmp/reference.log" 2>&1 || fail "reference run failed"
+note "reference done"
+
+# ---- 2. cluster -------------------------------------------------------------------------------------
+slurm_cluster_start "$tmp/cluster" || fail "the test cluster did not start"
+sinfo
+
+# ---- 3. the chain -------------------------------------------------------------------------------
+# The warning signal is given on the command line and, for the resubmitted jobs, in
+# PRECSWEEP_SBATCH_ARGS (what scripts/submit does). Binding off: this VM's cores are not
+# exclusive to the job.
+first=$(cd "$work" && PRECSWEEP_HOME=$src PRECSWEEP_BIN=$bin PRECSWEEP_BIND=none \
+        PRECSWEEP_MAX_RESUBMITS=8 PRECSWEEP_SBATCH_ARGS="--signal=B:USR1@25" \
+        sbatch --parsable --job-name=$job_name --ntasks=2 --cpus-per-task=1 --time=1 \
+        --signal=B:USR1@25 "$src/jobscripts/sweep.sbatch" spec.yaml out.h5) \
+  || fail "sbatch refused the jobscript"
+first=${first%%;*}
+note "submitted job $first"
+chain_log=$work/out.h5.chain.log
+
+# Watch the queue: every change of squeue's view, and each job's record once it runs.
+last_view="" seen_running=" "
+deadline=$((budget_end - 30))   # leaves time for the checks and step 6
+while :; do
+  view=$(squeue -h -o '%i|%j|%T|%M|%l|%D|%C|%E' 2>/dev/null)
+  if [ "$view" != "$last_view" ]; then
+    printf '%s\n%s\n' "--- $(date +%T)" "$view" >>"$tmp/squeue.log"
+    last_view=$view
+  fi
+  while IFS='|' read -r id _ state _; do
+    if [ "$state" = RUNNING ] && [[ $seen_running != *" $id "* ]]; then
+      scontrol show job -o "$id" >>"$tmp/scontrol.log"
+      seen_running+="$id "
+      note "job $id running"
+    fi
+  done <<<"$view"
+  last_event=$(tail -n 1 "$chain_log" 2>/dev/null | grep -o 'event=[a-z]*')
+  if [ -z "$view" ] && [[ $last_event =~ event=(complete|failed|stopped) ]]; then break; fi
+  [ "$(date +%s)" -lt "$deadline" ] || fail "the chain did not finish within the test's budget ($budget s in all)"
+  sleep 0.5
+done
+note "chain finished: $last_event"
+echo "---- chain log ----"; cat "$chain_log"
+
+# ---- 4. job records ------------------------------------------------------------------------------
+# The jobs in start order, and what each did.
+mapfile -t jobs < <(grep 'event=start' "$chain_log" | sed -E 's/.* job=([0-9]+) .*/\1/')
+njobs=${#jobs[@]}
+[ "$njobs" -ge 3 ] || fail "expected >= 3 jobs in the chain (signal-and-resubmit twice), got $njobs"
+[ "${jobs[0]}" = "$first" ] || fail "the chain did not start with the submitted job $first"
+for ((k = 0; k < njobs; k++)); do
+  id=${jobs[k]}
+  events=$(grep " job=$id " "$chain_log")
+  grep -q "index=$k job=$id event=start" <<<"$events" || fail "job $id: not index $k of the chain"
+  grep -q "chain=$first " <<<"$events" || fail "job $id: not in chain $first"
+  if ((k < njobs - 1)); then
+    next=${jobs[k + 1]}
+    grep -q "event=signal signal=USR1" <<<"$events" || fail "job $id: no USR1 warning from Slurm"
+    grep -q "event=resubmitted rc=3 next=$next\$" <<<"$events" \
+      || fail "job $id: expected 'stopped early (rc 3), resubmitted as $next'"
+    # The dependency as Slurm's controller recorded it, if the poll caught the job pending.
+    grep -qE "^$next\|.*\|afterany:$id" "$tmp/squeue.log" && note "job $next seen pending on afterany:$id"
+  else
+    grep -q "event=complete rc=0" <<<"$events" || fail "last job $id did not complete the sweep"
+  fi
+  # What Slurm's controller and jobcomp say about the job.
+  grep -q "JobId=$id .*NumTasks=2 .*TimeLimit=00:01:00" "$tmp/scontrol.log" \
+    || grep -qE "JobId=$id .*TimeLimit=00:01:00.*NumTasks=2" "$tmp/scontrol.log" \
+    || fail "job $id: not seen running with 2 tasks and a 1-minute limit (scontrol)"
+  grep -q "JobId=$id .*Name=$job_name JobState=COMPLETED" "$tmp/cluster/jobcomp.txt" \
+    || fail "job $id: jobcomp has no COMPLETED record"
+  [ -f "$work/logs/$job_name-$id.out" ] || fail "job $id: no log logs/$job_name-$id.out"
+done
+squeue_jobs=$(grep -cE '^[0-9]+\|' "$tmp/squeue.log" || true)
+note "job records: $njobs jobs (${jobs[*]}): $((njobs - 1)) stopped early by Slurm's warning and resubmitted, the last completed; jobcomp: all COMPLETED"
+[ "$(grep -c "Name=$job_name" "$tmp/cluster/jobcomp.txt")" -eq "$njobs" ] \
+  || fail "jobcomp records a different number of jobs than the chain log"
+[ "$squeue_jobs" -gt 0 ] || fail "squeue never showed the jobs"
+
+# Each point finished exactly once over all jobs ("[rank R] point ID done|diverged|failed:").
+cat "$work"/logs/"$job_name"-*.out | grep -oE '^\[rank [0-9]+\] point [0-9]+ (done|diverged|failed):' \
+  | awk '{print $4}' | sort -n | uniq -c >"$tmp/finished.txt"
+nfinished=$(wc -l <"$tmp/finished.txt")
+[ "$nfinished" -eq "$npoints" ] || fail "the job logs show $nfinished distinct points finished, expected $npoints"
+if awk '$1 != 1 {bad = 1} END {exit !bad}' "$tmp/finished.txt"; then
+  fail "some points finished more than once: $(awk '$1 != 1 {print $2 " x" $1}' "$tmp/finished.txt" | head)"
+fi
+note "job logs: each of the $npoints points finished exactly once"
+
+# ---- 5. results --------------------------------------------------------------------------------
+status=$("$bin" status "$work/out.h5") || fail "precsweep status failed on the chain's file"
+echo "$status"
+grep -qE "^points=$npoints .*failed=0 pending=0" <<<"$status" || fail "precsweep status: points left"
+/usr/bin/python3 "$src/tests/slurm/check_results.py" "$work/out.h5" "$work/reference.h5" "$njobs" \
+  || fail "results differ from the plain mpirun run"
+
+# ---- 6. a chain started on an existing file --------------------------------------------------
+rm -f "$chain_log"
+again=$(cd "$work" && PRECSWEEP_HOME=$src PRECSWEEP_BIN=$bin PRECSWEEP_BIND=none \
+        sbatch --parsable --job-name=$job_name --ntasks=2 --time=1 \
+        "$src/jobscripts/sweep.sbatch" spec.yaml out.h5)
+again=${again%%;*}
+sed 's/^name: slurmtest/name: other/' "$work/spec.yaml" >"$work/other.yaml"
+other=$(cd "$work" && PRECSWEEP_HOME=$src PRECSWEEP_BIN=$bin PRECSWEEP_BIND=none \
+        sbatch --parsable --job-name=$job_name --ntasks=2 --time=1 --dependency=afterany:"$again" \
+        "$src/jobscripts/sweep.sbatch" other.yaml out.h5)
+other=${other%%;*}
+deadline=$budget_end
+while [ -n "$(squeue -h -o %i)" ]; do
+  [ "$(date +%s)" -lt "$deadline" ] || fail "the resume jobs did not finish"
+  sleep 0.5
+done
+echo "---- chain log (existing file) ----"; cat "$chain_log"
+grep -q "job=$again event=complete rc=0" "$chain_log" \
+  || fail "job $again on the existing file (same spec) did not resume and complete"
+grep -q -- "--resume" "$work/logs/$job_name-$again.out" || fail "job $again did not pass --resume"
+grep -qE "job=$other event=failed rc=2" "$chain_log" \
+  || fail "job $other (different spec, existing file) was not refused with exit 2"
+grep -q "job=$other event=resubmitted" "$chain_log" && fail "job $other resubmitted after a refusal"
+"$bin" status "$work/out.h5" | grep -qE "^points=$npoints .*pending=0" || fail "out.h5 changed"
+note "existing file: same spec resumed (job $again, nothing left), other spec refused (job $other)"
+
+note "PASS"
