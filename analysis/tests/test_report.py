@@ -19,6 +19,7 @@ from analysis import critical_bits, figures, load
 from conftest import EXP_WIDTHS, MAN_WIDTHS, ROUNDINGS, SOURCE_DIR, binary
 
 EXPECTED_FIGURES = ["heatmap.png", "accuracy_vs_mantissa.png", "lost_updates.png",
+                    "training_curves.png",
                     "status.png"]
 
 
@@ -105,7 +106,9 @@ def run_report(args, **kw):
                           capture_output=True, text=True, timeout=300, **kw)
 
 
-def test_report_of_a_file_with_nothing_finished(sweep_file, tmp_path):
+@pytest.fixture
+def nothing_finished(sweep_file, tmp_path):
+    """A copy of the sweep file with every row pending, as right after the sweep started."""
     import shutil
 
     import h5py
@@ -113,15 +116,25 @@ def test_report_of_a_file_with_nothing_finished(sweep_file, tmp_path):
     shutil.copy(sweep_file, path)
     with h5py.File(path, "r+") as f:
         f["results/status"][...] = 0
+    return path
+
+
+def test_precsweep_report_command_on_a_file_with_nothing_finished(nothing_finished, tmp_path):
+    # Through the C++ command (which runs this package with /usr/bin/python3).
+    exe = binary()
     out = tmp_path / "rep"
-    run = run_report([str(path), "-o", str(out)])
+    run = subprocess.run([exe, "report", str(nothing_finished), "-o", str(out)],
+                         capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == str(out / "index.html")
     text, links = referenced(out / "index.html")
     assert "status.png" in links and "heatmap.png" not in links
     assert "No finished float-format points yet" in text
     for link in links:
         assert (out / link).is_file()
     assert_not_blank(out / "status.png")
+    status = pd.read_csv(out / "status.csv").set_index("status")
+    assert status.loc["pending", "points"] == status["points"].sum()
 
 
 def test_missing_file_exits_2_with_one_line(tmp_path):
@@ -131,14 +144,10 @@ def test_missing_file_exits_2_with_one_line(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-def test_precsweep_report_command(sweep_file, tmp_path):
+def test_precsweep_report_missing_file_exits_2(tmp_path):
     exe = binary()
-    out = tmp_path / "cli-report"
-    run = subprocess.run([exe, "report", str(sweep_file), "-o", str(out)], capture_output=True,
-                         text=True, timeout=300)
-    assert run.returncode == 0, run.stderr
-    assert (out / "index.html").is_file() and (out / "heatmap.png").is_file()
-    missing = subprocess.run([exe, "report", str(tmp_path / "nope.h5"), "-o", str(out)],
-                             capture_output=True, text=True, timeout=60)
+    missing = subprocess.run([exe, "report", str(tmp_path / "nope.h5"), "-o",
+                              str(tmp_path / "r")], capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2
     assert len(missing.stderr.strip().splitlines()) == 1 and "nope.h5" in missing.stderr
+    assert not (tmp_path / "r").exists()
