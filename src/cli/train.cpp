@@ -4,6 +4,7 @@
 // Deliberately leaves out: the HDF5 output (`--out`, added by the sweep engine; see the marked
 // spot below).
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -11,6 +12,7 @@
 #include "precsweep/build_info.hpp"
 #include "precsweep/dataset.hpp"
 #include "precsweep/error.hpp"
+#include "precsweep/results_file.hpp"
 #include "precsweep/train.hpp"
 
 namespace precsweep::cli {
@@ -34,7 +36,7 @@ struct TrainArgs {
   std::string every = "batch";
   bool master_weights = false;
   int threads = 1;
-  // --out: reserved for the sweep/HDF5 engineer (see add_train).
+  std::string out;  // --out: one-point results file, sweep layout (results_file.hpp)
 };
 
 // "100" or "256,128" -> {256, 128}
@@ -100,6 +102,8 @@ TrainConfig to_config(const TrainArgs& a) {
 
 int run_train(const TrainArgs& args) {
   const TrainConfig config = to_config(args);  // all flag errors before any data is read
+  if (!args.out.empty() && std::filesystem::exists(args.out))
+    throw InputError("--out " + args.out + ": file exists (not overwritten)");
   const DatasetPair data = load_dataset(args.dataset, args.data_dir);
 
   std::string shape = std::to_string(data.train.dim);
@@ -126,7 +130,7 @@ int run_train(const TrainArgs& args) {
     return true;
   });
 
-  // --out: the sweep/HDF5 engineer writes `result` here as a one-point results file.
+  if (!args.out.empty()) write_single_run(args.out, config, args.dataset, result);
 
   std::printf("status=%s%s%s\n", to_string(result.status).c_str(),
               result.message.empty() ? "" : " ", result.message.c_str());
@@ -170,7 +174,7 @@ Command add_train(CLI::App& root) {
   app->add_flag("--master-weights", args->master_weights,
                 "Keep fp32 master weights; round a working copy for forward/backward");
   app->add_option("--threads", args->threads, "OpenMP/BLAS threads (>= 1)")->capture_default_str();
-  // --out run.h5: added by the sweep/HDF5 engineer (writes the sweep layout with one point).
+  app->add_option("--out", args->out, "Write the run as a one-point results file (HDF5)");
   return {app, [args]() -> int { return run_train(*args); }};
 }
 
