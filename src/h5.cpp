@@ -280,6 +280,7 @@ void Group::write_attr(const std::string& name, const std::vector<std::string>& 
   hsize_t n = values.size();
   Dataspace space(check_id(H5Screate_simple(1, &n, nullptr), "H5Screate_simple"));
   Attribute a = create_attr(name, t.id(), space.id());
+  if (values.empty()) return;  // an empty attribute; H5Awrite refuses a null buffer
   std::vector<const char*> ptrs;  // [n]
   for (const auto& v : values) ptrs.push_back(v.c_str());
   check(H5Awrite(a.id(), t.id(), ptrs.data()), "H5Awrite(" + path_ + "@" + name + ")");
@@ -305,6 +306,7 @@ std::vector<std::string> Group::read_attr_strings(const std::string& name) const
   Dataspace space(check_id(H5Aget_space(a.id()), "H5Aget_space(" + what + ")"));
   hssize_t n = H5Sget_simple_extent_npoints(space.id());
   if (n < 0) check(-1, "H5Sget_simple_extent_npoints(" + what + ")");
+  if (n == 0) return {};
   if (H5Tis_variable_str(t.id()) > 0) {  // written by another tool (h5py's default)
     std::vector<char*> ptrs(static_cast<std::size_t>(n), nullptr);
     Datatype mt = vlen_string_type();

@@ -340,9 +340,15 @@ void write_single_run(const std::filesystem::path& path, const TrainConfig& conf
   ::gethostname(host, sizeof host - 1);
   info.hostnames = {host};
   info.start_time = iso8601_utc_now();
-  ResultsFile r = ResultsFile::create(path, spec, info, h5::Access::serial(), true);
-  r.write_point(0, result, 0);
-  r.finish(iso8601_utc_now());
+  try {
+    ResultsFile r = ResultsFile::create(path, spec, info, h5::Access::serial(), true);
+    r.write_point(0, result, 0);
+    r.finish(iso8601_utc_now());
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove(path, ignored);  // no partial output
+    throw;
+  }
 }
 
 }  // namespace precsweep

@@ -352,12 +352,29 @@ int run_sweep(const SweepOptions& o) {
     info.start_time = mpi::broadcast(iso8601_utc_now());
     const h5::Access access = h5::Access::mpio(mpi::world());
     ResultsFile file;
-    if (o.resume) {
-      file = ResultsFile::open(o.out, access, true);
-      file.record_run(info);
-      file.file().flush();
-    } else {
-      file = ResultsFile::create(o.out, spec, info, access, rank == 0);
+    try {
+      if (o.resume) {
+        file = ResultsFile::open(o.out, access, true);
+        file.record_run(info);
+        file.file().flush();
+      } else {
+        file = ResultsFile::create(o.out, spec, info, access, rank == 0);
+      }
+    } catch (const std::exception& e) {
+      // Every rank made the same collective calls, so they fail alike: report once, and
+      // remove a file this run was creating (no partial output).
+      ok = false;
+      message = e.what();
+    }
+    if (!mpi::all_ok(ok, message)) {
+      file = ResultsFile();
+      mpi::barrier();
+      if (rank == 0) {
+        if (!o.resume) std::filesystem::remove(o.out);
+        std::fprintf(stderr, "precsweep: error: %s: %s\n", o.out.string().c_str(),
+                     message.c_str());
+      }
+      return kExitInternal;
     }
 
     // 3. The same cost-ordered list of runnable points on every rank.

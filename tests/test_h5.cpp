@@ -110,6 +110,7 @@ TEST(H5, AttributesRoundTripAndOverwrite) {
     r.write_attr("text", std::string("name: x\nepochs: 2\n"));
     r.write_attr("empty", std::string());
     r.write_attr("hosts", std::vector<std::string>{"node1", "a-much-longer-host"});
+    r.write_attr("none", std::vector<std::string>{});
     r.write_attr("n", std::int64_t{-42});
     r.write_attr("x", 0.125);
     r.write_attr("n", std::int64_t{7});             // replace, same type
@@ -123,6 +124,7 @@ TEST(H5, AttributesRoundTripAndOverwrite) {
   EXPECT_EQ(r.read_attr_string("empty"), "");
   EXPECT_EQ(r.read_attr_strings("hosts"),
             (std::vector<std::string>{"node1", "a-much-longer-host"}));
+  EXPECT_TRUE(r.read_attr_strings("none").empty());
   EXPECT_EQ(r.read_attr_int("n"), 7);
   EXPECT_EQ(r.read_attr_double("x"), 0.125);
   EXPECT_EQ(r.read_attr_string("end"), "2026-01-01T00:00:00Z");

@@ -393,3 +393,37 @@ TEST_F(SweepMpi, StopSignalExitsThreeAndResumes) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(TrainOut, WritesTheSweepLayoutWithOnePoint) {
+  TempDir dir;
+  fs::path out = dir.path / "run.h5";
+  std::vector<std::string> argv = {kBinary, "train", "--dataset", "synthetic", "--epochs", "2",
+                                   "--format", "E5M4", "--out", out.string()};
+  Outcome r = run(argv, dir.path, "train");
+  ASSERT_EQ(r.code, 0) << r.err;
+  h5::File f = h5::File::open(out, false, h5::Access::serial());
+  EXPECT_EQ(f.root().read_attr_string("created_by"), "train");
+  EXPECT_EQ(f.root().open_dataset("points/format").read_strings(),
+            std::vector<std::string>{"E5M4"});
+  EXPECT_EQ(f.root().open_dataset("points/exp_bits").read_all<std::int32_t>(),
+            std::vector<std::int32_t>{5});
+  std::vector<std::int8_t> status = f.root().open_dataset("results/status").read_all<std::int8_t>();
+  ASSERT_EQ(status.size(), 1u);
+  EXPECT_TRUE(status[0] == 1 || status[0] == 2);
+  std::vector<double> acc = f.root().open_dataset("results/test_accuracy").read_all<double>();
+  ASSERT_EQ(acc.size(), 2u);  // [1, epochs]
+  // The accuracy the command printed is the one stored.
+  char printed[32];
+  std::snprintf(printed, sizeof printed, "test_accuracy=%.4f",
+                f.root().open_dataset("results/final_test_accuracy").read_all<double>()[0]);
+  EXPECT_NE(r.out.find(printed), std::string::npos) << r.out;
+  f.close();
+  // Never overwritten.
+  Outcome again = run(argv, dir.path, "train_again");
+  EXPECT_EQ(again.code, 2);
+  EXPECT_NE(again.err.find("exists"), std::string::npos) << again.err;
+}
+
+}  // namespace
