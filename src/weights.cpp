@@ -1,80 +1,117 @@
-// Writing and reading a trained network in a results file (layout: docs/results-format.md,
-// "Stored weights"), through the h5.hpp wrappers.
-// Deliberately leaves out: parallel creation for sweeps (the sweep writer would have to create
-// every point's datasets collectively at file creation; see the issue 8 report).
+// Reading a stored network from a results file (layout: docs/results-format.md, "Stored
+// weights"): row `id` of /weights/params holds the first /weights/count[id] values of the
+// parameter buffer in mlp.hpp's order (W[0] b[0] W[1] b[1] ..., NaN padding after); the layer
+// sizes are dataset_shape(/points/dataset).dim, /points/hidden, .classes.
+// Deliberately leaves out: writing (ResultsFile::write_point).
 #include "precsweep/weights.hpp"
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
 #include "precsweep/error.hpp"
+#include "precsweep/h5.hpp"
 #include "precsweep/mlp.hpp"
+#include "precsweep/spec.hpp"
 
 namespace precsweep {
+namespace {
 
-void write_weights(h5::Group& parent, const std::string& name, const StoredNetwork& net) {
-  const MlpLayout layout(net.sizes);
-  if (net.params.size() != layout.count)
-    throw InputError("write_weights: " + std::to_string(net.params.size()) +
-                     " parameters for layer sizes needing " + std::to_string(layout.count));
-  if (parent.exists(name))
-    throw InputError("write_weights: " + parent.path() + " already has '" + name + "'");
-  h5::Group g = parent.create_group(name);
-  const int L = layout.layers();
-  std::vector<std::int32_t> sizes(net.sizes.begin(), net.sizes.end());  // [L+1]
-  g.create_dataset("layer_sizes", h5::Type::i32, {sizes.size()})
-      .write_rows(0, sizes.size(), sizes.data());
-  for (int l = 0; l < L; ++l) {
-    const auto out = static_cast<hsize_t>(layout.out(l)), in = static_cast<hsize_t>(layout.in(l));
-    const std::size_t li = static_cast<std::size_t>(l);
-    g.create_dataset("W" + std::to_string(l), h5::Type::f32, {out, in})
-        .write_rows(0, out, net.params.data() + layout.w_offset[li]);
-    g.create_dataset("b" + std::to_string(l), h5::Type::f32, {out})
-        .write_rows(0, out, net.params.data() + layout.b_offset[li]);
+// "256,128" -> {256, 128}
+std::vector<int> parse_widths(const std::string& text, const std::string& where) {
+  std::vector<int> w;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', pos), text.size());
+    const std::string item = text.substr(pos, comma - pos);
+    std::size_t used = 0;
+    int v = 0;
+    try {
+      v = std::stoi(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (item.empty() || used != item.size() || v < 1)
+      throw InputError(where + ": bad hidden widths '" + text + "'");
+    w.push_back(v);
+    pos = comma + 1;
   }
-  g.write_attr("activation", to_string(net.activation));
-  g.write_attr("layers", static_cast<std::int64_t>(L));
-  g.write_attr("parameter_count", static_cast<std::int64_t>(layout.count));
+  return w;
 }
 
+}  // namespace
+
 StoredNetwork read_weights(const std::filesystem::path& path, const std::string& point) {
-  const std::string where = path.string() + (point.empty() ? ":/weights" : ":/weights/" + point);
-  if (!std::filesystem::exists(path)) throw InputError("--weights: no such file '" + path.string() + "'");
-  if (!h5::File::is_hdf5(path))
-    throw InputError("--weights: '" + path.string() + "' is not an HDF5 file");
+  const std::string file = path.string();
+  if (!std::filesystem::exists(path)) throw InputError("--weights: no such file '" + file + "'");
+  if (!h5::File::is_hdf5(path)) throw InputError("--weights: '" + file + "' is not an HDF5 file");
   try {
     h5::File f = h5::File::open(path, false, h5::Access::serial());
-    if (!f.root().exists("weights"))
-      throw InputError(path.string() + " has no /weights group (train with --save-weights)");
-    h5::Group g = f.root().open_group("weights");
-    if (!point.empty()) {
-      if (!g.exists(point))
-        throw InputError(where + " does not exist (no stored weights for point '" + point + "')");
-      g = g.open_group(point);
-    } else if (!g.exists("layer_sizes")) {
-      throw InputError(where + " holds per-point groups: pass --point ID");
+    const h5::Group& root = f.root();
+    if (!root.exists("points") || !root.has_attr("n_points"))
+      throw InputError("--weights: '" + file + "' is not a precsweep results file");
+    if (!root.exists("weights"))
+      throw InputError("--weights: '" + file +
+                       "' has no /weights (train with --save-weights, or save_weights: true)");
+    const std::int64_t n = root.read_attr_int("n_points");
+    std::int64_t id = 0;
+    if (point.empty()) {
+      if (n != 1)
+        throw InputError("--weights: '" + file + "' holds " + std::to_string(n) +
+                         " points: pass --point ID");
+    } else {
+      std::size_t used = 0;
+      try {
+        id = std::stoll(point, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used != point.size() || id < 0 || id >= n)
+        throw InputError("--point: '" + point + "' is not a point id of '" + file + "' (0.." +
+                         std::to_string(n - 1) + ")");
     }
+    const std::string where = file + " point " + std::to_string(id);
+    const auto row = static_cast<std::size_t>(id);
+    const h5::Group points = root.open_group("points");
+    const std::string dataset = points.open_dataset("dataset").read_strings().at(row);
+    const std::string hidden = points.open_dataset("hidden").read_strings().at(row);
     StoredNetwork net;
-    const std::vector<std::int32_t> sizes = g.open_dataset("layer_sizes").read_all<std::int32_t>();
-    net.sizes.assign(sizes.begin(), sizes.end());
-    net.activation = parse_activation(g.read_attr_string("activation"));
+    net.activation = parse_activation(points.open_dataset("activation").read_strings().at(row));
+    const DatasetShape shape = dataset_shape(dataset);
+    net.sizes.push_back(shape.dim);
+    for (int w : parse_widths(hidden, where)) net.sizes.push_back(w);
+    net.sizes.push_back(shape.classes);
     const MlpLayout layout(net.sizes);
-    net.params.assign(layout.count, 0.0f);
-    for (int l = 0; l < layout.layers(); ++l) {
-      const std::size_t li = static_cast<std::size_t>(l);
-      const auto out = static_cast<hsize_t>(layout.out(l)), in = static_cast<hsize_t>(layout.in(l));
-      h5::Dataset W = g.open_dataset("W" + std::to_string(l));
-      h5::Dataset b = g.open_dataset("b" + std::to_string(l));
-      if (W.dims() != std::vector<hsize_t>{out, in} || b.dims() != std::vector<hsize_t>{out})
-        throw InputError(where + ": W" + std::to_string(l) + "/b" + std::to_string(l) +
-                         " shapes disagree with layer_sizes");
-      const std::vector<float> w = W.read_all<float>(), bv = b.read_all<float>();
-      std::copy(w.begin(), w.end(), net.params.begin() + static_cast<std::ptrdiff_t>(layout.w_offset[li]));
-      std::copy(bv.begin(), bv.end(), net.params.begin() + static_cast<std::ptrdiff_t>(layout.b_offset[li]));
-    }
+
+    const h5::Group wg = root.open_group("weights");
+    const std::int64_t count = wg.open_dataset("count").read_all<std::int64_t>().at(row);
+    if (count == 0)
+      throw InputError(where + " has no stored weights (not finished, or run without "
+                       "--save-weights / save_weights: true)");
+    if (count != static_cast<std::int64_t>(layout.count))
+      throw InputError(where + ": " + std::to_string(count) + " stored parameters, layer sizes " +
+                       "need " + std::to_string(layout.count));
+    // Row `id`, first `count` columns, as one hyperslab (a sweep's [N, slots] can be large).
+    const h5::Dataset params = wg.open_dataset("params");
+    net.params.assign(layout.count, 0.0f);  // [count]
+    const hsize_t start[2] = {static_cast<hsize_t>(id), 0};
+    const hsize_t block[2] = {1, static_cast<hsize_t>(layout.count)};
+    if (params.dims().size() != 2 || params.dims()[1] < block[1])
+      throw InputError(where + ": /weights/params is narrower than the network");
+    h5::Dataspace file_space(h5::check_id(H5Dget_space(params.id()), "H5Dget_space(/weights/params)"));
+    h5::check(H5Sselect_hyperslab(file_space.id(), H5S_SELECT_SET, start, nullptr, block, nullptr),
+              "H5Sselect_hyperslab(/weights/params)");
+    h5::Dataspace mem_space(h5::check_id(H5Screate_simple(2, block, nullptr), "H5Screate_simple"));
+    h5::check(H5Dread(params.id(), H5T_NATIVE_FLOAT, mem_space.id(), file_space.id(), H5P_DEFAULT,
+                      net.params.data()),
+              "H5Dread(/weights/params row " + std::to_string(id) + ")");
+    for (float v : net.params)
+      if (!std::isfinite(v)) throw InputError(where + ": stored weights contain NaN or inf");
     return net;
   } catch (const h5::Error& e) {
-    throw InputError(where + ": cannot read stored weights (" + std::string(e.what()) + ")");
+    throw InputError("--weights: cannot read '" + file + "' (" + std::string(e.what()) + ")");
+  } catch (const std::out_of_range&) {
+    throw InputError("--weights: '" + file + "' has fewer /points rows than n_points");
   }
 }
 

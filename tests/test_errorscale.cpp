@@ -1,8 +1,8 @@
 // Tests of the error-scaling measurement (issue 8): format-list parsing and unit roundoffs; the
 // double evaluation against the frozen reference forward_ref/backward_ref; a 1-1-2 network whose
 // errors are worked out by hand in long double; the bounds never below the measured worst case;
-// the fitted slope of a network trained here on MNIST for one epoch; the /weights round trip
-// and the error-scaling file; the CLI's input errors.
+// the fitted slope of a network trained here on MNIST for one epoch; reading stored weights
+// from a one-point results file and the error-scaling file; the CLI's input errors.
 // Deliberately leaves out: the numbers of docs/theory.md (produced by the CLI on longer runs).
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -19,6 +19,7 @@
 #include "precsweep/errorscale.hpp"
 #include "precsweep/h5.hpp"
 #include "precsweep/mlp.hpp"
+#include "precsweep/results_file.hpp"
 #include "precsweep/rng.hpp"
 #include "precsweep/train.hpp"
 #include "precsweep/weights.hpp"
@@ -51,6 +52,20 @@ StoredNetwork random_network(std::vector<int> sizes, Activation act, std::uint64
       net.params[layout.b_offset[static_cast<std::size_t>(l)] + static_cast<std::size_t>(j)] =
           static_cast<float>(0.2 * (rng::uniform01(key, static_cast<std::uint64_t>(j + 100 * l)) - 0.5));
   return net;
+}
+
+// A one-point results file as `train --out FILE --save-weights` writes it, for `net` trained
+// on the synthetic dataset (64 inputs, 10 classes).
+void write_run(const fs::path& file, const StoredNetwork& net, bool save) {
+  TrainConfig tc;
+  tc.hidden.assign(net.sizes.begin() + 1, net.sizes.end() - 1);
+  tc.activation = net.activation;
+  tc.save_weights = save;
+  RunResult rr;
+  rr.status = RunStatus::done;
+  rr.layer_sizes = net.sizes;
+  if (save) rr.params = net.params;
+  write_single_run(file, tc, "synthetic", rr);
 }
 
 std::size_t at(const ErrorScaleResult& r, std::size_t f, int l) {
@@ -242,27 +257,26 @@ TEST(ErrorScale, TrainedNetworkOutputSlopeIsOnePerBit) {
 
 TEST(ErrorScale, WeightsRoundTripAndErrorFile) {
   TempDir dir;
-  const StoredNetwork net = random_network({6, 4, 3}, Activation::relu, 5);
+  const StoredNetwork net = random_network({64, 4, 10}, Activation::relu, 5);
   const fs::path file = dir.path / "run.h5";
-  {
-    h5::File f = h5::File::create(file, h5::Access::serial());
-    write_weights(f.root(), "weights", net);
-    EXPECT_THROW(write_weights(f.root(), "weights", net), InputError);
-    f.close();
-  }
+  write_run(file, net, true);
   const StoredNetwork back = read_weights(file);
   EXPECT_EQ(back.sizes, net.sizes);
   EXPECT_EQ(back.activation, net.activation);
   EXPECT_EQ(back.params, net.params);
-  EXPECT_THROW(read_weights(file, "7"), InputError);
+  EXPECT_EQ(read_weights(file, "0").params, net.params);
+  EXPECT_THROW(read_weights(file, "1"), InputError);
+  EXPECT_THROW(read_weights(file, "x"), InputError);
   EXPECT_THROW(read_weights(dir.path / "missing.h5"), InputError);
+  write_run(dir.path / "nosave.h5", net, false);
+  EXPECT_THROW(read_weights(dir.path / "nosave.h5"), InputError);
   {
     h5::File f = h5::File::create(dir.path / "empty.h5", h5::Access::serial());
     f.close();
   }
   EXPECT_THROW(read_weights(dir.path / "empty.h5"), InputError);
 
-  const DatasetPair d = make_synthetic(10, 10, 6, 3, 1);
+  const DatasetPair d = make_synthetic(10, 10, 64, 10, 1);
   ErrorScaleConfig cfg;
   cfg.formats = parse_format_list("E8M3..E8M6");
   const ErrorScaleResult r = measure_error_scaling(net, d.test.x.data(), d.test.y.data(), 10, cfg);
@@ -303,15 +317,12 @@ TEST(ErrorScale, CliInputErrorsExitTwo) {
   };
   EXPECT_EQ(run("--weights " + (dir.path / "none.h5").string()), 2);
   const fs::path file = dir.path / "run.h5";
-  {
-    h5::File f = h5::File::create(file, h5::Access::serial());
-    write_weights(f.root(), "weights", random_network({64, 5, 10}, Activation::sigmoid, 1));
-    f.close();
-  }
+  write_run(file, random_network({64, 5, 10}, Activation::sigmoid, 1), true);
   EXPECT_EQ(run("--weights " + file.string() + " --formats E8M9..E8M2"), 2);
   EXPECT_EQ(run("--weights " + file.string() + " --apply-to updates"), 2);
   EXPECT_EQ(run("--weights " + file.string() + " --samples 0"), 2);
   EXPECT_EQ(run("--weights " + file.string() + " --out " + file.string()), 2);  // exists
+  EXPECT_EQ(run("--weights " + file.string() + " --point 3"), 2);
   // 64 inputs do not match MNIST's 784
   EXPECT_EQ(run("--weights " + file.string() + " --data-dir " + PRECSWEEP_SOURCE_DIR "/data/mnist"), 2);
   // synthetic data has 64 inputs and 10 classes: runs and writes the file

@@ -1,25 +1,21 @@
-// A trained network stored in a results HDF5 file (layout: docs/results-format.md, "Stored
-// weights"): group /weights of a one-run file, or /weights/<point id> of a sweep file, holding
-// W<l> [out, in] and b<l> [out] as binary32, layer_sizes [L+1] int32 and an `activation`
-// attribute.
-// Deliberately leaves out: optimizer state and master weights (only the parameters the network
-// was evaluated with at the end of training).
+// Reading a trained network back from a results file: the parameters that `train --out
+// --save-weights` (or a sweep with `save_weights: true`) stored in /weights/params, with the
+// layer sizes and activation taken from the point's /points columns. The layout is the sweep
+// writer's (src/results_file.cpp); how a row maps onto layers: docs/results-format.md,
+// "Stored weights".
+// Deliberately leaves out: writing (ResultsFile::write_point does it) and optimizer state.
 #pragma once
 #include <filesystem>
 #include <string>
 
 #include "precsweep/errorscale.hpp"
-#include "precsweep/h5.hpp"
 
 namespace precsweep {
 
-// Creates `name` under `parent` and writes the network there. Serial files only (the datasets
-// are created and written in one go). Throws InputError if the group exists already.
-void write_weights(h5::Group& parent, const std::string& name, const StoredNetwork& net);
-
-// Opens `path` and reads /weights (point empty) or /weights/<point>. Throws InputError naming
-// the file and group when the file is missing, not HDF5, has no stored weights (train with
-// --save-weights), or the shapes disagree.
+// Reads point `point` ("" = the only point of a one-point file) of the results file `path`.
+// Throws InputError naming the file and point when the file is missing or not a results file,
+// the point does not exist or has no stored weights (run with --save-weights), or the stored
+// count disagrees with the layer sizes.
 StoredNetwork read_weights(const std::filesystem::path& path, const std::string& point = {});
 
 }  // namespace precsweep
