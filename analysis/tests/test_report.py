@@ -19,8 +19,7 @@ from analysis import critical_bits, figures, load
 from conftest import EXP_WIDTHS, MAN_WIDTHS, ROUNDINGS, SOURCE_DIR, binary
 
 EXPECTED_FIGURES = ["heatmap.png", "accuracy_vs_mantissa.png", "lost_updates.png",
-                    "training_curves.png",
-                    "status.png"]
+                    "training_curves.png", "status.png"]
 
 
 def referenced(index):
