@@ -193,9 +193,11 @@ TEST(Spec, ExampleFileIsTheIssueExampleVerbatim) {
 
 TEST(Spec, QuickstartParses) {
   const SweepSpec s = load_spec(fs::path(PRECSWEEP_SOURCE_DIR) / "sweeps/quickstart.yaml");
-  EXPECT_GT(s.points.size(), 1u);
-  EXPECT_LE(s.points.size(), 40u);
+  // 3 seeds x E8M0..E8M16 + one fp32 baseline per seed.
+  EXPECT_EQ(s.grid_points, 51);
+  EXPECT_EQ(s.points.size(), 54u);
   EXPECT_EQ(s.dataset, "mnist");
+  EXPECT_EQ(s.points[16].config.format, parse_format("E8M16"));
 }
 
 // ---- values, ranges, formats ----------------------------------------------------------------
