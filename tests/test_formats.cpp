@@ -248,13 +248,411 @@ std::size_t random_mismatches(const Format& fmt, Rounding mode) {
 }
 
 TEST(FormatsRandom, TenMillionBiasedInputsPerFormatAndModeMatchReference) {
-  const char* names[] = {"fp16",     "bf16", "tf32", "fp8-e5m2", "fp8-e4m3",
-                         "E2M0",     "E8M0", "E3M2", "E6M5,no-subnormals",
-                         "fp8-e4m3,saturate", "E5M10,saturate", "Q8.8", "Q1.24"};
+  // The presets (fp32 is the identity, tested below) and a handful of shapes and options.
+  const char* names[] = {"fp16", "bf16",      "tf32",
+                         "fp8-e5m2", "fp8-e4m3", "fp8-e4m3,saturate",
+                         "E2M0", "E8M0", "E3M2,no-subnormals,saturate",
+                         "Q8.8", "Q1.24"};
   for (const char* name : names) {
     const Format fmt = parse_format(name);
     for (Rounding mode : kDeterministicModes)
       EXPECT_EQ(random_mismatches(fmt, mode), 0u) << fmt.name() << " " << to_string(mode);
+  }
+}
+
+// ---- properties --------------------------------------------------------------------------
+
+// A fixed sample of inputs for the property tests: the exhaustive set of fp16 (covers binary16,
+// specials, both signs) plus 2^20 biased random ones for the format.
+std::vector<float> property_inputs(const Format& fmt) {
+  std::vector<float> in = exhaustive_inputs(fmt);
+  const RandomInputs gen(fmt, 7);
+  for (std::uint64_t i = 0; i < (1u << 20); ++i) in.push_back(gen(i));
+  return in;
+}
+
+TEST(FormatsProperties, IdempotentAndResultsRepresentable) {
+  const StochasticKey key{5, 5, 5};
+  for (const char* name : {"fp16", "bf16", "fp8-e4m3", "fp8-e5m2,no-subnormals", "E2M0",
+                           "E8M0,saturate", "E3M2", "Q8.8", "Q1.24", "Q4.0"}) {
+    const Format fmt = parse_format(name);
+    const std::vector<float> in = property_inputs(fmt);
+    for (Rounding mode : kAllModes) {
+      std::vector<float> once = in;
+      quantize(once, fmt, mode, key);
+      std::vector<float> twice = once;
+      quantize(twice, fmt, mode, StochasticKey{6, 6, 6});  // other random bits: still a no-op
+      std::size_t not_idempotent = 0, not_representable = 0;
+      for (std::size_t i = 0; i < in.size(); ++i) {
+        if (!same(once[i], twice[i])) ++not_idempotent;
+        const float v = once[i];
+        if (std::isnan(v)) continue;
+        if (std::isinf(v)) {
+          if (fmt.no_inf || fmt.kind == Format::Kind::fixed) ++not_representable;
+          continue;
+        }
+        if (!ref::is_representable(v, fmt)) ++not_representable;
+      }
+      EXPECT_EQ(not_idempotent, 0u) << fmt.name() << " " << to_string(mode);
+      EXPECT_EQ(not_representable, 0u) << fmt.name() << " " << to_string(mode);
+    }
+  }
+}
+
+TEST(FormatsProperties, MonotoneInEveryDeterministicMode) {
+  for (const char* name : {"fp16", "bf16", "fp8-e4m3", "fp8-e5m2,no-subnormals", "E2M0",
+                           "E8M0", "E3M2,saturate", "Q8.8", "Q1.24"}) {
+    const Format fmt = parse_format(name);
+    std::vector<float> in = property_inputs(fmt);
+    std::erase_if(in, [](float v) { return std::isnan(v); });
+    std::sort(in.begin(), in.end());
+    for (Rounding mode : kDeterministicModes) {
+      std::vector<float> out = in;
+      quantize(out, fmt, mode);
+      std::size_t violations = 0;
+      for (std::size_t i = 1; i < out.size(); ++i) {
+        // NaN results (E4M3FN overflow) are outside the order; skip pairs that involve one.
+        if (std::isnan(out[i]) || std::isnan(out[i - 1])) continue;
+        if (out[i] < out[i - 1]) ++violations;
+      }
+      EXPECT_EQ(violations, 0u) << fmt.name() << " " << to_string(mode);
+    }
+  }
+}
+
+TEST(FormatsProperties, E8M23IsTheIdentityBitForBit) {
+  const Format fmt = parse_format("E8M23");
+  EXPECT_TRUE(fmt.is_identity());
+  EXPECT_EQ(fmt, parse_format("fp32"));
+  std::vector<float> in(std::size_t{1} << 20);  // raw patterns: NaN payloads, subnormals, -0
+  for (std::size_t i = 0; i < in.size(); ++i)
+    in[i] = from_bits(static_cast<std::uint32_t>(rng::bits64(11, i)));
+  in[0] = -0.0f;
+  in[1] = from_bits(0x7F800001u);
+  in[2] = from_bits(0x00000001u);
+  for (Rounding mode : kAllModes) {
+    std::vector<float> out = in;
+    quantize(out, fmt, mode, {1, 2, 3});
+    std::size_t changed = 0;
+    for (std::size_t i = 0; i < in.size(); ++i) changed += bits(in[i]) != bits(out[i]);
+    EXPECT_EQ(changed, 0u) << to_string(mode);
+  }
+  // The same format spelled with options that change nothing keeps every finite value too.
+  std::vector<float> out = in;
+  quantize(out, parse_format("E8M23,saturate"), Rounding::nearest_even);
+  std::size_t changed = 0;
+  for (std::size_t i = 0; i < in.size(); ++i) changed += !same(in[i], out[i]);
+  EXPECT_EQ(changed, 0u);
+}
+
+// ---- stochastic rounding -------------------------------------------------------------------
+
+// Fraction of 10^5 draws of x that round away from zero (x between lo and lo + gap).
+double fraction_away(float x, float lo, const Format& fmt, std::uint64_t seed) {
+  std::vector<float> v(100000, x);
+  quantize(v, fmt, Rounding::stochastic, {seed, 3, 0});
+  std::size_t away = 0;
+  for (float r : v) {
+    EXPECT_TRUE(same(r, lo) || std::fabs(r) > std::fabs(lo)) << hex(r);
+    away += std::fabs(r) > std::fabs(lo);
+  }
+  return static_cast<double>(away) / static_cast<double>(v.size());
+}
+
+TEST(FormatsStochastic, MeanMatchesInputWithinStatisticalTolerance) {
+  struct Case {
+    const char* fmt;
+    double lo, gap;
+  };
+  const Case cases[] = {
+      {"fp16", 1.0, 0x1p-10},           // normal range
+      {"fp16", -3.0, -0x1p-9},          // negative
+      {"fp16", 0x1p-20, 0x1p-24},       // subnormal range
+      {"fp16", 0.0, 0x1p-24},           // below the smallest subnormal
+      {"bf16", 0x1p100, 0x1p93},        // e = 8, constant drop
+      {"fp8-e4m3", 0x1p-9, 0x1p-9},     // min_sub to 2 min_sub
+      {"E2M0", 1.0, 1.0},               // one significant bit
+      {"Q8.8", -1.5, -0x1p-8},          // fixed point
+      {"Q4.0", 0.0, 1.0},               // fixed point below its step
+  };
+  std::uint64_t seed = 100;
+  for (const Case& c : cases) {
+    const Format fmt = parse_format(c.fmt);
+    for (double frac : {0.25, 0.5, 0.75}) {
+      const float x = static_cast<float>(c.lo + frac * c.gap);
+      const double p = fraction_away(x, static_cast<float>(c.lo), fmt, ++seed);
+      // 5 standard deviations of a binomial proportion over 10^5 draws (<= 0.0079).
+      const double tol = 5 * std::sqrt(frac * (1 - frac) / 1e5);
+      EXPECT_NEAR(p, frac, tol) << c.fmt << " x = " << hex(x);
+    }
+  }
+}
+
+TEST(FormatsStochastic, SameBitsForOneAndTwoThreadsAndAnySplit) {
+  const Format fmt = parse_format("fp8-e5m2");
+  const std::size_t n = (std::size_t{1} << 18) + 12345;  // above the parallel threshold
+  std::vector<float> in(n);                              // shape [n]
+  for (std::size_t i = 0; i < n; ++i)
+    in[i] = std::ldexp(static_cast<float>(rng::uniform01(3, i)) - 0.5f, static_cast<int>(i % 20) - 10);
+  const StochasticKey key{42, 9, 1000};
+  const int saved = omp_get_max_threads();
+
+  omp_set_num_threads(1);
+  std::vector<float> one = in;
+  quantize(one, fmt, Rounding::stochastic, key);
+  omp_set_num_threads(2);
+  std::vector<float> two = in;
+  quantize(two, fmt, Rounding::stochastic, key);
+  omp_set_num_threads(saved);
+
+  // Split into three calls at odd places, offsets advanced by the split points.
+  std::vector<float> split = in;
+  const std::size_t cut1 = 777, cut2 = 100001;
+  std::span<float> all(split);
+  quantize(all.subspan(0, cut1), fmt, Rounding::stochastic, key);
+  quantize(all.subspan(cut1, cut2 - cut1), fmt, Rounding::stochastic,
+           {key.seed, key.stream, key.offset + cut1});
+  quantize(all.subspan(cut2), fmt, Rounding::stochastic, {key.seed, key.stream, key.offset + cut2});
+  // One element at a time through quantize_one.
+  std::size_t diff_threads = 0, diff_split = 0, diff_one = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    diff_threads += bits(one[i]) != bits(two[i]);
+    diff_split += bits(one[i]) != bits(split[i]);
+    if (i % 97 == 0)
+      diff_one += bits(one[i]) != bits(quantize_one(in[i], fmt, Rounding::stochastic,
+                                                     {key.seed, key.stream, key.offset + i}));
+  }
+  EXPECT_EQ(diff_threads, 0u);
+  EXPECT_EQ(diff_split, 0u);
+  EXPECT_EQ(diff_one, 0u);
+  // And a different seed or stream changes the draws.
+  std::vector<float> other = in;
+  quantize(other, fmt, Rounding::stochastic, {43, 9, 1000});
+  std::size_t diff_seed = 0;
+  for (std::size_t i = 0; i < n; ++i) diff_seed += bits(one[i]) != bits(other[i]);
+  EXPECT_GT(diff_seed, n / 10);
+}
+
+TEST(FormatsStochastic, CountersCrossing2To32MatchTheReference) {
+  const Format fmt = parse_format("fp16");
+  const StochasticKey key{1, 2, (std::uint64_t{1} << 32) - 3000};
+  std::vector<float> in(7000);
+  for (std::size_t i = 0; i < in.size(); ++i) in[i] = 1.0f + static_cast<float>(i % 1024) * 0x1p-20f;
+  EXPECT_EQ(compare_with_ref(in, fmt, Rounding::stochastic, key), 0u);
+  // The words on both sides of the boundary are not a repeat of each other.
+  std::size_t equal = 0;
+  for (std::uint64_t i = 0; i < 1000; ++i)
+    equal += stochastic_bits({1, 2, 0}, i) == stochastic_bits({1, 2, std::uint64_t{1} << 32}, i);
+  EXPECT_LT(equal, 5u);
+}
+
+TEST(FormatsStochastic, RandomWordsLookUniform) {
+  // Chi-square of the top 8 bits and of the low 8 bits over 2^20 consecutive counters, and
+  // the frequency of each of the 32 bits: a coarse check that the 32-bit hash is not broken.
+  const std::size_t n = std::size_t{1} << 20;
+  std::vector<double> hi(256, 0), lo(256, 0), ones(32, 0);
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint32_t w = stochastic_bits({7, 0, 0}, i);
+    hi[w >> 24] += 1;
+    lo[w & 0xFF] += 1;
+    for (int b = 0; b < 32; ++b) ones[b] += (w >> b) & 1;
+  }
+  auto chi2 = [&](const std::vector<double>& h) {
+    const double e = static_cast<double>(n) / 256;
+    double s = 0;
+    for (double c : h) s += (c - e) * (c - e) / e;
+    return s;
+  };
+  // 255 degrees of freedom: mean 255, sd 22.6; 400 is beyond 6 sd.
+  EXPECT_LT(chi2(hi), 400.0);
+  EXPECT_LT(chi2(lo), 400.0);
+  for (int b = 0; b < 32; ++b) EXPECT_NEAR(ones[b] / static_cast<double>(n), 0.5, 0.005) << b;
+}
+
+// ---- pinned values -------------------------------------------------------------------------
+
+float q(float x, const char* fmt, Rounding mode = Rounding::nearest_even) {
+  return quantize_one(x, parse_format(fmt), mode);
+}
+
+TEST(FormatsPinned, KnownValuesFromTheIssue) {
+  EXPECT_EQ(q(3.14159265f, "fp16"), 3.140625f);
+  EXPECT_EQ(q(1.0f + 0x1p-11f, "fp16"), 1.0f);  // tie to even
+  EXPECT_EQ(q(1.0f + 3 * 0x1p-11f, "fp16"), 1.0f + 0x1p-9f);  // tie to even, upwards
+  EXPECT_EQ(q(65519.99f, "fp16"), 65504.0f);
+  EXPECT_TRUE(std::isinf(q(65520.0f, "fp16")));
+  EXPECT_EQ(q(61439.9f, "fp8-e5m2"), 57344.0f);
+  EXPECT_TRUE(std::isinf(q(61440.0f, "fp8-e5m2")));
+  EXPECT_EQ(q(464.0f, "fp8-e4m3"), 448.0f);
+  EXPECT_TRUE(std::isnan(q(464.01f, "fp8-e4m3")));
+  EXPECT_EQ(q(464.01f, "fp8-e4m3,saturate"), 448.0f);
+  EXPECT_EQ(q(-1e9f, "fp8-e4m3,saturate"), -448.0f);
+  EXPECT_TRUE(std::isnan(q(std::numeric_limits<float>::infinity(), "fp8-e4m3")));
+  EXPECT_EQ(q(-std::numeric_limits<float>::infinity(), "fp8-e4m3,saturate"), -448.0f);
+  EXPECT_EQ(q(500.0f, "fp8-e4m3", Rounding::toward_zero), 448.0f);  // no inf to reach
+}
+
+TEST(FormatsPinned, OverflowPerModeSignedZerosAndSpecials) {
+  const float inf = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(q(70000.0f, "fp16", Rounding::toward_zero), 65504.0f);
+  EXPECT_EQ(q(-70000.0f, "fp16", Rounding::toward_zero), -65504.0f);
+  EXPECT_EQ(q(65505.0f, "fp16", Rounding::up), inf);
+  EXPECT_EQ(q(-70000.0f, "fp16", Rounding::up), -65504.0f);
+  EXPECT_EQ(q(70000.0f, "fp16", Rounding::down), 65504.0f);
+  EXPECT_EQ(q(-65505.0f, "fp16", Rounding::down), -inf);
+  EXPECT_EQ(q(1e6f, "fp16,saturate", Rounding::up), 65504.0f);
+  EXPECT_EQ(q(inf, "fp16,saturate"), inf);  // inf stays inf; saturate is about finite overflow
+  EXPECT_EQ(q(-inf, "bf16", Rounding::toward_zero), -inf);
+  EXPECT_EQ(bits(q(-0.0f, "fp8-e5m2")), 0x80000000u);
+  EXPECT_EQ(bits(q(-1e-30f, "fp16")), 0x80000000u);  // underflow keeps the sign
+  EXPECT_EQ(bits(q(-1e-30f, "fp16", Rounding::down)), bits(-0x1p-24f));
+  EXPECT_EQ(q(1e-30f, "fp16", Rounding::up), 0x1p-24f);
+  // A NaN whose payload sits only in the dropped bits stays NaN (not inf), bits unchanged.
+  EXPECT_EQ(bits(q(from_bits(0x7F800001u), "fp8-e5m2", Rounding::toward_zero)), 0x7F800001u);
+  EXPECT_EQ(bits(q(from_bits(0xFFC00001u), "fp16")), 0xFFC00001u);
+  // E<e>M0 under nearest: IEEE's overflow threshold 1.5 * 2^emax although max's code is even.
+  EXPECT_EQ(q(0x1.8p+15f, "E5M0"), inf);
+  EXPECT_EQ(q(0x1.7ffffep+15f, "E5M0"), 0x1p+15f);
+  // m = 0: "even" is the encoding's last bit, the exponent field's (bias 15): 2 = field 16.
+  EXPECT_EQ(q(3.0f, "E5M0"), 2.0f);
+  EXPECT_EQ(q(6.0f, "E5M0"), 8.0f);
+  // flush to zero after rounding: 2^-14 * (1 - 2^-12) rounds up to 2^-14 and is kept.
+  EXPECT_EQ(q(0x1.ffep-15f, "fp16,no-subnormals"), 0x1p-14f);
+  EXPECT_EQ(bits(q(-0x1p-15f, "fp16,no-subnormals")), 0x80000000u);
+}
+
+TEST(FormatsPinned, FixedPoint) {
+  const float inf = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(q(1.00390625f, "Q8.8"), 1.00390625f);
+  EXPECT_EQ(q(0x1p-9f, "Q8.8"), 0.0f);              // tie to the even word 0
+  EXPECT_EQ(q(3 * 0x1p-9f, "Q8.8"), 0x1p-7f);       // tie to the even word 2
+  EXPECT_EQ(q(200.0f, "Q8.8"), 127.99609375f);
+  EXPECT_EQ(q(-200.0f, "Q8.8"), -128.0f);
+  EXPECT_EQ(q(-128.001f, "Q8.8", Rounding::down), -128.0f);
+  EXPECT_EQ(q(127.999f, "Q8.8", Rounding::up), 127.99609375f);
+  EXPECT_EQ(q(inf, "Q8.8"), 127.99609375f);
+  EXPECT_EQ(q(-inf, "Q8.8"), -128.0f);
+  EXPECT_TRUE(std::isnan(q(std::numeric_limits<float>::quiet_NaN(), "Q8.8")));
+  EXPECT_EQ(bits(q(-0.001f, "Q8.8", Rounding::toward_zero)), 0x80000000u);
+  EXPECT_EQ(q(-0.001f, "Q8.8", Rounding::down), -0x1p-8f);
+  EXPECT_EQ(q(2.7f, "Q4.0", Rounding::toward_zero), 2.0f);
+  EXPECT_EQ(q(-2.7f, "Q4.0", Rounding::down), -3.0f);
+  EXPECT_EQ(q(7.5f, "Q4.0"), 7.0f);  // saturates at 2^3 - 1
+  EXPECT_EQ(q(-9.0f, "Q4.0"), -8.0f);
+  EXPECT_EQ(q(0.75f, "Q1.0"), 0.0f);  // Q1.0 holds only -1 and 0
+  EXPECT_EQ(q(-0.75f, "Q1.0"), -1.0f);
+  EXPECT_EQ(q(16777215.0f, "Q25.0"), 16777215.0f);
+  EXPECT_EQ(q(-16777216.0f, "Q25.0"), -16777216.0f);
+  EXPECT_EQ(q(1e30f, "Q25.0"), 16777215.0f);
+  EXPECT_EQ(q(1.0f, "Q1.24"), 1.0f - 0x1p-24f);
+}
+
+TEST(FormatsStats, CountsOverflowAndUnderflow) {
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> v = {1e5f, -1e5f, 65504.0f, 65520.0f, 1e-9f, -1e-9f, 0.0f, -0.0f,
+                          inf,  -inf,  std::numeric_limits<float>::quiet_NaN(), 1.0f};
+  QuantizeStats st;
+  quantize(v, parse_format("fp16"), Rounding::nearest_even, {}, &st);
+  EXPECT_EQ(st.overflow, 3u);   // 1e5, -1e5, 65520 (inf and NaN inputs are not counted)
+  EXPECT_EQ(st.underflow, 2u);  // +-1e-9 (zeros were zero already)
+  std::vector<float> w = {1e5f, 100.0f, 0.001f};
+  quantize(w, parse_format("Q8.8"), Rounding::toward_zero, {}, &st);
+  EXPECT_EQ(st.overflow, 1u);
+  EXPECT_EQ(st.underflow, 1u);
+  // Counts over a threaded array equal the sum over pieces.
+  std::vector<float> big(300000);
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = std::ldexp(1.0f, static_cast<int>(i % 60) - 30);
+  std::vector<float> big2 = big;
+  quantize(big, parse_format("fp8-e4m3"), Rounding::nearest_even, {}, &st);
+  QuantizeStats a, b;
+  quantize(std::span<float>(big2).first(1000), parse_format("fp8-e4m3"), Rounding::nearest_even, {}, &a);
+  quantize(std::span<float>(big2).subspan(1000), parse_format("fp8-e4m3"), Rounding::nearest_even, {}, &b);
+  a += b;
+  EXPECT_EQ(st.overflow, a.overflow);
+  EXPECT_EQ(st.underflow, a.underflow);
+  EXPECT_GT(st.overflow, 0u);
+  EXPECT_GT(st.underflow, 0u);
+}
+
+TEST(FormatsKernel, AnyLengthIncludingZero) {
+  const Format fmt = parse_format("bf16");
+  std::vector<float> empty;
+  QuantizeStats st{5, 5};
+  quantize(empty, fmt, Rounding::stochastic, {}, &st);
+  EXPECT_EQ(st.overflow, 0u);
+  EXPECT_EQ(st.underflow, 0u);
+  for (std::size_t n : {1u, 3u, 17u, 8191u, 8193u, 65537u}) {
+    std::vector<float> v(n), w(n);
+    for (std::size_t i = 0; i < n; ++i) v[i] = w[i] = 1.0f + static_cast<float>(i) * 0x1p-12f;
+    quantize(v, fmt, Rounding::nearest_even);
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < n; ++i)
+      bad += !same(v[i], ref::quantize_ref(w[i], fmt, Rounding::nearest_even));
+    EXPECT_EQ(bad, 0u) << n;
+  }
+}
+
+// ---- parsing -------------------------------------------------------------------------------
+
+TEST(FormatsParse, PresetsShapesAndOptions) {
+  const Format fp16 = parse_format("fp16");
+  EXPECT_EQ(fp16, parse_format("E5M10"));
+  EXPECT_EQ(fp16, parse_format("e5m10"));
+  EXPECT_EQ(parse_format("bf16"), parse_format("E8M7"));
+  EXPECT_EQ(parse_format("tf32"), parse_format("E8M10"));
+  EXPECT_EQ(parse_format("fp8-e5m2"), parse_format("E5M2"));
+  EXPECT_NE(parse_format("fp8-e4m3"), parse_format("E4M3"));  // E4M3FN vs IEEE-style E4M3
+  EXPECT_EQ(parse_format("fp8-e4m3").max_finite(), 448.0);
+  EXPECT_EQ(parse_format("E4M3").max_finite(), 240.0);
+  EXPECT_EQ(fp16.max_finite(), 65504.0);
+  EXPECT_EQ(fp16.min_normal(), 0x1p-14);
+  EXPECT_EQ(fp16.min_subnormal(), 0x1p-24);
+  EXPECT_EQ(parse_format("fp8-e4m3").min_normal(), 0x1p-6);
+  EXPECT_EQ(parse_format("fp8-e4m3").min_subnormal(), 0x1p-9);
+  EXPECT_EQ(parse_format("fp8-e5m2").max_finite(), 57344.0);
+  EXPECT_EQ(parse_format("bf16").max_finite(), 0x1.fep+127);
+  EXPECT_EQ(parse_format("Q8.8").max_finite(), 127.99609375);
+  const Format opt = parse_format("E5M10,no-subnormals,saturate");
+  EXPECT_FALSE(opt.subnormals);
+  EXPECT_TRUE(opt.saturate);
+  EXPECT_EQ(parse_format("Q8.8,saturate"), parse_format("Q8.8"));
+  for (const char* name : {"fp16", "fp8-e4m3,saturate", "E2M0,no-subnormals", "Q1.24", "Q25.0",
+                           "E8M23", "E3M2,no-subnormals,saturate"})
+    EXPECT_EQ(parse_format(parse_format(name).name()), parse_format(name)) << name;
+  EXPECT_EQ(parse_format("fp16").name(), "E5M10");
+  EXPECT_EQ(parse_format("fp8-e4m3,saturate").name(), "fp8-e4m3,saturate");
+}
+
+TEST(FormatsParse, InvalidFormatsAreRejectedWithTheAcceptedForms) {
+  for (const char* bad : {"E9M3", "E5M24", "E1M3", "Q0.8", "garbage", "", "E5", "E5M", "Q8",
+                          "Q8.-1", "Q20.6", "fp16,bogus", "Q8.8,no-subnormals", "E5M10,,",
+                          "E5M1000", "fp8"}) {
+    try {
+      parse_format(bad);
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const InputError& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find(std::string("\"") + bad + "\""), std::string::npos) << msg;
+      EXPECT_NE(msg.find("E<e>M<m>"), std::string::npos) << msg;
+      EXPECT_NE(msg.find("Q<i>.<f>"), std::string::npos) << msg;
+    }
+  }
+}
+
+TEST(FormatsParse, RoundingNamesAndAliases) {
+  EXPECT_EQ(parse_rounding("truncate"), Rounding::toward_zero);
+  EXPECT_EQ(parse_rounding("toward_zero"), Rounding::toward_zero);
+  EXPECT_EQ(parse_rounding("nearest"), Rounding::nearest_even);
+  EXPECT_EQ(parse_rounding("nearest_even"), Rounding::nearest_even);
+  EXPECT_EQ(parse_rounding("up"), Rounding::up);
+  EXPECT_EQ(parse_rounding("down"), Rounding::down);
+  EXPECT_EQ(parse_rounding("stochastic"), Rounding::stochastic);
+  for (Rounding m : kAllModes) EXPECT_EQ(parse_rounding(to_string(m)), m);
+  try {
+    parse_rounding("round");
+    ADD_FAILURE();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("nearest_even"), std::string::npos);
   }
 }
 
