@@ -383,6 +383,38 @@ variants:
   EXPECT_EQ(s.points[12].config.hidden, std::vector<int>{50});
 }
 
+// The one-at-a-time example of docs/sweep-spec.md: 14 settings x 3 seeds x E8M0..E8M23, and
+// E8M23 (binary32) in the grid serves as every setting's baseline.
+TEST(Spec, DocsOneAtATimeExample) {
+  const SweepSpec s = parse_spec(R"(
+name: one-at-a-time
+epochs: 2
+seed: [1, 2, 3]
+model: {hidden: [100], activation: sigmoid}
+train: {lr: 0.1, batch: 64}
+precision: {format: {exp: 8, man: {from: 0, to: 23, step: 1}}, rounding: toward_zero}
+baseline: true
+variants:
+  - {}                                            # the base network
+  - model: {hidden: [[100, 100], [100, 100, 100]]}
+  - model: {hidden: [[25], [50], [200], [400]]}
+  - train: {lr: [0.01, 0.5, 1.0]}
+  - train: {batch: [16, 256]}
+  - model: {activation: [tanh, relu]}
+)");
+  EXPECT_EQ(s.points.size(), 14u * 3 * 24);
+  EXPECT_EQ(s.grid_points, 14 * 3 * 24);
+  for (const Point& p : s.points) {
+    const Point& b = s.points[p.baseline_index];
+    EXPECT_EQ(b.config.format, parse_format("E8M23"));
+    EXPECT_EQ(b.config.hidden, p.config.hidden);
+    EXPECT_EQ(b.config.seed, p.config.seed);
+    EXPECT_EQ(b.config.lr, p.config.lr);
+    EXPECT_EQ(b.config.batch, p.config.batch);
+    EXPECT_EQ(b.config.activation, p.config.activation);
+  }
+}
+
 // ---- determinism ----------------------------------------------------------------------------
 
 TEST(Spec, PointOrderIsDeterministicAndIndependentOfKeyOrder) {
