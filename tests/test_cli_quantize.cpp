@@ -1,0 +1,120 @@
+// `precsweep quantize` end to end: runs the built binary (PRECSWEEP_BINARY) on standard input
+// from a temporary file and checks the printed hex floats, the specials, hex-float input, the
+// stochastic seed, and that a bad token or a bad format exits 2 with a message naming it and
+// prints nothing. Deliberately leaves out: the rounding itself (test_formats.cpp).
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <unistd.h>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CmdRun {
+  int code;
+  std::string out, err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+CmdRun quantize_cmd(const std::string& args, const std::string& input) {
+  const fs::path dir = fs::temp_directory_path() /
+                       ("precsweep_quantize_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "in") << input;
+  const std::string cmd = std::string(PRECSWEEP_BINARY) + " quantize " + args + " < '" +
+                          (dir / "in").string() + "' > '" + (dir / "out").string() + "' 2> '" +
+                          (dir / "err").string() + "'";
+  const int status = std::system(cmd.c_str());
+  CmdRun r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(dir / "out"), slurp(dir / "err")};
+  fs::remove_all(dir);
+  return r;
+}
+
+TEST(CliQuantize, PrintsHexFloatsOfTheRoundedBinary32Values) {
+  const CmdRun r = quantize_cmd("--format fp16 --rounding nearest_even",
+                             "3.14159265 1.00048828125\n65519.99 65520 -65520\n"
+                             "-0 0 1e-30 -1e-30 nan -inf inf 0x1.8p+3 0x1.0008p+0 1e39");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "0x1.92p+1\n0x1p+0\n0x1.ffcp+15\ninf\n-inf\n"
+            "-0x0p+0\n0x0p+0\n0x0p+0\n-0x0p+0\nnan\n-inf\ninf\n0x1.8p+3\n0x1p+0\ninf\n");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST(CliQuantize, ModesOptionsAndFormats) {
+  EXPECT_EQ(quantize_cmd("--format fp8-e4m3 --rounding nearest", "464 464.01 -inf").out,
+            "0x1.cp+8\nnan\nnan\n");
+  EXPECT_EQ(quantize_cmd("--format fp8-e4m3 --rounding nearest --saturate", "464.01 -inf").out,
+            "0x1.cp+8\n-0x1.cp+8\n");
+  EXPECT_EQ(quantize_cmd("--format fp8-e5m2 --rounding nearest", "61439.9 61440").out,
+            "0x1.cp+15\ninf\n");
+  EXPECT_EQ(quantize_cmd("--format E5M10 --rounding truncate", "3.14159265 -70000").out,
+            "0x1.92p+1\n-0x1.ffcp+15\n");
+  EXPECT_EQ(quantize_cmd("--format fp16 --rounding up", "1.0001 -1.0001").out,
+            "0x1.004p+0\n-0x1p+0\n");
+  EXPECT_EQ(quantize_cmd("--format fp16 --rounding down --no-subnormals", "1e-6 -1e-6").out,
+            "0x0p+0\n-0x0p+0\n");
+  EXPECT_EQ(quantize_cmd("--format Q8.8 --rounding nearest", "200 -200 0.00390625").out,
+            "0x1.fffcp+6\n-0x1p+7\n0x1p-8\n");
+}
+
+TEST(CliQuantize, StochasticDependsOnlyOnSeed) {
+  std::string input;
+  for (int i = 0; i < 200; ++i) input += "1.0002 ";
+  const CmdRun a = quantize_cmd("--format fp16 --rounding stochastic --seed 7", input);
+  const CmdRun b = quantize_cmd("--format fp16 --rounding stochastic --seed 7", input);
+  const CmdRun c = quantize_cmd("--format fp16 --rounding stochastic --seed 8", input);
+  EXPECT_EQ(a.code, 0);
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_NE(a.out, c.out);
+  // Only the two neighbours 1 and 1 + 2^-10 appear.
+  std::istringstream lines(a.out);
+  std::string line;
+  int count = 0;
+  while (std::getline(lines, line)) {
+    EXPECT_TRUE(line == "0x1p+0" || line == "0x1.004p+0") << line;
+    ++count;
+  }
+  EXPECT_EQ(count, 200);
+}
+
+TEST(CliQuantize, BadTokenExits2NamingItAndPrintsNothing) {
+  const CmdRun r = quantize_cmd("--format fp16 --rounding nearest", "1 2\n  3 1.5x 4 5\n");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.out, "");  // nothing for earlier or later tokens
+  EXPECT_NE(r.err.find("\"1.5x\""), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("token 4"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("line 2, column 5"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+TEST(CliQuantize, BadFormatOrModeExits2) {
+  const CmdRun f = quantize_cmd("--format E9M3 --rounding nearest", "1");
+  EXPECT_EQ(f.code, 2);
+  EXPECT_EQ(f.out, "");
+  EXPECT_NE(f.err.find("E9M3"), std::string::npos);
+  EXPECT_NE(f.err.find("accepted"), std::string::npos);
+  const CmdRun m = quantize_cmd("--format fp16 --rounding sideways", "1");
+  EXPECT_EQ(m.code, 2);
+  EXPECT_NE(m.err.find("sideways"), std::string::npos);
+  const CmdRun missing = quantize_cmd("--rounding nearest", "1");
+  EXPECT_EQ(missing.code, 2);
+  const CmdRun empty = quantize_cmd("--format fp16 --rounding nearest", "");
+  EXPECT_EQ(empty.code, 0);
+  EXPECT_EQ(empty.out, "");
+}
+
+}  // namespace
