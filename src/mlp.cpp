@@ -24,14 +24,30 @@ constexpr std::uint64_t kStreamInit = 0x1417;
 // Elementwise loops below this many elements stay on one thread (a parallel region costs more).
 constexpr long kParallelMin = 1L << 15;
 
+// Branch-free "x < lo ? lo : x" as an integer blend: GCC (with the default -ftrapping-math)
+// does not if-convert a float select that feeds more float arithmetic, which would keep the
+// activation loops scalar. A NaN x compares false and is kept.
+inline float raise_to(float x, float lo) {
+  const std::uint32_t m = 0u - static_cast<std::uint32_t>(x < lo);
+  return std::bit_cast<float>((std::bit_cast<std::uint32_t>(x) & ~m) |
+                              (std::bit_cast<std::uint32_t>(lo) & m));
+}
+inline float lower_to(float x, float hi) {
+  const std::uint32_t m = 0u - static_cast<std::uint32_t>(x > hi);
+  return std::bit_cast<float>((std::bit_cast<std::uint32_t>(x) & ~m) |
+                              (std::bit_cast<std::uint32_t>(hi) & m));
+}
+
 // exp(x) for float in the style of Cephes expf: x = n ln2 + r with n = round(x / ln2), |r| <= ln2/2
 // (ln2 split in two parts so n*ln2 is exact), exp(r) by a degree-7 polynomial (max relative error
 // ~2 ulp), then scaled by 2^n built from the exponent bits. Inputs are clamped to
 // [-87.33, 88.37] so 2^n stays a normal float; NaN propagates through the polynomial.
 inline float exp_poly(float x) {
-  x = std::min(std::max(x, -87.33f), 88.37f);
-  const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer (ties-even)
-  const float n = (x * 1.44269504088896341f + magic) - magic;
+  x = lower_to(raise_to(x, -87.33f), 88.37f);
+  // Adding 1.5 * 2^23 rounds x/ln2 to an integer n (ties-even) held in the low bits of t.
+  const float magic = 12582912.0f;
+  const float t = x * 1.44269504088896341f + magic;
+  const float n = t - magic;
   float r = x - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -41,7 +57,8 @@ inline float exp_poly(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  const auto bits = static_cast<std::uint32_t>(static_cast<int>(n) + 127) << 23;
+  const std::uint32_t bits =
+      (std::bit_cast<std::uint32_t>(t) - std::bit_cast<std::uint32_t>(magic) + 127u) << 23;
   return p * std::bit_cast<float>(bits);
 }
 
@@ -148,9 +165,16 @@ const float* Mlp::forward(const float* X, int B, const TensorHook& hook) {
     const float* bias = b(l);
     if (l + 1 < L) {
       switch (activation_) {
-        case Activation::sigmoid: bias_activate(Z, bias, B, out, act_sigmoid); break;
-        case Activation::tanh: bias_activate(Z, bias, B, out, act_tanh); break;
-        case Activation::relu: bias_activate(Z, bias, B, out, act_relu); break;
+        // lambdas, not function pointers, so each loop inlines and vectorises its activation
+        case Activation::sigmoid:
+          bias_activate(Z, bias, B, out, [](float z) { return act_sigmoid(z); });
+          break;
+        case Activation::tanh:
+          bias_activate(Z, bias, B, out, [](float z) { return act_tanh(z); });
+          break;
+        case Activation::relu:
+          bias_activate(Z, bias, B, out, [](float z) { return act_relu(z); });
+          break;
       }
     } else {
       bias_activate(Z, bias, B, out, [](float z) { return z; });
