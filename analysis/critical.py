@@ -92,44 +92,61 @@ def critical_bits(df, tolerance=0.01):
     out_cols = keys + ["axis", "exp_bits", "man_bits", "critical", "below", "reference",
                        "reference_kind", "accuracy_at_critical", "accuracy_below", "widths",
                        "seeds"]
-    rows = []
     if fp.empty:
         return pd.DataFrame(columns=out_cols)
-    grouped = fp.groupby(keys if len(keys) > 1 else keys[0], dropna=False, observed=True,
-                         sort=True) if keys else [((), fp)]
-    for key, g in grouped:
-        key = key if isinstance(key, tuple) else (key,)
-        reference, reference_kind = _reference(g, acc_by_point)
-        for axis, other in (("man_bits", "exp_bits"), ("exp_bits", "man_bits")):
-            for other_value, h in g.groupby(other, sort=True):
-                per_width = h.groupby(axis)["_acc"].agg(["mean", "count"]).dropna()
-                per_width = per_width[per_width["count"] > 0].sort_index()
-                if len(per_width) < 2:
-                    continue
-                widths = per_width.index.to_numpy(dtype=float)
-                means = per_width["mean"].to_numpy(dtype=float)
-                crit, below, acc_c, acc_b = _scan(widths, means, reference, tolerance)
-                row = dict(zip(keys, key))
-                row.update(axis=axis, exp_bits=np.nan, man_bits=np.nan, critical=crit,
-                           below=below, reference=reference, reference_kind=reference_kind,
-                           accuracy_at_critical=acc_c, accuracy_below=acc_b,
-                           widths=len(widths), seeds=float(per_width["count"].mean()))
-                row[other] = float(other_value)
-                rows.append(row)
-    return pd.DataFrame(rows, columns=out_cols)
+    # One id per setting (keys may hold NaN, hence dropna=False).
+    fp["_setting"] = (fp.groupby(keys if len(keys) > 1 else keys[0], dropna=False,
+                                 observed=True, sort=True).ngroup() if keys else 0)
+    settings = fp.drop_duplicates("_setting").set_index("_setting")[keys]
+    setting_values = {i: dict(zip(keys, r)) for i, r in
+                      zip(settings.index, settings.itertuples(index=False, name=None))}
+    # acc(w) per cell [setting, exp_bits, man_bits]: mean and number of evaluated seeds.
+    cells = fp.groupby(["_setting", "exp_bits", "man_bits"])["_acc"].agg(
+        ["mean", "count"]).reset_index()
+    cells = cells[cells["count"] > 0]
+    references = _references(fp, cells, acc_by_point)
+
+    rows = []
+    for order, (axis, other) in enumerate((("man_bits", "exp_bits"), ("exp_bits", "man_bits"))):
+        c = cells.sort_values(["_setting", other, axis])
+        sid = c["_setting"].to_numpy()
+        held = c[other].to_numpy(dtype=float)
+        widths = c[axis].to_numpy(dtype=float)
+        means = c["mean"].to_numpy(dtype=float)
+        counts = c["count"].to_numpy(dtype=float)
+        # Runs of equal (setting, held width): one scan each over the ascending widths.
+        starts = np.flatnonzero(np.r_[True, (sid[1:] != sid[:-1]) | (held[1:] != held[:-1])])
+        ends = np.r_[starts[1:], len(sid)]
+        for a, b in zip(starts, ends):
+            if b - a < 2:
+                continue
+            reference, reference_kind = references[sid[a]]
+            crit, below, acc_c, acc_b = _scan(widths[a:b], means[a:b], reference, tolerance)
+            row = dict(setting_values[sid[a]])
+            row.update(axis=axis, exp_bits=np.nan, man_bits=np.nan, critical=crit,
+                       below=below, reference=reference, reference_kind=reference_kind,
+                       accuracy_at_critical=acc_c, accuracy_below=acc_b, widths=int(b - a),
+                       seeds=float(counts[a:b].mean()))
+            row[other] = held[a]
+            rows.append((sid[a], order, held[a], row))
+    rows.sort(key=lambda r: r[:3])
+    return pd.DataFrame([r[3] for r in rows], columns=out_cols)
 
 
-def _reference(g, acc_by_point):
-    """Mean accuracy of the distinct finished baselines linked from group g, else of the
-    group's widest format."""
-    if "baseline_index" in g:
-        linked = sorted(set(int(b) for b in g["baseline_index"] if b >= 0))
-        accs = [acc_by_point.get(b, np.nan) for b in linked]
-        accs = [a for a in accs if not np.isnan(a)]
-        if accs:
-            return float(np.mean(accs)), "baseline"
-    widest = g.sort_values(["exp_bits", "man_bits"]).groupby(["exp_bits", "man_bits"])["_acc"]
-    means = widest.mean().dropna()
-    if means.empty:
-        return np.nan, "none"
-    return float(means.iloc[-1]), "widest"
+def _references(fp, cells, acc_by_point):
+    """{setting id: (reference accuracy, kind)}: the mean accuracy of the distinct finished
+    baselines linked from the setting's points, else that of its widest format."""
+    out = {}
+    widest = cells.sort_values(["_setting", "exp_bits", "man_bits"]).groupby("_setting")[
+        "mean"].last()
+    for sid, value in widest.items():
+        out[sid] = (float(value), "widest")
+    if "baseline_index" in fp:
+        links = fp.loc[fp["baseline_index"] >= 0, ["_setting", "baseline_index"]]
+        links = links.drop_duplicates()
+        links = links.assign(acc=links["baseline_index"].map(acc_by_point)).dropna()
+        for sid, value in links.groupby("_setting")["acc"].mean().items():
+            out[sid] = (float(value), "baseline")
+    for sid in fp["_setting"].unique():
+        out.setdefault(sid, (np.nan, "none"))
+    return out

@@ -64,10 +64,12 @@ def _decode(value):
 
 def _read_column(dataset):
     """A 1-D dataset as a numpy array; string datasets (vlen or fixed) become object arrays."""
-    data = dataset[()]
-    if data.dtype.kind in ("S", "O", "U"):
-        return np.array([_decode(v) for v in data], dtype=object)
-    return data
+    if dataset.dtype.kind in ("S", "O", "U"):
+        try:  # h5py decodes vlen and fixed-length (NUL-padded) strings alike
+            return np.asarray(dataset.asstr(errors="replace")[()], dtype=object)
+        except (TypeError, ValueError):  # not a string type after all (e.g. opaque)
+            return np.array([_decode(v) for v in dataset[()]], dtype=object)
+    return dataset[()]
 
 
 def _attr_value(value):
@@ -125,7 +127,8 @@ def _points_frame(f):
 
     # Format split. The file's exp_bits/man_bits win where present (-1 means "not a float").
     if "format" in df:
-        parsed = [parse_format(t) for t in df["format"]]
+        table = {t: parse_format(t) for t in pd.unique(df["format"])}  # few distinct formats
+        parsed = [table[t] for t in df["format"]]
         df["kind"] = pd.Categorical([p[0] for p in parsed],
                                     categories=["float", "named", "fixed", "unknown"])
         parsed_e = np.array([p[1] for p in parsed], dtype=float)
