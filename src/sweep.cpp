@@ -223,6 +223,8 @@ struct LoopResult {
   Counts counts;
   std::int64_t finished = 0;
   bool saw_stop = false;
+  double seconds = 0;      // this rank's time in the loop
+  double bookkeeping = 0;  // of which: taking points, writing rows, syncing
 };
 
 LoopResult work_loop(const SweepSpec& spec, const std::vector<std::int64_t>& order,
@@ -242,7 +244,9 @@ LoopResult work_loop(const SweepSpec& spec, const std::vector<std::int64_t>& ord
   };
   for (;;) {
     check_signal();
+    double t = mpi::wall_time();
     const std::int64_t k = counter.take();
+    out.bookkeeping += mpi::wall_time() - t;
     if (mpi::WorkCounter::is_stop(k)) {
       out.saw_stop = true;
       break;
@@ -287,9 +291,11 @@ LoopResult work_loop(const SweepSpec& spec, const std::vector<std::int64_t>& ord
       out.saw_stop = true;
       break;
     }
+    t = mpi::wall_time();
     file.write_point(p.id, result, rank);
     file.sync();
     counter.add_finished();
+    out.bookkeeping += mpi::wall_time() - t;
     ++out.finished;
     out.counts.add(result.status);
     if (result.status == RunStatus::failed)
@@ -401,7 +407,9 @@ int run_sweep(const SweepOptions& o) {
       if (rank == 0)
         progress = std::make_unique<ProgressPrinter>(counter, total, complete_before,
                                                      o.progress_seconds);
+      const double t0 = mpi::wall_time();
       mine = work_loop(spec, order, data, file, counter, o, threads);
+      mine.seconds = mpi::wall_time() - t0;
       if (progress) progress->stop();
       mpi::barrier();  // every rank is out of its loop before the window goes away
     }
@@ -412,14 +420,18 @@ int run_sweep(const SweepOptions& o) {
     const std::int64_t diverged = mpi::allreduce_sum(mine.counts.diverged);
     const std::int64_t failed = mpi::allreduce_sum(mine.counts.failed);
     const bool stopped = mpi::allreduce_max(std::int64_t{mine.saw_stop}) != 0;
+    const double work_seconds = mpi::allreduce_max(mine.seconds);  // makespan of this run
+    const double bookkeeping_ms = mpi::allreduce_max(
+        mine.finished > 0 ? 1e3 * mine.bookkeeping / static_cast<double>(mine.finished) : 0.0);
     file.finish(mpi::broadcast(iso8601_utc_now()));
     const std::int64_t left = static_cast<std::int64_t>(order.size()) - finished;
     if (rank == 0) {
       std::printf("sweep %s: this run finished %lld points (%lld done, %lld diverged, %lld failed)"
-                  "; %lld left\n",
+                  " in %.3f s (bookkeeping %.2f ms/point); %lld left\n",
                   spec.name.c_str(), static_cast<long long>(finished),
                   static_cast<long long>(done), static_cast<long long>(diverged),
-                  static_cast<long long>(failed), static_cast<long long>(left));
+                  static_cast<long long>(failed), work_seconds, bookkeeping_ms,
+                  static_cast<long long>(left));
       if (left > 0)
         std::printf("stopped early (exit %d): resume with  precsweep sweep %s --out %s --resume\n",
                     kExitStoppedEarly, o.spec_path.string().c_str(), o.out.string().c_str());
