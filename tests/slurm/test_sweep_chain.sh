@@ -100,7 +100,7 @@ sinfo
 # PRECSWEEP_SBATCH_ARGS (what scripts/submit does). Binding off: this VM's cores are not
 # exclusive to the job.
 first=$(cd "$work" && PRECSWEEP_HOME=$src PRECSWEEP_BIN=$bin PRECSWEEP_BIND=none \
-        PRECSWEEP_MAX_RESUBMITS=8 PRECSWEEP_SBATCH_ARGS="--signal=B:USR1@25" \
+        PRECSWEEP_MAX_RESUBMITS=20 PRECSWEEP_SBATCH_ARGS="--signal=B:USR1@25" \
         sbatch --parsable --job-name=$job_name --ntasks=2 --cpus-per-task=1 --time=1 \
         --signal=B:USR1@25 "$src/jobscripts/sweep.sbatch" spec.yaml out.h5) \
   || fail "sbatch refused the jobscript"
