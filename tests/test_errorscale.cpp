@@ -331,4 +331,20 @@ TEST(ErrorScale, CliInputErrorsExitTwo) {
                 "E8M4..E8M10 --out " + out.string()), 0);
   EXPECT_TRUE(fs::exists(out));
   EXPECT_FALSE(fs::exists(out.string() + ".tmp"));
+
+  // End to end: `train --save-weights --out` then `errorscale` on that file.
+  auto train = [&](const std::string& args) {
+    const std::string cmd = std::string(PRECSWEEP_BINARY) + " train " + args + " >" +
+                            (dir.path / "t.txt").string() + " 2>&1";
+    const int status = std::system(cmd.c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  EXPECT_EQ(train("--dataset synthetic --save-weights"), 2);  // needs --out
+  const fs::path trained = dir.path / "trained.h5";
+  ASSERT_EQ(train("--dataset synthetic --hidden 8 --epochs 1 --save-weights --out " +
+                  trained.string()), 0);
+  const StoredNetwork net = read_weights(trained);
+  EXPECT_EQ(net.sizes, (std::vector<int>{64, 8, 10}));
+  EXPECT_EQ(run("--weights " + trained.string() + " --dataset synthetic --samples 40 --formats "
+                "E8M5..E8M12 --rounding nearest --apply-to weights,activations"), 0);
 }

@@ -37,6 +37,7 @@ struct TrainArgs {
   bool master_weights = false;
   int threads = 1;
   std::string out;  // --out: one-point results file, sweep layout (results_file.hpp)
+  bool save_weights = false;  // --save-weights: final parameters into --out's /weights
 };
 
 // "100" or "256,128" -> {256, 128}
@@ -95,6 +96,7 @@ TrainConfig to_config(const TrainArgs& a) {
   c.apply_to = parse_apply_to(a.apply_to);
   c.every = parse_every(a.every);
   c.master_weights = a.master_weights;
+  c.save_weights = a.save_weights;
   c.threads = a.threads;
   c.validate();
   return c;
@@ -102,6 +104,8 @@ TrainConfig to_config(const TrainArgs& a) {
 
 int run_train(const TrainArgs& args) {
   const TrainConfig config = to_config(args);  // all flag errors before any data is read
+  if (args.save_weights && args.out.empty())
+    throw InputError("--save-weights needs --out FILE (the weights are stored in that file)");
   if (!args.out.empty() && std::filesystem::exists(args.out))
     throw InputError("--out " + args.out + ": file exists (not overwritten)");
   const DatasetPair data = load_dataset(args.dataset, args.data_dir);
@@ -175,6 +179,8 @@ Command add_train(CLI::App& root) {
                 "Keep fp32 master weights; round a working copy for forward/backward");
   app->add_option("--threads", args->threads, "OpenMP/BLAS threads (>= 1)")->capture_default_str();
   app->add_option("--out", args->out, "Write the run as a one-point results file (HDF5)");
+  app->add_flag("--save-weights", args->save_weights,
+                "Store the final parameters in the --out file (read by `precsweep errorscale`)");
   return {app, [args]() -> int { return run_train(*args); }};
 }
 
