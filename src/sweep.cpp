@@ -218,6 +218,15 @@ int input_failure(const std::string& message) {
   return kExitInput;
 }
 
+// Fault injection for tests: PRECSWEEP_FAIL_POINTS="3,17" makes those points throw instead of
+// training, exercising the failed-point path and --retry-failed with the real binary.
+bool injected_failure(std::int64_t id) {
+  const char* env = std::getenv("PRECSWEEP_FAIL_POINTS");
+  if (env == nullptr) return false;
+  std::string list = std::string(",") + env + ",";
+  return list.find("," + std::to_string(id) + ",") != std::string::npos;
+}
+
 // The work loop of one rank. Returns what this rank finished.
 struct LoopResult {
   Counts counts;
@@ -274,6 +283,8 @@ LoopResult work_loop(const SweepSpec& spec, const std::vector<std::int64_t>& ord
     };
     RunResult result;
     try {
+      if (injected_failure(p.id))
+        throw std::runtime_error("injected failure (PRECSWEEP_FAIL_POINTS)");
       result = train(config, data.at(p.dataset), on_epoch);
       if (!abandoned && result.status == RunStatus::pending) {
         result.status = RunStatus::failed;

@@ -392,6 +392,69 @@ TEST_F(SweepMpi, StopSignalExitsThreeAndResumes) {
   expect_bit_identical(out, reference_);
 }
 
+TEST_F(SweepMpi, FailedPointIsRecordedAndRetried) {
+  fs::path out = dir_->path / "failed.h5";
+  // Points 3 and 20 throw (fault injection); the sweep goes on and exits 0.
+  ::setenv("PRECSWEEP_FAIL_POINTS", "3,20", 1);
+  Outcome r = run(sweep_argv(2, spec_, out), dir_->path, "failing");
+  ::unsetenv("PRECSWEEP_FAIL_POINTS");
+  ASSERT_EQ(r.code, 0) << r.err;
+  {
+    h5::File f = h5::File::open(out, false, h5::Access::serial());
+    auto status = f.root().open_dataset("results/status").read_all<std::int8_t>();
+    auto message = f.root().open_dataset("results/message").read_strings();
+    for (std::size_t i = 0; i < status.size(); ++i) {
+      if (i == 3 || i == 20) {
+        EXPECT_EQ(status[i], 3) << i;
+        EXPECT_NE(message[i].find("injected failure"), std::string::npos) << message[i];
+      } else {
+        EXPECT_TRUE(status[i] == 1 || status[i] == 2) << i;
+      }
+    }
+  }
+  Outcome st = run({kBinary, "status", out.string()}, dir_->path, "failing_status");
+  EXPECT_NE(st.out.find("failed=2"), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find("injected failure"), std::string::npos) << st.out;
+  // --resume alone leaves failed points alone; --retry-failed reruns them.
+  Outcome plain = run(sweep_argv(2, spec_, out, {"--resume"}), dir_->path, "failing_resume");
+  ASSERT_EQ(plain.code, 0) << plain.err;
+  EXPECT_EQ(finished_lines({dir_->path / "failing_resume.out"}).size(), 0u) << plain.out;
+  Outcome retry = run(sweep_argv(2, spec_, out, {"--resume", "--retry-failed"}), dir_->path,
+                      "failing_retry");
+  ASSERT_EQ(retry.code, 0) << retry.err;
+  auto lines = finished_lines({dir_->path / "failing_retry.out"});
+  EXPECT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines.count(3), 1u);
+  EXPECT_EQ(lines.count(20), 1u);
+  expect_bit_identical(out, reference_);
+  h5::File f = h5::File::open(out, false, h5::Access::serial());
+  EXPECT_EQ(f.root().open_dataset("results/message").read_strings()[3], "");
+}
+
+TEST_F(SweepMpi, SaveWeightsKeepsEveryPointsParameters) {
+  fs::path spec = dir_->path / "weights.yaml";
+  write_text(spec, "name: weights\ndataset: synthetic\nepochs: 1\nseed: [1, 2]\n"
+                   "model:\n  hidden: [[8], [16]]\nsave_weights: true\n");
+  fs::path out = dir_->path / "weights.h5";
+  Outcome r = run(sweep_argv(2, spec, out), dir_->path, "weights");
+  ASSERT_EQ(r.code, 0) << r.err;
+  h5::File f = h5::File::open(out, false, h5::Access::serial());
+  auto hidden = f.root().open_dataset("points/hidden").read_strings();
+  auto count = f.root().open_dataset("weights/count").read_all<std::int64_t>();
+  h5::Dataset params = f.root().open_dataset("weights/params");
+  const std::int64_t widest = (64 + 1) * 16 + (16 + 1) * 10;  // synthetic: 64 inputs, 10 classes
+  EXPECT_EQ(params.dims(), (std::vector<hsize_t>{4, static_cast<hsize_t>(widest)}));
+  auto w = params.read_all<float>();  // [4, widest]
+  for (std::size_t i = 0; i < 4; ++i) {
+    const int h = std::stoi(hidden[i]);
+    EXPECT_EQ(count[i], (64 + 1) * h + (h + 1) * 10) << i;
+    EXPECT_TRUE(std::isfinite(w[i * widest])) << i;
+    if (count[i] < widest) {
+      EXPECT_TRUE(std::isnan(w[i * widest + static_cast<std::size_t>(count[i])])) << i;
+    }
+  }
+}
+
 }  // namespace
 
 namespace {
