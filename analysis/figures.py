@@ -226,10 +226,16 @@ def accuracy_by_format(df, out_dir):
     title = "Accuracy by format"
     base = df["is_baseline"].astype(bool) if "is_baseline" in df else False
     pts = usable(df[~base])
-    if pts.empty or not (pts["kind"].isin(["named", "fixed"])).any():
-        return Skip(title, "Skipped: no named or fixed-point formats in this sweep.")
     if pts["format"].nunique() < 2:
-        return Skip(title, "Skipped: a single format.")
+        return Skip(title, "Skipped: fewer than two formats with finished points.")
+    # A full exponent x mantissa grid of E<e>M<m> formats is shown by the heat map; bars are
+    # for lists of formats (fixed point, fp8-e4m3, or a sparse list like fp16, bf16, E5M2).
+    floats = pts[pts["kind"] == "float"]
+    full_grid = (pts["kind"] == "float").all() and len(floats.groupby(
+        ["exp_bits", "man_bits"])) == floats["exp_bits"].nunique() * floats["man_bits"].nunique()
+    if full_grid:
+        return Skip(title, "Skipped: the formats form a full exponent x mantissa grid (see the "
+                           "heat map) with no fixed-point or named formats.")
     hue = "rounding" if pts["rounding"].nunique() > 1 else None
     band = seed_band(pts, ["format"] + ([hue] if hue else []))
     band.to_csv(os.path.join(out_dir, "accuracy_by_format.csv"), index=False)

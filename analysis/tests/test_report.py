@@ -48,9 +48,9 @@ def test_report_writes_every_figure_and_only_references_existing_files(report_di
         assert (report_dir / name.replace(".png", ".csv")).is_file()
     for name in ["points.csv", "critical_bits.csv"]:
         assert name in links
-    # No named or fixed-point formats in the tiny sweep: skipped with a note, no empty plot.
+    # The tiny sweep's formats are a full E x M grid: bars skipped with a note, not drawn.
     assert "accuracy_by_format.png" not in links
-    assert "no named or fixed-point formats" in text
+    assert "the formats form a full exponent x mantissa grid" in text
     for section in ["Final test accuracy over exponent x mantissa bits",
                     "Accuracy versus mantissa bits", "Critical bits",
                     "Lost-update fraction versus mantissa bits", "Training curves", "Status"]:
@@ -150,3 +150,15 @@ def test_precsweep_report_missing_file_exits_2(tmp_path):
     assert missing.returncode == 2
     assert len(missing.stderr.strip().splitlines()) == 1 and "nope.h5" in missing.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_format_bars_for_a_list_of_formats(sweep_file, tmp_path):
+    # A sparse list of formats (as `format: [fp16, bf16, ...]` gives) is drawn as bars.
+    df = load(sweep_file)
+    listed = df[df["is_baseline"] | df["format"].isin(["E5M2", "E8M6", "E8M10"])]
+    fig = figures.accuracy_by_format(listed, str(tmp_path))
+    assert isinstance(fig, figures.Figure)
+    assert_not_blank(tmp_path / fig.png)
+    bars = pd.read_csv(tmp_path / fig.csv)
+    assert set(bars["format"]) == {"E5M2", "E8M6", "E8M10"}
+    assert set(bars["rounding"]) == set(ROUNDINGS)
