@@ -14,7 +14,8 @@ import pytest
 
 from analysis import attributes, curves, load
 from analysis.results import EPOCH_METRICS, PARAMETERS
-from conftest import EPOCHS, EXP_WIDTHS, GRID_POINTS, MAN_WIDTHS, ROUNDINGS, SEEDS
+from conftest import (EPOCHS, EXP_WIDTHS, FAILED_POINT, GRID_POINTS, MAN_WIDTHS, ROUNDINGS,
+                      SEEDS)
 
 
 def test_one_row_per_point_with_every_parameter(sweep_file):
@@ -42,11 +43,19 @@ def test_one_row_per_point_with_every_parameter(sweep_file):
 
 def test_finished_sweep_has_results_and_baselines(sweep_file):
     df = load(sweep_file)
-    assert set(df["status"].unique()) <= {"done", "diverged"}
+    failed = df[df["status"] == "failed"]
+    assert list(failed["point"]) == [FAILED_POINT]
+    assert (failed["format"] == "E5M10").all() and (failed["rounding"] == "toward_zero").all()
+    assert failed["final_test_accuracy"].isna().all() and failed["acc_delta"].isna().all()
+    assert "injected failure" in failed["message"].iloc[0]
+    rest = df[df["status"] != "failed"]
+    assert set(rest["status"].unique()) <= {"done", "diverged"}
+    assert (rest["message"] != "").sum() == (rest["status"] == "diverged").sum()
     done = df[df["status"] == "done"]
     assert done["final_test_accuracy"].between(0, 1).all()
     assert (done["epochs_run"] == EPOCHS).all()
-    assert (df["wall_seconds"] > 0).all() and set(df["rank"]) <= {0.0, 1.0}
+    assert (df.loc[failed.index, "epochs_run"] == 0).all()
+    assert (rest["wall_seconds"] > 0).all() and set(df["rank"]) <= {0.0, 1.0}
     base = df[df["is_baseline"]]
     assert len(base) >= 1 and (base["format"].isin(["fp32", "E8M23"])).all()
     grid = df[~df["is_baseline"]]

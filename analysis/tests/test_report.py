@@ -51,6 +51,8 @@ def test_report_writes_every_figure_and_only_references_existing_files(report_di
     # The tiny sweep's formats are a full E x M grid: bars skipped with a note, not drawn.
     assert "accuracy_by_format.png" not in links
     assert "the formats form a full exponent x mantissa grid" in text
+    # The injected failure is listed with its message in the status section.
+    assert "Failed and diverged points" in text and "injected failure" in text
     for section in ["Final test accuracy over exponent x mantissa bits",
                     "Accuracy versus mantissa bits", "Critical bits",
                     "Lost-update fraction versus mantissa bits", "Training curves", "Status"]:
@@ -84,6 +86,9 @@ def test_tables_behind_the_figures(report_dir, sweep_file):
     status = pd.read_csv(report_dir / "status.csv").set_index("status")
     assert status["points"].sum() == len(df)
     assert status.loc["done", "points"] == (df["status"] == "done").sum()
+    assert status.loc["failed", "points"] == 1
+    assert status.loc["done", "compute_seconds"] == pytest.approx(
+        df.loc[df["status"] == "done", "wall_seconds"].sum())
     points = pd.read_csv(report_dir / "points.csv")
     assert len(points) == len(df)
 
