@@ -291,6 +291,46 @@ TEST(ErrorScale, WeightsRoundTripAndErrorFile) {
   EXPECT_EQ(f.root().open_group("dW").open_dataset("fit_b").dims(), (std::vector<hsize_t>{2}));
 }
 
+// A sweep file with save_weights: each point's row is read back with --point; a file with more
+// than one point needs it, and a point whose row was never written has no weights.
+TEST(ErrorScale, ReadsEachPointOfASweepFile) {
+  TempDir dir;
+  const StoredNetwork a = random_network({64, 3, 10}, Activation::tanh, 1);
+  const StoredNetwork b = random_network({64, 6, 5, 10}, Activation::relu, 2);
+  SweepSpec spec;
+  spec.name = "t";
+  for (int i = 0; i < 3; ++i) {
+    Point p;
+    p.id = i;
+    p.dataset = "synthetic";
+    const StoredNetwork& n = i == 1 ? b : a;
+    p.config.hidden.assign(n.sizes.begin() + 1, n.sizes.end() - 1);
+    p.config.activation = n.activation;
+    p.config.save_weights = true;
+    spec.points.push_back(p);
+  }
+  spec.grid_points = 3;
+  const fs::path file = dir.path / "sweep.h5";
+  {
+    ResultsFile rf = ResultsFile::create(file, spec, RunInfo{}, h5::Access::serial(), true);
+    for (int i : {0, 1}) {
+      RunResult rr;
+      rr.status = RunStatus::done;
+      rr.params = (i == 1 ? b : a).params;
+      rf.write_point(i, rr, 0);
+    }
+    rf.finish("end");
+  }
+  EXPECT_THROW(read_weights(file), InputError);  // three points: --point needed
+  const StoredNetwork rb = read_weights(file, "1");
+  EXPECT_EQ(rb.sizes, b.sizes);
+  EXPECT_EQ(rb.activation, Activation::relu);
+  EXPECT_EQ(rb.params, b.params);
+  EXPECT_EQ(read_weights(file, "0").params, a.params);
+  EXPECT_THROW(read_weights(file, "2"), InputError);  // never written
+  EXPECT_THROW(read_weights(file, "3"), InputError);
+}
+
 TEST(ErrorScale, StochasticRoundingIsDeterministic) {
   const StoredNetwork net = random_network({8, 6, 3}, Activation::sigmoid, 7);
   const DatasetPair d = make_synthetic(10, 12, 8, 3, 4);
