@@ -87,8 +87,9 @@ def _status_html(df, attrs, status_item):
     return "\n".join(parts)
 
 
-def write_report(path, out_dir, tolerance=0.01):
-    """Writes out_dir/index.html with figures and CSVs; returns the path of index.html."""
+def write_report(path, out_dir, tolerance=0.01, errorscale=None):
+    """Writes out_dir/index.html with figures and CSVs; returns the path of index.html.
+    errorscale: optional `precsweep errorscale --out` file, drawn as an error-scaling section."""
     df = load(path)
     cv = curves(path)
     attrs = attributes(path)
@@ -124,6 +125,9 @@ def write_report(path, out_dir, tolerance=0.01):
     body.append(_figure_html(lost))
     body.append(_figure_html(curves_item))
     body.append(_status_html(df, attrs, status_item))
+    if errorscale:  # error-scaling page (analysis/errorscale.py, issue 8)
+        from .errorscale import report_section
+        body.append(report_section(errorscale, out_dir))
     page = ("<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
             f"<title>precsweep report: {html.escape(str(name))}</title><style>"
             "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
@@ -147,12 +151,14 @@ def main(argv=None):
     parser.add_argument("-o", "--out", default="report", help="output folder (default: report)")
     parser.add_argument("--tolerance", type=float, default=0.01,
                         help="critical bits: allowed accuracy loss vs fp32 (default 0.01)")
+    parser.add_argument("--errorscale", help="add the error-scaling section of this "
+                        "`precsweep errorscale --out` file")
     args = parser.parse_args(argv)
     if not 0 <= args.tolerance <= 1:
         print(f"report: error: --tolerance {args.tolerance} is not in [0, 1]", file=sys.stderr)
         return 2
     try:
-        index = write_report(args.results, args.out, args.tolerance)
+        index = write_report(args.results, args.out, args.tolerance, args.errorscale)
     except (FileNotFoundError, ValueError, OSError, KeyError) as e:
         print(f"report: error: {args.results}: {e}", file=sys.stderr)
         return 2
