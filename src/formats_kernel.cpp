@@ -39,7 +39,24 @@ constexpr std::uint32_t kInf = 0x7F800000u;
 // One loop per (mode, whether the drop count varies per element, flush, counting). kVarDrop is
 // false for e = 8 formats (emin = -126: the binary32 subnormal range is the target's too), which
 // then need no per-lane variable shifts at all.
-template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount>
+// All-ones if c, else zero; and the lane select m ? a : b for such masks.
+[[gnu::always_inline]] inline std::uint32_t lane_mask(bool c) {
+  return 0u - static_cast<std::uint32_t>(c);
+}
+[[gnu::always_inline]] inline std::uint32_t select(std::uint32_t m, std::uint32_t a,
+                                                   std::uint32_t b) {
+  return (a & m) | (b & ~m);
+}
+
+[[gnu::always_inline]] inline std::int32_t i32(std::uint32_t v) {
+  return static_cast<std::int32_t>(v);
+}
+
+// kSymmetric: largest finite and overflow result do not depend on the sign (floating formats,
+// except the directed modes' overflow). kSpecialsPass: inf and NaN inputs are returned as they
+// are (every floating format but E4M3FN).
+template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, bool kSymmetric,
+          bool kSpecialsPass>
 [[gnu::always_inline]] inline void round_loop(float* __restrict x, std::uint32_t n,
                                               std::uint32_t counter_lo, BlockKeys keys,
                                               const KernelParams& p, ChunkCounts* counts) {
@@ -55,70 +72,79 @@ template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount>
   std::uint32_t n_overflow = 0, n_underflow = 0;
 
   for (std::uint32_t j = 0; j < n; ++j) {
+    // Conditions are all-ones/all-zero lane masks and choices are and/or selects, so GCC's
+    // if-conversion has nothing to do and the loop vectorises.
     const std::uint32_t u = std::bit_cast<std::uint32_t>(x[j]);
     const std::uint32_t s = u & kSign;
     const std::uint32_t a = u ^ s;
-    const bool neg = s != 0;
+    const std::uint32_t neg = static_cast<std::uint32_t>(static_cast<std::int32_t>(u) >> 31);
 
     std::int32_t drop = base_drop;
-    std::int32_t extra = 0;  // binades below 2^emin
     std::uint32_t mask = const_mask;
-    bool tiny = false;
+    std::uint32_t tiny = 0;       // lane mask: |x| < min_sub (neighbours 0 and min_sub)
+    std::uint32_t sub_edge = 0;   // lane mask: drop == 23 below 2^emin (see nearest below)
     if constexpr (kVarDrop) {
       const std::int32_t be = static_cast<std::int32_t>(a >> 23);
-      extra = emin_biased - std::min(std::max(be, 1), emin_biased);
+      const std::int32_t extra = emin_biased - std::min(std::max(be, 1), emin_biased);
       drop += extra;
-      tiny = drop >= 24;
-      mask = (1u << std::clamp(drop, 0, 23)) - 1u;
+      tiny = lane_mask(drop >= 24);
+      sub_edge = lane_mask(drop == 23) & lane_mask(extra > 0);
+      mask = (1u << std::min(std::max(drop, 0), 23)) - 1u;
     }
 
-    std::uint32_t h = 0;
-    if constexpr (kMode == Rounding::stochastic) h = hash32(counter_lo + j, keys);
-
-    // Rounding of the magnitude on the target's grid (valid when !tiny).
+    // Rounding of the magnitude on the target's grid (valid outside `tiny`), and whether a
+    // tiny |x| goes to min_sub (tiny_up, a lane mask).
     std::uint32_t inc = 0;
-    bool tiny_up = false;
+    std::uint32_t tiny_up = 0;
     if constexpr (kMode == Rounding::nearest_even) {
-      // bit `drop` of a, or 0 when drop == 0 ((mask+1)>>1 is then 0).
-      std::uint32_t lsb = ((a >> 1) & ((mask + 1u) >> 1)) != 0 ? 1u : 0u;
-      // drop = 23 below 2^emin: |x| in [min_sub, 2 min_sub) (or a binary32 subnormal below
-      // min_sub), where the kept bit is binary32's exponent bit, not the target's code: the
-      // lower neighbour is min_sub (code 1, odd) or 0 (even).
-      if constexpr (kVarDrop) lsb = (drop == 23 && extra > 0) ? (a >= 0x00800000u ? 1u : 0u) : lsb;
+      // lsb = bit `drop` of a, or 0 when drop == 0 ((mask+1)>>1 is then 0). With drop = 23
+      // below 2^emin the kept bit is binary32's exponent bit, not the target's code: there the
+      // lower neighbour is min_sub (code 1, odd) if |x| is a binary32 normal, else 0 (even).
+      std::uint32_t lsb = ((a >> 1) & ((mask + 1u) >> 1)) >> std::min(std::max(drop - 1, 0), 22);
+      if constexpr (kVarDrop) lsb = select(sub_edge, lane_mask(i32(a) >= 0x00800000) & 1u, lsb);
       inc = (mask >> 1) + lsb;
-      tiny_up = a > half_min_sub;
+      tiny_up = lane_mask(i32(a) > i32(half_min_sub));
     } else if constexpr (kMode == Rounding::up || kMode == Rounding::down) {
-      const bool away = (kMode == Rounding::up) ? !neg : neg;
-      inc = away ? mask : 0u;
-      tiny_up = away && a != 0;
+      const std::uint32_t away = kMode == Rounding::up ? ~neg : neg;
+      inc = mask & away;
+      tiny_up = away & lane_mask(a != 0);
     } else if constexpr (kMode == Rounding::stochastic) {
+      const std::uint32_t h = hash32(counter_lo + j, keys);
       // Top `drop` bits of ~h: ((~h) >> 9) holds its top 23 bits.
-      const std::int32_t dc = kVarDrop ? std::clamp(drop, 0, 23) : std::clamp(base_drop, 0, 23);
-      inc = ((~h) >> 9) >> (23 - dc);
+      inc = ((~h) >> 9) >> (23 - std::min(std::max(drop, 0), 23));
       if constexpr (kVarDrop) {
-        const std::uint32_t sig = (a & 0x007FFFFFu) | (a >= 0x00800000u ? 0x00800000u : 0u);
-        const std::int32_t shl = std::max(32 - drop, 0);           // 0..8
-        const std::int32_t shr = std::clamp(drop - 32, 0, 31);     // sig < 2^24, so >> 31 is 0
-        const std::uint32_t threshold = (sig << shl) >> shr;
-        tiny_up = h < threshold;
+        const std::uint32_t sig =
+            (a & 0x007FFFFFu) | (lane_mask(i32(a) >= 0x00800000) & 0x00800000u);
+        const std::int32_t shl = std::max(32 - drop, 0);        // 0..8 when tiny
+        const std::int32_t shr = std::min(std::max(drop - 32, 0), 31);  // sig < 2^24: >> 31 is 0
+        tiny_up = lane_mask(h < ((sig << shl) >> shr));
       }
     }
+    (void)sub_edge;
     std::uint32_t r = (a + inc) & ~mask;
-    if constexpr (kVarDrop) r = tiny ? (tiny_up ? min_sub : 0u) : r;
+    if constexpr (kVarDrop) r = select(tiny, min_sub & tiny_up, r);
 
-    bool over = r > (neg ? max_neg : max_pos);
-    if constexpr (kMode == Rounding::nearest_even) over = over || a >= nearest_overflow_at;
-    r = over ? (neg ? ovf_neg : ovf_pos) : r;
-    if constexpr (kFlush) r = r < min_normal ? 0u : r;
+    // Every magnitude pattern here is < 2^31, so signed 32-bit compares are exact (and one
+    // instruction, where unsigned ones are three on AVX2).
+    std::uint32_t over =
+        lane_mask(i32(r) > i32(kSymmetric ? max_pos : select(neg, max_neg, max_pos)));
+    if constexpr (kMode == Rounding::nearest_even)
+      over |= lane_mask(i32(a) >= i32(nearest_overflow_at));
+    r = select(over, kSymmetric ? ovf_pos : select(neg, ovf_neg, ovf_pos), r);
+    if constexpr (kFlush) r &= lane_mask(i32(r) >= i32(min_normal));
 
-    const bool special = a >= kInf;
-    const bool nan = a > kInf;
-    r = special ? (nan ? a : (neg ? inf_neg : inf_pos)) : r;
+    const std::uint32_t special = lane_mask(i32(a) >= i32(kInf));
+    if constexpr (kSpecialsPass) {
+      r = select(special, a, r);  // inf stays inf and NaN keeps its bits
+    } else {
+      const std::uint32_t nan = lane_mask(i32(a) > i32(kInf));
+      r = select(special, select(nan, a, select(neg, inf_neg, inf_pos)), r);
+    }
     x[j] = std::bit_cast<float>(s | r);
 
     if constexpr (kCount) {
-      n_overflow += (!special && over) ? 1u : 0u;
-      n_underflow += (!special && a != 0 && r == 0) ? 1u : 0u;
+      n_overflow += over & ~special & 1u;
+      n_underflow += lane_mask(a != 0) & lane_mask(r == 0) & ~special & 1u;
     }
   }
   if constexpr (kCount) {
@@ -127,16 +153,28 @@ template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount>
   }
 }
 
+template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount>
+[[gnu::always_inline]] inline void dispatch_shape(float* x, std::uint32_t n, std::uint32_t c,
+                                                  BlockKeys k, const KernelParams& p,
+                                                  ChunkCounts* counts) {
+  const bool symmetric = p.max_pos == p.max_neg && p.overflow_pos == p.overflow_neg;
+  const bool specials_pass = p.inf_pos == kInf && p.inf_neg == kInf;
+  if (symmetric && specials_pass)
+    round_loop<kMode, kVarDrop, kFlush, kCount, true, true>(x, n, c, k, p, counts);
+  else
+    round_loop<kMode, kVarDrop, kFlush, kCount, false, false>(x, n, c, k, p, counts);
+}
+
 template <Rounding kMode, bool kVarDrop>
 [[gnu::always_inline]] inline void dispatch_flags(float* x, std::uint32_t n,
                                                   std::uint32_t c, BlockKeys k,
                                                   const KernelParams& p, ChunkCounts* counts) {
   if (p.flush) {
-    if (counts) round_loop<kMode, kVarDrop, true, true>(x, n, c, k, p, counts);
-    else round_loop<kMode, kVarDrop, true, false>(x, n, c, k, p, counts);
+    if (counts) dispatch_shape<kMode, kVarDrop, true, true>(x, n, c, k, p, counts);
+    else dispatch_shape<kMode, kVarDrop, true, false>(x, n, c, k, p, counts);
   } else {
-    if (counts) round_loop<kMode, kVarDrop, false, true>(x, n, c, k, p, counts);
-    else round_loop<kMode, kVarDrop, false, false>(x, n, c, k, p, counts);
+    if (counts) dispatch_shape<kMode, kVarDrop, false, true>(x, n, c, k, p, counts);
+    else dispatch_shape<kMode, kVarDrop, false, false>(x, n, c, k, p, counts);
   }
 }
 
@@ -150,7 +188,7 @@ template <Rounding kMode>
 
 }  // namespace
 
-__attribute__((target_clones("arch=x86-64-v3", "default")))
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 void quantize_chunk(float* x, std::uint32_t n, std::uint32_t counter_lo, BlockKeys keys,
                     const KernelParams& p, ChunkCounts* counts) {
   switch (p.mode) {

@@ -32,8 +32,8 @@ struct KernelParams {
   std::uint32_t min_normal = 0;     // 2^emin, the flush-to-zero threshold
   // nearest_even only: |x| at or above this pattern overflows even when the tie rule would
   // keep max finite. IEEE 754 sends |x| >= 2^emax (2 - 2^-(m+1)) to inf; add-then-mask agrees
-  // except for m = 0, where max's encoding is even. 0xFFFFFFFF = no extra threshold.
-  std::uint32_t nearest_overflow_at = 0xFFFFFFFFu;
+  // except for m = 0, where max's encoding is even. 0x7FFFFFFF (a NaN) = no threshold.
+  std::uint32_t nearest_overflow_at = 0x7FFFFFFFu;
   bool flush = false;               // no-subnormals
   Rounding mode = Rounding::nearest_even;
   // Stochastic: 64-bit key derived from (seed, stream); see stochastic_bits in formats.hpp.
