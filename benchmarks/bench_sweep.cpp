@@ -121,6 +121,9 @@ void BM_ThroughputEqualPoints(benchmark::State& state) {
   state.counters["np1_points_per_s"] = static_cast<double>(one.points) / one.work_seconds;
   state.counters["np2_points_per_s"] = static_cast<double>(two.points) / two.work_seconds;
   state.counters["speedup_2_ranks"] = one.work_seconds / two.work_seconds;  // target >= 1.9
+  // Parallel efficiency of the distribution itself: busy time / (ranks x makespan). Unlike the
+  // speedup it is not lowered by other load on the machine slowing every point down.
+  state.counters["np2_efficiency"] = two.total_point_seconds / (2.0 * two.work_seconds);
   state.counters["bookkeeping_ms"] = two.bookkeeping_ms;
 }
 BENCHMARK(BM_ThroughputEqualPoints)->Iterations(1)->UseManualTime()->Unit(benchmark::kSecond);
