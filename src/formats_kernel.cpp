@@ -1,7 +1,8 @@
 // The fast rounding kernel: rounds binary32 values in place by integer arithmetic on their bit
 // patterns (CPFloat's add-then-mask idea, Fasi and Mikaitis 2023), one branch-free loop per
-// rounding mode so GCC auto-vectorises it, compiled twice (x86-64-v3 = AVX2, and baseline
-// SSE2) with the right one picked at load time (target_clones).
+// rounding mode so GCC auto-vectorises it, compiled three times (x86-64-v4 = AVX-512,
+// x86-64-v3 = AVX2, baseline SSE2) with the right one picked at load time (target_clones; the
+// project builds for baseline x86-64, where per-lane variable shifts do not exist).
 // Deliberately leaves out: threading and splitting (formats.cpp), parsing, the reference
 // (tests/formats_ref.cpp). Definitions of every mode and edge case: docs/formats.md.
 //
@@ -16,14 +17,18 @@
 //           rounding the value; a carry out of the significand bumps the exponent, which is
 //           exactly the next binade's first value.
 //             toward_zero: a & ~mask
-//             nearest_even: (a + mask/2 + lsb) & ~mask, lsb = bit `drop` of a (ties to even)
+//             nearest_even: (a + mask/2 + lsb) & ~mask, lsb = bit `drop` of a (ties to even:
+//                          the target code's last bit; for m = 0 it is the exponent's, whose
+//                          parity matches the target's since both biases are odd. Exception:
+//                          drop = 23 below 2^emin, where the lower neighbour is min_sub, odd)
 //             away from zero (up for +, down for -): (a + mask) & ~mask
 //             stochastic: (a + R) & ~mask, R = top `drop` bits of ~h for the random word h, so
 //                          it rounds away iff h < (a & mask) * 2^(32-drop)  (exactly unbiased)
 //   drop >= 24: |x| < min_sub, the neighbours are 0 and min_sub; the choice is made by comparing:
 //             nearest: |x| > min_sub/2 (a tie goes to 0, which is even)
 //             stochastic: h < floor(2^32 * |x| / min_sub) = floor(sig * 2^(32-drop))
-// Then: result > largest finite -> overflow value for the mode; result < 2^emin with
+// Then: result > largest finite (or, nearest_even with m = 0, |x| >= 1.5 * 2^emax, IEEE's
+// threshold) -> overflow value for the mode; result < 2^emin with
 // no-subnormals -> 0; inf and NaN inputs are replaced by their own rules (NaN keeps its bits).
 #include "formats_kernel.hpp"
 
