@@ -37,10 +37,13 @@ Command add_sweep(CLI::App& root) {
   return {app, [o, spec, out]() -> int {
             o->spec_path = *spec;
             o->out = *out;
-            if (o->retry_failed && !o->resume)
-              throw InputError("--retry-failed needs --resume (it reruns failed points of an "
-                               "existing results file)");
             mpi::Environment env;
+            if (o->retry_failed && !o->resume) {
+              if (mpi::rank() == 0)
+                std::fprintf(stderr, "precsweep: error: --retry-failed needs --resume (it reruns "
+                                     "failed points of an existing results file)\n");
+              return kExitInput;
+            }
             try {
               return run_sweep(*o);
             } catch (const std::exception& e) {
