@@ -17,7 +17,9 @@
 # Needs root (the daemons run as root); exits 77 (ctest SKIP_RETURN_CODE) when not root or when
 # Slurm/munge are not installed (scripts/setup installs them). Stops only the daemons it started,
 # removes its folder (kept with PRECSWEEP_KEEP_TMP=1), and prints every log on failure.
-# Deliberately leaves out: srun/pmix launching (the node has no PMIx setup to test against).
+# The launcher is mpirun; PRECSWEEP_SLURM_TEST_LAUNCHER=srun runs the same test through
+# `srun --mpi=pmix` (works on this machine too; not the default, to keep one path in CI).
+# Deliberately leaves out: multi-node placement, accounting (no slurmdbd).
 set -uo pipefail
 
 src=${1:?usage: test_sweep_chain.sh SOURCE_DIR PRECSWEEP_BINARY}
@@ -25,6 +27,8 @@ bin=${2:?usage: test_sweep_chain.sh SOURCE_DIR PRECSWEEP_BINARY}
 src=$(cd "$src" && pwd)
 bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 job_name=precsweep-slurmtest
+launcher=${PRECSWEEP_SLURM_TEST_LAUNCHER:-mpirun}
+launch_bind=none   # this VM's cores are shared with whatever else runs
 # Our own time budget, below ctest's TIMEOUT (400 s), so that cleanup always runs: ctest kills
 # a test that times out without letting it stop its daemons and jobs.
 budget=${PRECSWEEP_SLURM_TEST_BUDGET:-370}
@@ -97,9 +101,9 @@ sinfo
 
 # ---- 3. the chain -------------------------------------------------------------------------------
 # The warning signal is given on the command line and, for the resubmitted jobs, in
-# PRECSWEEP_SBATCH_ARGS (what scripts/submit does). Binding off: this VM's cores are not
-# exclusive to the job.
-first=$(cd "$work" && PRECSWEEP_HOME=$src PRECSWEEP_BIN=$bin PRECSWEEP_BIND=none \
+# PRECSWEEP_SBATCH_ARGS (what scripts/submit does).
+first=$(cd "$work" && PRECSWEEP_HOME=$src PRECSWEEP_BIN=$bin PRECSWEEP_BIND=$launch_bind \
+        PRECSWEEP_LAUNCHER=$launcher \
         PRECSWEEP_MAX_RESUBMITS=20 PRECSWEEP_SBATCH_ARGS="--signal=B:USR1@25" \
         sbatch --parsable --job-name=$job_name --ntasks=2 --cpus-per-task=1 --time=1 \
         --signal=B:USR1@25 "$src/jobscripts/sweep.sbatch" spec.yaml out.h5) \
@@ -185,15 +189,19 @@ grep -qE "^points=$npoints .*failed=0 pending=0" <<<"$status" || fail "precsweep
   || fail "results differ from the plain mpirun run"
 
 # ---- 6. a chain started on an existing file --------------------------------------------------
+# The first through scripts/submit (its real, non-dry-run path: creates its log folder, runs
+# sbatch), the second with another spec by hand, after the first.
 rm -f "$chain_log"
-again=$(cd "$work" && PRECSWEEP_HOME=$src PRECSWEEP_BIN=$bin PRECSWEEP_BIND=none \
-        sbatch --parsable --job-name=$job_name --ntasks=2 --time=1 \
-        "$src/jobscripts/sweep.sbatch" spec.yaml out.h5)
-again=${again%%;*}
+submitted=$(cd "$work" && PRECSWEEP_HOME=$src PRECSWEEP_BIND=$launch_bind PRECSWEEP_LAUNCHER=$launcher \
+            "$src/scripts/submit" --precsweep "$bin" --tasks 2 --time 1 --logs logs-submit \
+            --job-name $job_name spec.yaml out.h5) || fail "scripts/submit failed"
+echo "$submitted"
+again=$(grep -oE 'Submitted batch job [0-9]+' <<<"$submitted" | awk '{print $4}')
+[ -n "$again" ] || fail "scripts/submit did not submit a job"
 sed 's/^name: slurmtest/name: other/' "$work/spec.yaml" >"$work/other.yaml"
-other=$(cd "$work" && PRECSWEEP_HOME=$src PRECSWEEP_BIN=$bin PRECSWEEP_BIND=none \
-        sbatch --parsable --job-name=$job_name --ntasks=2 --time=1 --dependency=afterany:"$again" \
-        "$src/jobscripts/sweep.sbatch" other.yaml out.h5)
+other=$(cd "$work" && PRECSWEEP_HOME=$src PRECSWEEP_BIN=$bin PRECSWEEP_BIND=$launch_bind \
+        PRECSWEEP_LAUNCHER=$launcher sbatch --parsable --job-name=$job_name --ntasks=2 --time=1 \
+        --dependency=afterany:"$again" "$src/jobscripts/sweep.sbatch" other.yaml out.h5)
 other=${other%%;*}
 deadline=$budget_end
 while [ -n "$(squeue -h -o %i)" ]; do
@@ -203,11 +211,12 @@ done
 echo "---- chain log (existing file) ----"; cat "$chain_log"
 grep -q "job=$again event=complete rc=0" "$chain_log" \
   || fail "job $again on the existing file (same spec) did not resume and complete"
-grep -q -- "--resume" "$work/logs/$job_name-$again.out" || fail "job $again did not pass --resume"
+[ -f "$work/logs-submit/$job_name-$again.out" ] || fail "job $again: no log in the folder scripts/submit made"
+grep -q -- "--resume" "$work/logs-submit/$job_name-$again.out" || fail "job $again did not pass --resume"
 grep -qE "job=$other event=failed rc=2" "$chain_log" \
   || fail "job $other (different spec, existing file) was not refused with exit 2"
 grep -q "job=$other event=resubmitted" "$chain_log" && fail "job $other resubmitted after a refusal"
 "$bin" status "$work/out.h5" | grep -qE "^points=$npoints .*pending=0" || fail "out.h5 changed"
-note "existing file: same spec resumed (job $again, nothing left), other spec refused (job $other)"
+note "existing file: same spec resumed (job $again, via scripts/submit, nothing left), other spec refused (job $other)"
 
 note "PASS"
