@@ -4,7 +4,10 @@
 // codes, and the MNIST correctness bars when data/mnist exists.
 // Deliberately leaves out: wall-clock thresholds (benchmarks/bench_train.cpp measures speed).
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
