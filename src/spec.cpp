@@ -230,7 +230,7 @@ class Parser {
       const std::int64_t s = to_int(ss, parts["step"], path + ".step");
       if (s <= 0) fail(parts["step"], path + ".step", "range step must be > 0");
       if (a > b) fail(parts["from"], path, "range from (" + sf + ") must be <= to (" + st + ")");
-      if ((b - a) / s + 1 > kMaxAxisValues)
+      if ((double(b) - double(a)) / double(s) + 1 > double(kMaxAxisValues))  // no int overflow
         fail(n, path, "range has more than " + std::to_string(kMaxAxisValues) + " values");
       for (std::int64_t v = a; v <= b; v += s) {
         out.push_back(std::to_string(v));
