@@ -130,9 +130,11 @@ def heatmaps(df, out_dir):
     if pts.empty:
         return Skip(title, "No finished float-format points yet.")
     if pts["exp_bits"].nunique() < 2 or pts["man_bits"].nunique() < 2:
+        def widths(col):
+            return ", ".join(f"{w:g}" for w in sorted(pts[col].unique()))
         return Skip(title, "Skipped: exponent and mantissa widths were not both swept "
-                           f"(exponent widths {sorted(pts['exp_bits'].unique().tolist())}, "
-                           f"mantissa widths {sorted(pts['man_bits'].unique().tolist())}).")
+                           f"(exponent bits {widths('exp_bits')}; mantissa bits "
+                           f"{widths('man_bits')}).")
     panels, averaged = panel_columns(pts, swept_settings(pts))
     band = seed_band(pts, panels + ["exp_bits", "man_bits"])
     band.to_csv(os.path.join(out_dir, "heatmap.csv"), index=False)
@@ -207,6 +209,7 @@ def accuracy_vs_mantissa(df, out_dir):
         if not np.isnan(base):
             ax.axhline(base, color="black", ls="--", lw=1, label="fp32 baseline")
         ax.set_xlabel("mantissa bits")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("final test accuracy")
         sub = "" if (p == "exp_bits" or not exp_swept) else f" (exponent bits = {widest_e:g})"
         ax.set_title(f"by {p}{sub}" if p else "accuracy", fontsize=9)
@@ -234,8 +237,9 @@ def accuracy_by_format(df, out_dir):
     full_grid = (pts["kind"] == "float").all() and len(floats.groupby(
         ["exp_bits", "man_bits"])) == floats["exp_bits"].nunique() * floats["man_bits"].nunique()
     if full_grid:
-        return Skip(title, "Skipped: the formats form a full exponent x mantissa grid (see the "
-                           "heat map) with no fixed-point or named formats.")
+        return Skip(title, "Skipped: the formats form a full exponent x mantissa grid with no "
+                           "fixed-point or named formats; the heat map and the accuracy-versus-"
+                           "mantissa figure show them.")
     hue = "rounding" if pts["rounding"].nunique() > 1 else None
     band = seed_band(pts, ["format"] + ([hue] if hue else []))
     band.to_csv(os.path.join(out_dir, "accuracy_by_format.csv"), index=False)
@@ -296,6 +300,7 @@ def lost_updates(df, out_dir):
     a2.set_ylabel("lost-update fraction (mean over epochs)")
     for ax in (a1, a2):
         ax.set_xlabel("mantissa bits")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         if hue:
             ax.legend(fontsize=7)
