@@ -7,6 +7,7 @@
 #include "precsweep/mlp.hpp"
 
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <bit>
@@ -269,73 +270,137 @@ int Mlp::count_correct(int B, const std::uint8_t* y) const {
 
 // ---- weight update -------------------------------------------------------------------------
 
-std::uint64_t apply_update(std::span<float> working, std::span<float> master,
-                           std::span<const float> step, bool round, const Format& fmt,
-                           Rounding mode, StochasticKey key, QuantizeStats* stats) {
+namespace {
+// Elementwise pieces of the update over [lo, hi), counting in 32-bit lanes (the counts of one
+// piece fit: pieces are at most kPiece long) so the loops vectorise. `Step` gives the step of
+// element i from the value it is applied to: either a stored array, or the SGD formula, which
+// also writes the step back into the gradient buffer (and the momentum buffer).
+constexpr long kPiece = 1L << 20;
+
+// x[i] -= step(i, x[i]); counts nonzero steps that left x[i] unchanged.
+template <class Step>
+std::uint32_t subtract_count(float* x, Step step, long lo, long hi) {
+  std::uint32_t c = 0;
+  for (long i = lo; i < hi; ++i) {
+    const float st = step(i, x[i]);
+    const float v = x[i] - st;
+    c += static_cast<std::uint32_t>(st != 0.0f) & static_cast<std::uint32_t>(v == x[i]);
+    x[i] = v;
+  }
+  return c;
+}
+
+// old[i] = w[i]; w[i] -= step(i, w[i])
+template <class Step>
+void save_and_subtract(float* w, float* old, Step step, long lo, long hi) {
+  for (long i = lo; i < hi; ++i) {
+    old[i] = w[i];
+    w[i] = w[i] - step(i, w[i]);
+  }
+}
+
+// counts s[i] != 0 with w[i] == old[i]
+std::uint32_t count_unchanged(const float* w, const float* old, const float* s, long lo, long hi) {
+  std::uint32_t c = 0;
+  for (long i = lo; i < hi; ++i)
+    c += static_cast<std::uint32_t>(s[i] != 0.0f) & static_cast<std::uint32_t>(w[i] == old[i]);
+  return c;
+}
+
+// Runs f(lo, hi) over [0, n) in pieces, threaded when n is large; sums what f returns.
+template <class F>
+std::uint64_t over_pieces(long n, F f) {
+  const long pieces = (n + kPiece - 1) / kPiece;
+  if (n < kParallelMin || omp_get_max_threads() == 1) {
+    std::uint64_t total = 0;
+    for (long p = 0; p < pieces; ++p) total += f(p * kPiece, std::min(n, (p + 1) * kPiece));
+    return total;
+  }
+  std::uint64_t total = 0;
+#pragma omp parallel reduction(+ : total)
+  {
+    // contiguous static split of [0, n), aligned to 16 elements
+    const long nt = omp_get_num_threads(), t = omp_get_thread_num();
+    const long per = ((n + nt - 1) / nt + 15) / 16 * 16;
+    const long lo = std::min(n, t * per), hi = std::min(n, lo + per);
+    for (long p = lo; p < hi; p += kPiece) total += f(p, std::min(hi, p + kPiece));
+  }
+  return total;
+}
+
+// The update of apply_update with the step given by `step` (which may also record it in
+// `steps`, read back for the count after rounding).
+template <class Step>
+std::uint64_t update_impl(std::span<float> working, std::span<float> master, const float* steps,
+                          Step step, bool round, const Format& fmt, Rounding mode,
+                          StochasticKey key, QuantizeStats* stats) {
   const long n = static_cast<long>(working.size());
-  if (step.size() != working.size() || (!master.empty() && master.size() != working.size()))
-    throw std::invalid_argument("apply_update: buffer sizes differ");
-  std::uint64_t lost = 0;
+  float* w = working.data();
   if (!master.empty()) {
     // Mixed precision: the fp32 master receives the update (lost only to fp32 swamping), the
     // working copy is re-rounded from it.
     float* m = master.data();
-    const float* s = step.data();
-#pragma omp parallel for schedule(static) reduction(+ : lost) if (n >= kParallelMin)
-    for (long i = 0; i < n; ++i) {
-      const float v = m[i] - s[i];
-      lost += (s[i] != 0.0f) & (v == m[i]);
-      m[i] = v;
-    }
+    const std::uint64_t lost =
+        over_pieces(n, [&](long lo, long hi) { return subtract_count(m, step, lo, hi); });
     if (round) {
-      std::memcpy(working.data(), m, static_cast<std::size_t>(n) * sizeof(float));
-      quantize(working, fmt, mode, key, stats);
+      std::memcpy(w, m, static_cast<std::size_t>(n) * sizeof(float));
+      QuantizeStats qs;
+      quantize(working, fmt, mode, key, &qs);
+      if (stats) *stats += qs;
     }
     return lost;
   }
-  if (!round) {
-    float* w = working.data();
-    const float* s = step.data();
-#pragma omp parallel for schedule(static) reduction(+ : lost) if (n >= kParallelMin)
-    for (long i = 0; i < n; ++i) {
-      const float v = w[i] - s[i];
-      lost += (s[i] != 0.0f) & (v == w[i]);
-      w[i] = v;
-    }
-    return lost;
+  if (!round)
+    return over_pieces(n, [&](long lo, long hi) { return subtract_count(w, step, lo, hi); });
+  // Plain scheme, rounded: keep the old values, add, round the whole array in one call, count
+  // updates that left the stored value unchanged. The scratch copy is per thread and grows
+  // once (no allocation in the steady state).
+  thread_local std::vector<float> old;  // [n] values before this step
+  if (old.size() < static_cast<std::size_t>(n)) old.resize(static_cast<std::size_t>(n));
+  float* o = old.data();
+  over_pieces(n, [&](long lo, long hi) {
+    save_and_subtract(w, o, step, lo, hi);
+    return std::uint32_t{0};
+  });
+  QuantizeStats qs;
+  quantize(working, fmt, mode, key, &qs);
+  if (stats) *stats += qs;
+  return over_pieces(n, [&](long lo, long hi) { return count_unchanged(w, o, steps, lo, hi); });
+}
+}  // namespace
+
+std::uint64_t apply_update(std::span<float> working, std::span<float> master,
+                           std::span<const float> step, bool round, const Format& fmt,
+                           Rounding mode, StochasticKey key, QuantizeStats* stats) {
+  if (step.size() != working.size() || (!master.empty() && master.size() != working.size()))
+    throw std::invalid_argument("apply_update: buffer sizes differ");
+  const float* s = step.data();
+  return update_impl(working, master, s, [s](long i, float) { return s[i]; }, round, fmt, mode,
+                     key, stats);
+}
+
+std::uint64_t sgd_update(std::span<float> working, std::span<float> master,
+                         std::span<float> grads, std::span<float> velocity, float lr,
+                         float momentum, float weight_decay, bool round, const Format& fmt,
+                         Rounding mode, StochasticKey key, QuantizeStats* stats) {
+  if (grads.size() != working.size() || (!master.empty() && master.size() != working.size()) ||
+      (momentum != 0.0f && velocity.size() != working.size()))
+    throw std::invalid_argument("sgd_update: buffer sizes differ");
+  float* g = grads.data();
+  if (momentum != 0.0f) {
+    float* v = velocity.data();
+    return update_impl(
+        working, master, g,
+        [=](long i, float x) {
+          const float vi = momentum * v[i] + (g[i] + weight_decay * x);
+          v[i] = vi;
+          return g[i] = lr * vi;
+        },
+        round, fmt, mode, key, stats);
   }
-  // Plain scheme, rounded: in L1-sized blocks, remember the old values, add, round the block
-  // (stochastic bits at key.offset + global index, so blocking does not change the result),
-  // and count updates that left the stored value unchanged.
-  constexpr long kBlock = 2048;
-  const long blocks = (n + kBlock - 1) / kBlock;
-  std::uint64_t over = 0, under = 0;
-#pragma omp parallel for schedule(static) reduction(+ : lost, over, under) \
-    if (n >= kParallelMin)
-  for (long blk = 0; blk < blocks; ++blk) {
-    const long lo = blk * kBlock, len = std::min(kBlock, n - lo);
-    float old[kBlock];
-    float* w = working.data() + lo;
-    const float* s = step.data() + lo;
-    for (long i = 0; i < len; ++i) {
-      old[i] = w[i];
-      w[i] = w[i] - s[i];
-    }
-    QuantizeStats qs;
-    StochasticKey k = key;
-    k.offset += static_cast<std::uint64_t>(lo);
-    quantize({w, static_cast<std::size_t>(len)}, fmt, mode, k, stats ? &qs : nullptr);
-    over += qs.overflow;
-    under += qs.underflow;
-    std::uint64_t c = 0;
-    for (long i = 0; i < len; ++i) c += (s[i] != 0.0f) & (w[i] == old[i]);
-    lost += c;
-  }
-  if (stats) {
-    stats->overflow += over;
-    stats->underflow += under;
-  }
-  return lost;
+  return update_impl(
+      working, master, g, [=](long i, float x) { return g[i] = lr * (g[i] + weight_decay * x); },
+      round, fmt, mode, key, stats);
 }
 
 // ---- reference -----------------------------------------------------------------------------

@@ -340,27 +340,32 @@ RunResult train(const TrainConfig& config, const DatasetPair& data, const EpochC
       seen += B;
       net.backward(xb.data(), B, grad_hook);
 
-      // step[i] = lr * v[i], v = mu v + g + wd w (PyTorch SGD); computed in place in grads.
-      float* g = net.grads.data();
-      const float* w = use_master ? master.data() : net.params.data();
-      if (config.momentum > 0) {
-        float* v = velocity.data();
-        for (std::size_t i = 0; i < P; ++i) {
-          v[i] = mu * v[i] + (g[i] + wd * w[i]);
-          g[i] = lr * v[i];
-        }
-      } else {
-        for (std::size_t i = 0; i < P; ++i) g[i] = lr * (g[i] + wd * w[i]);
-      }
-      if (round_updates) round_into(net.grads, kStreamRoundUpdates | step);
-
       const bool event = config.every > 0 ? (step + 1) % static_cast<std::uint64_t>(config.every) == 0
                                           : bi + 1 == batches;
       const bool round_now = round_weights && event;
+      const std::span<float> master_view = use_master ? std::span<float>(master) : std::span<float>();
+      const StochasticKey weight_key{config.seed, kStreamRoundWeights | (step + 1), 0};
       QuantizeStats s;
-      lost += apply_update(net.params, use_master ? std::span<float>(master) : std::span<float>(),
-                           net.grads, round_now, fmt, mode,
-                           StochasticKey{config.seed, kStreamRoundWeights | (step + 1), 0}, &s);
+      if (round_updates) {
+        // step = lr v, v = mu v + g + wd w (PyTorch SGD), in place in grads; rounded; applied.
+        float* g = net.grads.data();
+        const float* w = use_master ? master.data() : net.params.data();
+        if (config.momentum > 0) {
+          float* v = velocity.data();
+          for (std::size_t i = 0; i < P; ++i) {
+            v[i] = mu * v[i] + (g[i] + wd * w[i]);
+            g[i] = lr * v[i];
+          }
+        } else {
+          for (std::size_t i = 0; i < P; ++i) g[i] = lr * (g[i] + wd * w[i]);
+        }
+        round_into(net.grads, kStreamRoundUpdates | step);
+        lost += apply_update(net.params, master_view, net.grads, round_now, fmt, mode, weight_key, &s);
+      } else {
+        // The same step computed inside the update pass (one pass over the arrays).
+        lost += sgd_update(net.params, master_view, net.grads, velocity, lr, mu, wd, round_now,
+                           fmt, mode, weight_key, &s);
+      }
       lost_denominator += P;
       if (round_now) last_stats = s;
     }

@@ -292,3 +292,46 @@ TEST(ApplyUpdate, EqualsWholeArrayQuantize) {
     EXPECT_GT(lost, 0u);
   }
 }
+
+// The fused SGD update equals "compute the step, then apply_update" bit for bit: weights,
+// gradient buffer (holding the step), momentum buffer, master copy and the lost count.
+TEST(SgdUpdate, EqualsStepThenApplyUpdate) {
+  const std::size_t n = 50001;
+  const auto k = rng::key(4, 4);
+  std::vector<float> w0(n), g0(n), v0(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    w0[i] = static_cast<float>(rng::uniform01(k, 3 * i) - 0.5);
+    g0[i] = i % 5 == 0 ? 0.0f : static_cast<float>((rng::uniform01(k, 3 * i + 1) - 0.5) * 1e-2);
+    v0[i] = static_cast<float>((rng::uniform01(k, 3 * i + 2) - 0.5) * 1e-3);
+  }
+  const Format fmt = parse_format("E5M7");
+  quantize(w0, fmt, Rounding::nearest_even);  // stored values, so rounding can undo a step
+  for (float mu : {0.0f, 0.9f})
+    for (bool round : {false, true})
+      for (bool use_master : {false, true}) {
+        SCOPED_TRACE(::testing::Message() << "mu=" << mu << " round=" << round << " master=" << use_master);
+        const float lr = 0.1f, wd = 1e-3f;
+        auto w = w0, g = g0, v = v0, m = w0;
+        auto w2 = w0, g2 = g0, v2 = v0, m2 = w0;
+        const StochasticKey key{1, 2, 3};
+        const auto lost = sgd_update(w, use_master ? std::span<float>(m) : std::span<float>(), g, v,
+                                     lr, mu, wd, round, fmt, Rounding::stochastic, key, nullptr);
+        const auto& x = use_master ? m2 : w2;
+        for (std::size_t i = 0; i < n; ++i) {
+          if (mu != 0.0f) {
+            v2[i] = mu * v2[i] + (g2[i] + wd * x[i]);
+            g2[i] = lr * v2[i];
+          } else {
+            g2[i] = lr * (g2[i] + wd * x[i]);
+          }
+        }
+        const auto lost2 = apply_update(w2, use_master ? std::span<float>(m2) : std::span<float>(), g2,
+                                        round, fmt, Rounding::stochastic, key, nullptr);
+        EXPECT_EQ(lost, lost2);
+        EXPECT_GT(lost, 0u);
+        EXPECT_EQ(0, std::memcmp(w.data(), w2.data(), n * sizeof(float)));
+        EXPECT_EQ(0, std::memcmp(g.data(), g2.data(), n * sizeof(float)));
+        EXPECT_EQ(0, std::memcmp(v.data(), v2.data(), n * sizeof(float)));
+        EXPECT_EQ(0, std::memcmp(m.data(), m2.data(), n * sizeof(float)));
+      }
+}
