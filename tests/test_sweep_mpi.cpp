@@ -105,9 +105,10 @@ Outcome run(const std::vector<std::string>& argv, const fs::path& dir, const std
 }
 
 std::vector<std::string> sweep_argv(int np, const fs::path& spec, const fs::path& out,
-                                    std::vector<std::string> extra = {}) {
+                                    std::vector<std::string> extra = {},
+                                    const std::string& progress = "0") {
   std::vector<std::string> a = {kMpirun, "-np", std::to_string(np), kBinary, "sweep",
-                                spec.string(), "--out", out.string(), "--progress", "0"};
+                                spec.string(), "--out", out.string(), "--progress", progress};
   a.insert(a.end(), extra.begin(), extra.end());
   return a;
 }
@@ -226,9 +227,13 @@ fs::path SweepMpi::spec_, SweepMpi::reference_;
 
 TEST_F(SweepMpi, OneAndTwoRanksGiveBitIdenticalMetrics) {
   fs::path one = dir_->path / "np1.h5";
-  Outcome r = run(sweep_argv(1, spec_, one), dir_->path, "np1");
+  Outcome r = run(sweep_argv(1, spec_, one, {}, "0.5"), dir_->path, "np1");
   ASSERT_EQ(r.code, 0) << r.err;
   expect_bit_identical(one, reference_);
+  // Rank 0's progress lines (every 0.5 s; the run takes several seconds) and the summary.
+  EXPECT_NE(r.out.find("progress: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" points/min, ETA "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("this run finished 24 points"), std::string::npos) << r.out;
   // Both ranks did work in the 2-rank run (dynamic distribution, no idle manager).
   h5::File f = h5::File::open(reference_, false, h5::Access::serial());
   std::vector<std::int32_t> ranks = f.root().open_dataset("results/rank").read_all<std::int32_t>();
@@ -351,6 +356,7 @@ TEST_F(SweepMpi, KilledAtSeveralMomentsAndResumedEqualsUninterrupted) {
     std::int64_t seen = run_and_kill(spec_, out, leg > 0, moment, dir_->path, tag);
     logs.push_back(dir_->path / (tag + ".out"));
     ASSERT_GE(seen, moment) << "the sweep never reached " << moment << " finished points";
+    EXPECT_LT(seen, kPoints) << "the sweep finished before it could be killed";
     // The killed file opens and status reads it.
     Outcome st = run({kBinary, "status", out.string()}, dir_->path, "status_" + tag);
     EXPECT_EQ(st.code, 0) << st.err;
