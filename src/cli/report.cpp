@@ -25,6 +25,7 @@ struct ReportOptions {
   std::string out = "report";
   double tolerance = 0.01;
   std::string python = "/usr/bin/python3";
+  std::string errorscale;  // optional `precsweep errorscale --out` file: error-scaling section
 };
 
 int run_report(const ReportOptions& o) {
@@ -46,6 +47,11 @@ int run_report(const ReportOptions& o) {
   tol << o.tolerance;
   std::vector<std::string> args = {o.python, "-m", "analysis.report", o.file,
                                    "-o",     o.out, "--tolerance",    tol.str()};
+  if (!o.errorscale.empty()) {
+    if (!fs::is_regular_file(o.errorscale))
+      throw InputError("report: --errorscale file '" + o.errorscale + "' does not exist");
+    args.insert(args.end(), {"--errorscale", o.errorscale});
+  }
   std::vector<char*> argv;  // [args.size() + 1], null-terminated for execv
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -66,6 +72,8 @@ Command add_report(CLI::App& root) {
                   "Critical bits: allowed accuracy loss against the fp32 baseline (fraction)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
+  app->add_option("--errorscale", opts->errorscale,
+                  "Add the error-scaling section from a `precsweep errorscale --out` file");
   app->add_option("--python", opts->python, "Python interpreter with h5py, pandas, matplotlib")
       ->capture_default_str();
   return {app, [opts]() -> int { return run_report(*opts); }};
