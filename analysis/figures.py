@@ -310,9 +310,8 @@ def lost_updates(df, out_dir):
     return Figure(title, "lost_updates.png", "lost_updates.csv",
                   "Left: accuracy; right: the fraction of weights whose nonzero fp32 update was "
                   "lost to rounding (swamping), mean over epochs, at the same widths: read the "
-                  "accuracy cliff against how much of the training signal rounding discarded. "
-                  "Below the cliff the fraction can fall again once the network stops "
-                  "learning (diverged points have few nonzero updates).")
+                  "accuracy cliff against how much of the training signal rounding discarded "
+                  "(below the cliff the fraction need not keep rising).")
 
 
 # ---- 5: training curves around the critical width ----------------------------------------------
