@@ -524,6 +524,41 @@ TEST(SpecErrors, NameKeyPathAndLine) {
   }
 }
 
+// Mangled specs (characters replaced, deleted, lines duplicated) either parse or throw
+// InputError with a one-line message: never another exception or a crash.
+TEST(SpecErrors, MutatedSpecsFailCleanly) {
+  const std::string base = kExample;
+  const std::string alphabet = "{}[]:,-#&*!|>'\"% \n\t0123456789.eEmMxyz";
+  std::uint64_t state = 12345;
+  auto next = [&state](std::uint64_t n) {  // 64-bit LCG (Knuth MMIX), deterministic
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return (state >> 33) % n;
+  };
+  int errors = 0;
+  for (int trial = 0; trial < 400; ++trial) {
+    std::string text = base;
+    const int edits = 1 + static_cast<int>(next(3));
+    for (int e = 0; e < edits; ++e) {
+      const std::size_t at = next(text.size());
+      switch (next(3)) {
+        case 0: text[at] = alphabet[next(alphabet.size())]; break;
+        case 1: text.erase(at, 1 + next(4)); break;
+        default: text.insert(at, text.substr(at, next(40))); break;
+      }
+    }
+    try {
+      parse_spec(text, "m.yaml");
+    } catch (const InputError& err) {
+      ++errors;
+      EXPECT_EQ(std::string(err.what()).find('\n'), std::string::npos) << err.what();
+      EXPECT_EQ(std::string(err.what()).rfind("m.yaml", 0), 0u) << err.what();
+    } catch (const std::exception& err) {
+      ADD_FAILURE() << "non-input exception " << err.what() << " for:\n" << text;
+    }
+  }
+  EXPECT_GT(errors, 100);  // the mutations do break most specs
+}
+
 TEST(SpecErrors, MissingFileAndTooManyPoints) {
   try {
     load_spec("no/such/spec.yaml");
