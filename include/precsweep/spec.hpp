@@ -36,7 +36,7 @@ struct SweepSpec {
   std::string source;       // file name the spec came from (for messages)
   std::string text;         // the YAML text exactly as read
   std::string sha256;       // hex SHA-256 of text
-  std::string dataset = "mnist";
+  std::string dataset = "mnist";  // the first point's; when dataset is an axis use Point::dataset
   std::string data_dir;     // empty: the dataset's default folder
   std::vector<Axis> axes;   // swept parameters (more than one value among the grid points),
                             // in the canonical order of parameter_names()
