@@ -135,6 +135,10 @@ def heatmaps(df, out_dir):
         return Skip(title, "Skipped: exponent and mantissa widths were not both swept "
                            f"(exponent bits {widths('exp_bits')}; mantissa bits "
                            f"{widths('man_bits')}).")
+    cells = len(pts.groupby(["exp_bits", "man_bits"]))
+    if cells < 0.5 * pts["exp_bits"].nunique() * pts["man_bits"].nunique():
+        return Skip(title, f"Skipped: the formats are a sparse list ({cells} exponent x mantissa "
+                           "combinations), not a grid; see the accuracy-by-format bars.")
     panels, averaged = panel_columns(pts, swept_settings(pts))
     band = seed_band(pts, panels + ["exp_bits", "man_bits"])
     band.to_csv(os.path.join(out_dir, "heatmap.csv"), index=False)
@@ -177,14 +181,40 @@ def heatmaps(df, out_dir):
 
 # ---- 2: accuracy vs mantissa bits -------------------------------------------------------------
 
+def mantissa_exponent(pts):
+    """The exponent width at which to read mantissa curves: the one with the most mantissa
+    widths swept (ties: the widest, so the exponent range limits least). None if no exponent
+    width has two or more mantissa widths."""
+    counts = pts.groupby("exp_bits")["man_bits"].nunique()
+    counts = counts[counts >= 2]
+    if counts.empty:
+        return None
+    return float(counts[counts == counts.max()].index.max())
+
+
+# Parameters that describe the quantization, not the fp32 run: baselines do not vary with them.
+POLICY_COLUMNS = {"rounding", "exp_bits", "apply_to", "every", "master_weights"}
+
+
+def baseline_by(df, p):
+    """{value of p: mean finished-baseline accuracy} when baselines differ in p, else None."""
+    if p is None or p in POLICY_COLUMNS or "is_baseline" not in df or p not in df:
+        return None
+    b = df[df["is_baseline"].astype(bool) & (df["status"] == "done")]
+    if b[p].nunique() < 2:
+        return None
+    return b.groupby(p)["final_test_accuracy"].mean().to_dict()
+
+
 def accuracy_vs_mantissa(df, out_dir):
     title = "Accuracy versus mantissa bits"
     pts = usable(float_points(df))
-    if pts.empty or pts["man_bits"].nunique() < 2:
-        return Skip(title, "Skipped: mantissa width was not swept (or no finished points).")
+    at_e = mantissa_exponent(pts) if not pts.empty else None
+    if at_e is None:
+        return Skip(title, "Skipped: mantissa width was not swept at any one exponent width "
+                           "(or no finished points).")
     params = swept_settings(pts)
     exp_swept = pts["exp_bits"].nunique() > 1
-    widest_e = pts["exp_bits"].max()
     if exp_swept:
         params = params + ["exp_bits"]
     panels = params or [None]
@@ -192,26 +222,31 @@ def accuracy_vs_mantissa(df, out_dir):
     fig, axes = grid(len(panels))
     base = baseline_mean(df)
     for ax, p in zip(axes, panels):
-        data = pts if (p == "exp_bits" or not exp_swept) else pts[pts["exp_bits"] == widest_e]
+        data = pts if (p == "exp_bits" or not exp_swept) else pts[pts["exp_bits"] == at_e]
         by = ([p] if p else []) + ["man_bits"]
         band = seed_band(data, by)
         values = sorted(band[p].unique(), key=str) if p else [None]
+        per_value_base = baseline_by(df, p)
         for color, v in zip(colors(len(values)), values):
             b = band[band[p] == v] if p else band
             b = b.sort_values("man_bits")
             label = value_label(p, v) if p else "all points"
             ax.plot(b["man_bits"], b["mean"], "o-", color=color, label=label, ms=3)
             ax.fill_between(b["man_bits"], b["min"], b["max"], color=color, alpha=0.2, lw=0)
+            if per_value_base and v in per_value_base:
+                ax.axhline(per_value_base[v], color=color, ls="--", lw=1)
             for r in b.itertuples(index=False):
                 rows.append({"parameter": p or "", "value": "" if v is None else v,
                              "man_bits": r.man_bits, "mean": r.mean, "min": r.min,
                              "max": r.max, "seeds": r.seeds})
-        if not np.isnan(base):
+        if per_value_base:
+            ax.plot([], [], color="grey", ls="--", lw=1, label="fp32 baseline (per value)")
+        elif not np.isnan(base):
             ax.axhline(base, color="black", ls="--", lw=1, label="fp32 baseline")
         ax.set_xlabel("mantissa bits")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("final test accuracy")
-        sub = "" if (p == "exp_bits" or not exp_swept) else f" (exponent bits = {widest_e:g})"
+        sub = "" if (p == "exp_bits" or not exp_swept) else f" (exponent bits = {at_e:g})"
         ax.set_title(f"by {p}{sub}" if p else "accuracy", fontsize=9)
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
@@ -220,7 +255,9 @@ def accuracy_vs_mantissa(df, out_dir):
     return Figure(title, "accuracy_vs_mantissa.png", "accuracy_vs_mantissa.csv",
                   "One panel per swept parameter, one line per value: mean over seeds (and over "
                   "the other parameters) with the band from the worst to the best seed. Dashed: "
-                  "mean fp32 baseline.")
+                  "mean fp32 baseline (per value, in the line's colour, where baselines differ). "
+                  "Panels other than the exponent one are read at the exponent width with the "
+                  "most mantissa widths.")
 
 
 # ---- 2b: accuracy by format (named formats and fixed point) ------------------------------------
@@ -243,8 +280,8 @@ def accuracy_by_format(df, out_dir):
     hue = "rounding" if pts["rounding"].nunique() > 1 else None
     band = seed_band(pts, ["format"] + ([hue] if hue else []))
     band.to_csv(os.path.join(out_dir, "accuracy_by_format.csv"), index=False)
-    formats = list(pd.unique(pts.sort_values(["kind", "exp_bits", "man_bits", "frac_bits"])
-                             ["format"]))
+    order = [c for c in ("kind", "exp_bits", "man_bits", "int_bits", "frac_bits") if c in pts]
+    formats = list(pd.unique(pts.sort_values(order)["format"]))
     hues = sorted(band[hue].unique()) if hue else [None]
     width = 0.8 / len(hues)
     fig, ax = plt.subplots(figsize=(max(5, 0.6 * len(formats) * len(hues) + 2), 3.6))
@@ -274,12 +311,13 @@ def accuracy_by_format(df, out_dir):
 def lost_updates(df, out_dir):
     title = "Lost-update fraction versus mantissa bits"
     pts = usable(float_points(df))
-    if pts.empty or pts["man_bits"].nunique() < 2:
-        return Skip(title, "Skipped: mantissa width was not swept (or no finished points).")
+    at_e = mantissa_exponent(pts) if not pts.empty else None
+    if at_e is None:
+        return Skip(title, "Skipped: mantissa width was not swept at any one exponent width "
+                           "(or no finished points).")
     if "mean_lost_update_fraction" not in pts or pts["mean_lost_update_fraction"].isna().all():
         return Skip(title, "Skipped: the file has no lost-update instrumentation.")
-    if pts["exp_bits"].nunique() > 1:
-        pts = pts[pts["exp_bits"] == pts["exp_bits"].max()]
+    pts = pts[pts["exp_bits"] == at_e]
     candidates = [c for c in swept_settings(pts) if pts[c].nunique() <= 6]
     hue = "rounding" if "rounding" in candidates else (candidates[0] if candidates else None)
     by = ([hue] if hue else []) + ["man_bits"]
