@@ -352,20 +352,33 @@ std::uint64_t update_impl(std::span<float> working, std::span<float> master, con
   }
   if (!round)
     return over_pieces(n, [&](long lo, long hi) { return subtract_count(w, step, lo, hi); });
-  // Plain scheme, rounded: keep the old values, add, round the whole array in one call, count
-  // updates that left the stored value unchanged. The scratch copy is per thread and grows
-  // once (no allocation in the steady state).
+  // Plain scheme, rounded: per cache-sized block, keep the old values, add, round the block
+  // (stochastic bits at key.offset + global index, so blocking does not change the result),
+  // and count updates that left the stored value unchanged. The scratch copy is per thread
+  // and grows once (no allocation in the steady state).
+  constexpr long kBlock = 8192;
   thread_local std::vector<float> old;  // [n] values before this step
   if (old.size() < static_cast<std::size_t>(n)) old.resize(static_cast<std::size_t>(n));
   float* o = old.data();
-  over_pieces(n, [&](long lo, long hi) {
+  const long blocks = (n + kBlock - 1) / kBlock;
+  std::uint64_t lost = 0, over = 0, under = 0;
+#pragma omp parallel for schedule(static) reduction(+ : lost, over, under) if (n >= kParallelMin)
+  for (long blk = 0; blk < blocks; ++blk) {
+    const long lo = blk * kBlock, hi = std::min(n, lo + kBlock);
     save_and_subtract(w, o, step, lo, hi);
-    return std::uint32_t{0};
-  });
-  QuantizeStats qs;
-  quantize(working, fmt, mode, key, &qs);
-  if (stats) *stats += qs;
-  return over_pieces(n, [&](long lo, long hi) { return count_unchanged(w, o, steps, lo, hi); });
+    QuantizeStats qs;
+    StochasticKey k = key;
+    k.offset += static_cast<std::uint64_t>(lo);
+    quantize({w + lo, static_cast<std::size_t>(hi - lo)}, fmt, mode, k, &qs);
+    over += qs.overflow;
+    under += qs.underflow;
+    lost += count_unchanged(w, o, steps, lo, hi);
+  }
+  if (stats) {
+    stats->overflow += over;
+    stats->underflow += under;
+  }
+  return lost;
 }
 }  // namespace
 
