@@ -1,8 +1,9 @@
 // `precsweep train`: one training run from the command line. Prints a header, one progress line
 // per epoch, the status, and finally `test_accuracy=<4 decimals>`. Bad flag values are
 // InputErrors (exit 2, one line); a diverged run is a result (exit 0, status=diverged).
-// Deliberately leaves out: the HDF5 output (`--out`, added by the sweep engine; see the marked
-// spot below).
+// With --out the run is also written as a one-point results file in the sweep layout
+// (write_single_run, results_file.hpp: the sweep engine's code).
+// Deliberately leaves out: any training logic (train.cpp) and file layout (results_file.cpp).
 #include <cstdio>
 #include <filesystem>
 #include <memory>
