@@ -85,16 +85,18 @@ template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, bool kSymmetr
     const std::uint32_t neg = static_cast<std::uint32_t>(static_cast<std::int32_t>(u) >> 31);
 
     std::int32_t drop = base_drop;
+    std::int32_t kept_at = std::min(std::max(base_drop, 0), 23);  // = drop clamped to 0..23
     std::uint32_t mask = const_mask;
     std::uint32_t tiny = 0;       // lane mask: |x| < min_sub (neighbours 0 and min_sub)
-    std::uint32_t sub_edge = 0;   // lane mask: drop == 23 below 2^emin (see nearest below)
+    std::uint32_t below = 0;      // lane mask: |x| < 2^emin
     if constexpr (kVarDrop) {
       const std::int32_t be = static_cast<std::int32_t>(a >> 23);
       const std::int32_t extra = emin_biased - std::min(std::max(be, 1), emin_biased);
       drop += extra;
       tiny = lane_mask(drop >= 24);
-      sub_edge = lane_mask(drop == 23) & lane_mask(extra > 0);
-      mask = (1u << std::min(std::max(drop, 0), 23)) - 1u;
+      below = lane_mask(extra > 0);
+      kept_at = std::min(std::max(drop, 0), 23);
+      mask = (1u << kept_at) - 1u;
     }
 
     // Rounding of the magnitude on the target's grid (valid outside `tiny`), and whether a
@@ -102,11 +104,14 @@ template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, bool kSymmetr
     std::uint32_t inc = 0;
     std::uint32_t tiny_up = 0;
     if constexpr (kMode == Rounding::nearest_even) {
-      // lsb = bit `drop` of a, or 0 when drop == 0 ((mask+1)>>1 is then 0). With drop = 23
-      // below 2^emin the kept bit is binary32's exponent bit, not the target's code: there the
-      // lower neighbour is min_sub (code 1, odd) if |x| is a binary32 normal, else 0 (even).
-      std::uint32_t lsb = ((a >> 1) & ((mask + 1u) >> 1)) >> std::min(std::max(drop - 1, 0), 22);
-      if constexpr (kVarDrop) lsb = select(sub_edge, lane_mask(i32(a) >= 0x00800000) & 1u, lsb);
+      // lsb = last kept bit = bit `drop` of a (0 when drop == 0: nothing is dropped). Below
+      // 2^emin it is taken from the significand with its implicit bit instead, since with
+      // drop = 23 the kept bit is the target's code bit 0 (min_sub is odd), not binary32's
+      // exponent bit.
+      std::uint32_t lsb_src = a;
+      if constexpr (kVarDrop)
+        lsb_src = select(below, (a & 0x007FFFFFu) | (lane_mask(i32(a) >= 0x00800000) & 0x00800000u), a);
+      const std::uint32_t lsb = (lsb_src >> kept_at) & mask & 1u;
       inc = (mask >> 1) + lsb;
       tiny_up = lane_mask(i32(a) > i32(half_min_sub));
     } else if constexpr (kMode == Rounding::up || kMode == Rounding::down) {
@@ -116,7 +121,7 @@ template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, bool kSymmetr
     } else if constexpr (kMode == Rounding::stochastic) {
       const std::uint32_t h = hash32(counter_lo + j, keys);
       // Top `drop` bits of ~h: ((~h) >> 9) holds its top 23 bits.
-      inc = ((~h) >> 9) >> (23 - std::min(std::max(drop, 0), 23));
+      inc = ((~h) >> 9) >> (23 - kept_at);
       if constexpr (kVarDrop) {
         const std::uint32_t sig =
             (a & 0x007FFFFFu) | (lane_mask(i32(a) >= 0x00800000) & 0x00800000u);
@@ -125,7 +130,7 @@ template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, bool kSymmetr
         tiny_up = lane_mask(h < ((sig << shl) >> shr));
       }
     }
-    (void)sub_edge;
+    (void)below;
     std::uint32_t r = (a + inc) & ~mask;
     if constexpr (kVarDrop) r = select(tiny, min_sub & tiny_up, r);
 
