@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end test of jobscripts/sweep.sbatch on a real Slurm (one node, this machine):
 #   tests/slurm/test_sweep_chain.sh SOURCE_DIR PRECSWEEP_BINARY
-# 1. runs tests/slurm/chain_spec.yaml with a plain `scripts/mpirun -np 2 precsweep sweep`
-#    (the reference);
+# 0. sizes tests/slurm/chain_spec.yaml (number of seeds) for ~80 s of work on 2 ranks here;
+# 1. runs it with a plain `scripts/mpirun -np 2 precsweep sweep` (the reference);
 # 2. starts munged, slurmctld and slurmd (tests/slurm/cluster.sh) in a temporary folder;
 # 3. submits the real jobscript with 2 tasks, a 1-minute limit and --signal=B:USR1@25: the
 #    sweep (~80 s on 2 ranks) cannot finish in one job, so the chain must stop early and
@@ -85,7 +85,27 @@ cleanup() {
 trap cleanup EXIT
 trap 'fail "interrupted"' INT TERM
 
-cp "$src/tests/slurm/chain_spec.yaml" "$work/spec.yaml"
+# ---- 0. size the sweep to this machine --------------------------------------------------------
+# The chain must outlast two jobs whatever the speed of the machine and of the trainer: time one
+# seed (16 points) on 2 ranks, then take enough seeds for ~target_seconds of work on 2 ranks.
+# Slurm checks limits every 30 s, so with --time=1 and @25 a job works ~25-27 s (a job starts
+# just after the check that warned its predecessor and is warned at the next one): 80 s of
+# work needs 3-4 jobs (at least 3 unless the estimate is 30% high; it tends to be low, as it
+# leaves out MPI start-up and the first point's data generation).
+target_seconds=${PRECSWEEP_SLURM_TEST_WORK:-80}
+with_seeds() { sed -E "s/^seed: \{from: 1, to: [0-9]+, step: 1\}/seed: {from: 1, to: $1, step: 1}/" \
+                 "$src/tests/slurm/chain_spec.yaml"; }
+with_seeds 1 >"$work/calibrate.yaml"
+grep -q '^seed: {from: 1, to: 1, step: 1}' "$work/calibrate.yaml" || fail "chain_spec.yaml: seed line not found"
+(cd "$work" && "$src/scripts/mpirun" -np 2 "$bin" sweep calibrate.yaml --out calibrate.h5 --progress 0) \
+  >"$tmp/calibrate.log" 2>&1 || { cat "$tmp/calibrate.log"; fail "calibration run failed"; }
+# Training time of one seed on 2 ranks: the points' own wall times (no MPI start-up) / 2.
+per_seed=$(/usr/bin/python3 -c 'import h5py, sys; f = h5py.File(sys.argv[1], "r"); print(f["results/wall_seconds"][:].sum() / 2)' \
+           "$work/calibrate.h5") || fail "cannot read the calibration file"
+seeds=$(awk -v per="$per_seed" -v t="$target_seconds" 'BEGIN {
+  n = int(t / per + 0.999); if (n < 2) n = 2; if (n > 60) n = 60; print n }')
+with_seeds "$seeds" >"$work/spec.yaml"
+note "one seed trains in $(printf %.1f "$per_seed") s on 2 ranks: the test sweep uses $seeds seeds (~$target_seconds s)"
 npoints=$("$bin" list "$work/spec.yaml" --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["points"])') \
   || fail "precsweep list failed on the test spec"
 
