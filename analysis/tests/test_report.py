@@ -64,7 +64,8 @@ def test_every_png_is_a_nonblank_150_dpi_picture(report_dir):
     assert len(pngs) >= len(EXPECTED_FIGURES)
     for png in pngs:
         assert_not_blank(png)
-        dpi = Image.open(png).info.get("dpi")
+        with Image.open(png) as im:
+            dpi = im.info.get("dpi")
         assert dpi is not None and round(dpi[0]) == 150, (png, dpi)
 
 
