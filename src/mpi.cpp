@@ -3,8 +3,10 @@
 // Deliberately leaves out: derived datatypes, nonblocking collectives, custom communicators.
 #include "precsweep/mpi.hpp"
 
+#include <chrono>
 #include <cstdlib>
 #include <stdexcept>
+#include <thread>
 
 namespace precsweep::mpi {
 
@@ -56,6 +58,17 @@ int size() {
 MPI_Comm world() { return MPI_COMM_WORLD; }
 
 void barrier() { check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
+
+void idle_barrier(double poll_seconds) {
+  MPI_Request request = MPI_REQUEST_NULL;
+  check(MPI_Ibarrier(MPI_COMM_WORLD, &request), "MPI_Ibarrier");
+  for (;;) {
+    int done = 0;
+    check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "MPI_Test(barrier)");
+    if (done) return;
+    std::this_thread::sleep_for(std::chrono::duration<double>(poll_seconds));
+  }
+}
 
 std::string hostname() {
   char name[MPI_MAX_PROCESSOR_NAME] = "";

@@ -9,9 +9,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <condition_variable>
 #include <cstring>
 #include <ctime>
 #include <limits>
+#include <mutex>
+#include <thread>
 
 #include "precsweep/build_info.hpp"
 #include "precsweep/error.hpp"
@@ -233,9 +236,71 @@ void ResultsFile::open_datasets() {
   }
 }
 
-ResultsFile::~ResultsFile() {
-  if (fd_ >= 0) ::close(fd_);
-}
+// fdatasync on a helper thread: sync() asks for one more and returns; the thread coalesces
+// requests that arrive while it is busy (one fdatasync covers every row written before it).
+struct ResultsFile::Syncer {
+  explicit Syncer(const std::string& path) : path_(path) {
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0)
+      throw std::runtime_error("open(" + path + ") for fdatasync: " + std::strerror(errno));
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~Syncer() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+    ::close(fd_);
+  }
+  void request() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    rethrow_locked();
+    ++requested_;
+    wake_.notify_all();
+  }
+  void wait() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_cv_.wait(lock, [this] { return completed_ >= requested_ || !error_.empty(); });
+    rethrow_locked();
+  }
+
+ private:
+  void rethrow_locked() {
+    if (!error_.empty()) throw std::runtime_error(error_);
+  }
+  void loop() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [this] { return stopping_ || requested_ > completed_; });
+      if (requested_ == completed_ && stopping_) return;
+      const std::uint64_t target = requested_;
+      lock.unlock();
+      // EINVAL: the file system has nothing to sync (e.g. tmpfs).
+      const bool failed = ::fdatasync(fd_) != 0 && errno != EINVAL;
+      const std::string why = failed ? std::strerror(errno) : "";
+      lock.lock();
+      if (failed && error_.empty()) error_ = "fdatasync(" + path_ + "): " + why;
+      completed_ = target;
+      done_cv_.notify_all();
+    }
+  }
+
+  std::string path_;
+  int fd_ = -1;
+  std::mutex mutex_;
+  std::condition_variable wake_, done_cv_;
+  std::uint64_t requested_ = 0, completed_ = 0;
+  bool stopping_ = false;
+  std::string error_;
+  std::thread thread_;
+};
+
+ResultsFile::ResultsFile() = default;
+ResultsFile::ResultsFile(ResultsFile&&) noexcept = default;
+ResultsFile& ResultsFile::operator=(ResultsFile&&) noexcept = default;
+ResultsFile::~ResultsFile() = default;
 
 std::string ResultsFile::spec_sha256() const { return root().read_attr_string("spec_sha256"); }
 
@@ -283,15 +348,14 @@ void ResultsFile::write_point(std::int64_t id, const RunResult& result, int rank
 }
 
 void ResultsFile::sync() {
-  if (fd_ < 0) {
-    fd_ = ::open(file_.path().c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0)
-      throw std::runtime_error("open(" + file_.path() + ") for fdatasync: " + std::strerror(errno));
-  }
   // fdatasync flushes the file's dirty pages whichever descriptor wrote them (MPI-IO wrote
-  // through its own); EINVAL means the file system has nothing to sync (e.g. tmpfs).
-  if (::fdatasync(fd_) != 0 && errno != EINVAL)
-    throw std::runtime_error("fdatasync(" + file_.path() + "): " + std::strerror(errno));
+  // through its own).
+  if (!syncer_) syncer_ = std::make_unique<Syncer>(file_.path());
+  syncer_->request();
+}
+
+void ResultsFile::wait_synced() {
+  if (syncer_) syncer_->wait();
 }
 
 void ResultsFile::record_run(const RunInfo& info) {
@@ -307,6 +371,8 @@ void ResultsFile::record_run(const RunInfo& info) {
 }
 
 void ResultsFile::finish(const std::string& end_time) {
+  wait_synced();
+  syncer_.reset();
   file_.root().write_attr("end_time", end_time);
   // Every dataset handle closed before the file (the MPI-IO driver refuses to close a file with
   // open objects).

@@ -422,7 +422,9 @@ int run_sweep(const SweepOptions& o) {
       mine = work_loop(spec, order, data, file, counter, o, threads);
       mine.seconds = mpi::wall_time() - t0;
       if (progress) progress->stop();
-      mpi::barrier();  // every rank is out of its loop before the window goes away
+      // Every rank is out of its loop before the window goes away; ranks that finish early
+      // wait here asleep rather than spinning.
+      mpi::idle_barrier();
     }
 
     // 4. Totals, end time, close (collective).

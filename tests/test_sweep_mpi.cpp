@@ -156,7 +156,7 @@ std::int64_t run_and_kill(const fs::path& spec, const fs::path& out, bool resume
   while (std::chrono::steady_clock::now() < deadline) {
     seen = finished_points(out);
     if (seen >= at_least) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   for (pid_t rank : children_of(mpirun)) ::kill(rank, SIGKILL);
   ::kill(mpirun, SIGKILL);
@@ -227,10 +227,10 @@ fs::path SweepMpi::spec_, SweepMpi::reference_;
 
 TEST_F(SweepMpi, OneAndTwoRanksGiveBitIdenticalMetrics) {
   fs::path one = dir_->path / "np1.h5";
-  Outcome r = run(sweep_argv(1, spec_, one, {}, "0.5"), dir_->path, "np1");
+  Outcome r = run(sweep_argv(1, spec_, one, {}, "0.1"), dir_->path, "np1");
   ASSERT_EQ(r.code, 0) << r.err;
   expect_bit_identical(one, reference_);
-  // Rank 0's progress lines (every 0.5 s; the run takes several seconds) and the summary.
+  // Rank 0's progress lines (every 0.1 s; the run takes a second or more) and the summary.
   EXPECT_NE(r.out.find("progress: "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(" points/min, ETA "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("this run finished 24 points"), std::string::npos) << r.out;
@@ -382,7 +382,7 @@ TEST_F(SweepMpi, StopSignalExitsThreeAndResumes) {
   fs::path out = dir_->path / "stopped.h5";
   pid_t mpirun = spawn(sweep_argv(2, spec_, out, {"--grace", "0"}), dir_->path / "stop.out",
                        dir_->path / "stop.err");
-  while (finished_points(out) < 1) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  while (finished_points(out) < 1) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ::kill(mpirun, SIGUSR1);  // mpirun forwards SIGUSR1 to every rank
   int code = wait_exit(mpirun);
   EXPECT_EQ(code, 3) << read_text(dir_->path / "stop.out") << read_text(dir_->path / "stop.err");

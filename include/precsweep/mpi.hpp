@@ -33,6 +33,9 @@ int rank();
 int size();
 MPI_Comm world();
 void barrier();
+// A barrier that sleeps between polls (MPI_Ibarrier + MPI_Test every `poll_seconds`) instead of
+// spinning: a rank that ran out of points does not steal a core from ranks still training.
+void idle_barrier(double poll_seconds = 0.01);
 // This rank's host name, and every rank's (index = rank), same on every rank.
 std::string hostname();
 std::vector<std::string> all_hostnames();

@@ -5,13 +5,14 @@
 // Crash safety: creation writes all metadata and ends with a collective H5Fflush; after that a
 // point's row is raw data only (contiguous, early-allocated datasets, fixed-length strings), so
 // each rank writes it independently with no HDF5 metadata change, status last, then makes it
-// durable with fdatasync(2) on its own descriptor (H5Fflush is collective in parallel HDF5 and
-// cannot be called by one rank). A job killed at any moment leaves a file that opens, whose
+// durable with fdatasync(2) on its own descriptor, off the critical path (H5Fflush is
+// collective in parallel HDF5 and cannot be called by one rank). A job killed at any moment leaves a file that opens, whose
 // `done` rows are complete. Attributes change only at collective points (start, end).
 // Deliberately leaves out: scheduling and MPI (sweep.cpp), reading for analysis (h5py/pandas).
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -49,9 +50,9 @@ class ResultsFile {
   // Opens an existing results file (collective when parallel). Checks the schema version.
   static ResultsFile open(const std::filesystem::path& path, h5::Access access, bool writable);
 
-  ResultsFile() = default;
-  ResultsFile(ResultsFile&&) noexcept = default;
-  ResultsFile& operator=(ResultsFile&&) noexcept = default;
+  ResultsFile();
+  ResultsFile(ResultsFile&&) noexcept;
+  ResultsFile& operator=(ResultsFile&&) noexcept;
   ~ResultsFile();
 
   std::int64_t size() const { return n_; }
@@ -65,8 +66,12 @@ class ResultsFile {
   // Writes point `id`'s row (every /results dataset, /weights if present), status last.
   // Independent: any rank, any time after create/open, no other rank involved.
   void write_point(std::int64_t id, const RunResult& result, int rank);
-  // Makes rows written so far durable (fdatasync on this rank's descriptor). Independent.
+  // Makes rows written so far durable: fdatasync(2) on this rank's own descriptor, started on
+  // a helper thread so training goes on meanwhile (the helper makes no MPI or HDF5 call; an
+  // fdatasync error is thrown by the next sync() or by finish()). Independent.
   void sync();
+  // Waits until every sync() requested so far has completed.
+  void wait_synced();
 
   // Collective: records this run's mpi_size, threads, hostnames and start time (resume).
   void record_run(const RunInfo& info);
@@ -80,7 +85,8 @@ class ResultsFile {
   std::int64_t n_ = 0;
   int max_epochs_ = 0;
   std::int64_t weight_slots_ = 0;  // /weights/params columns (0: no /weights group)
-  int fd_ = -1;                    // this rank's descriptor for fdatasync
+  struct Syncer;                   // helper thread running fdatasync on this rank's descriptor
+  std::unique_ptr<Syncer> syncer_;
   // Open handles to every /results dataset (opening per write would touch the metadata cache).
   h5::Dataset status_, final_acc_, wall_, rank_, message_;
   std::vector<h5::Dataset> per_epoch_;  // in per_epoch_metric_names() order
