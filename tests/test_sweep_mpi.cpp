@@ -382,7 +382,9 @@ TEST_F(SweepMpi, StopSignalExitsThreeAndResumes) {
   fs::path out = dir_->path / "stopped.h5";
   pid_t mpirun = spawn(sweep_argv(2, spec_, out, {"--grace", "0"}), dir_->path / "stop.out",
                        dir_->path / "stop.err");
-  while (finished_points(out) < 1) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (finished_points(out) < 1 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ::kill(mpirun, SIGUSR1);  // mpirun forwards SIGUSR1 to every rank
   int code = wait_exit(mpirun);
   EXPECT_EQ(code, 3) << read_text(dir_->path / "stop.out") << read_text(dir_->path / "stop.err");
