@@ -188,7 +188,9 @@ void check_output(const SweepOptions& o, const SweepSpec& spec) {
     return;
   }
   if (!fs::exists(o.out)) throw InputError("--resume: " + out + " does not exist");
-  if (!h5::File::is_hdf5(o.out)) throw InputError("--resume: " + out + " is not an HDF5 file");
+  if (!h5::File::is_hdf5(o.out))
+    throw InputError("--resume: " + out + " is not an HDF5 file (a sweep killed while it was "
+                     "still creating the file leaves one: remove it and start again)");
   ResultsFile f = ResultsFile::open(o.out, h5::Access::serial(), false);
   std::string sha = f.spec_sha256();
   if (sha != spec.sha256)
