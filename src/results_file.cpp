@@ -127,6 +127,20 @@ ResultsFile ResultsFile::create(const std::filesystem::path& path, const SweepSp
   for (const Point& p : spec.points) r.max_epochs_ = std::max(r.max_epochs_, p.config.epochs);
   r.weight_slots_ = weight_slots(spec.points);
   r.file_ = h5::File::create(path, access);
+  try {
+    r.fill_new_file(spec, info, write_points);
+  } catch (...) {
+    // No partial output: the file this call created goes (once: by the writing rank).
+    r = ResultsFile();
+    std::error_code ignored;
+    if (write_points) std::filesystem::remove(path, ignored);
+    throw;
+  }
+  return r;
+}
+
+void ResultsFile::fill_new_file(const SweepSpec& spec, const RunInfo& info, bool write_points) {
+  ResultsFile& r = *this;
   h5::Group& root = r.file_.root();
   const hsize_t n = static_cast<hsize_t>(r.n_);
   const hsize_t e = static_cast<hsize_t>(r.max_epochs_);
@@ -198,7 +212,6 @@ ResultsFile ResultsFile::create(const std::filesystem::path& path, const SweepSp
   // writes a result row, so the file opens even if the job dies right after.
   r.file_.flush();
   r.open_datasets();
-  return r;
 }
 
 ResultsFile ResultsFile::open(const std::filesystem::path& path, h5::Access access,
@@ -406,11 +419,12 @@ void write_single_run(const std::filesystem::path& path, const TrainConfig& conf
   ::gethostname(host, sizeof host - 1);
   info.hostnames = {host};
   info.start_time = iso8601_utc_now();
+  ResultsFile r = ResultsFile::create(path, spec, info, h5::Access::serial(), true);
   try {
-    ResultsFile r = ResultsFile::create(path, spec, info, h5::Access::serial(), true);
     r.write_point(0, result, 0);
     r.finish(iso8601_utc_now());
   } catch (...) {
+    r = ResultsFile();
     std::error_code ignored;
     std::filesystem::remove(path, ignored);  // no partial output
     throw;

@@ -380,8 +380,8 @@ int run_sweep(const SweepOptions& o) {
         file = ResultsFile::create(o.out, spec, info, access, rank == 0);
       }
     } catch (const std::exception& e) {
-      // Every rank made the same collective calls, so they fail alike: report once, and
-      // remove a file this run was creating (no partial output).
+      // Every rank made the same collective calls, so they fail alike: report once (a file
+      // this run was creating has been removed by ResultsFile::create).
       ok = false;
       message = e.what();
     }
@@ -389,7 +389,6 @@ int run_sweep(const SweepOptions& o) {
       file = ResultsFile();
       mpi::barrier();
       if (rank == 0) {
-        if (!o.resume) std::filesystem::remove(o.out);
         std::fprintf(stderr, "precsweep: error: %s: %s\n", o.out.string().c_str(),
                      message.c_str());
       }

@@ -44,7 +44,8 @@ class ResultsFile {
 
   // Creates `path` (fails if it exists) with every dataset sized for spec.points and the root
   // attributes. Collective when access.parallel; the /points columns are written by the rank
-  // with `write_points` set (exactly one), then the file is flushed (collective).
+  // with `write_points` set (exactly one), then the file is flushed (collective). If anything
+  // fails after the file was created, that rank removes it again (no partial output).
   static ResultsFile create(const std::filesystem::path& path, const SweepSpec& spec,
                             const RunInfo& info, h5::Access access, bool write_points);
   // Opens an existing results file (collective when parallel). Checks the schema version.
@@ -80,6 +81,7 @@ class ResultsFile {
 
  private:
   void open_datasets();
+  void fill_new_file(const SweepSpec& spec, const RunInfo& info, bool write_points);
 
   h5::File file_;
   std::int64_t n_ = 0;
