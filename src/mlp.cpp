@@ -400,20 +400,25 @@ std::uint64_t sgd_update(std::span<float> working, std::span<float> master,
       (momentum != 0.0f && velocity.size() != working.size()))
     throw std::invalid_argument("sgd_update: buffer sizes differ");
   float* g = grads.data();
+  // The step is written back into grads only where the rounded plain update reads it again.
+  const bool record = round && master.empty();
   if (momentum != 0.0f) {
     float* v = velocity.data();
+    auto step = [=](long i, float x) {
+      const float vi = momentum * v[i] + (g[i] + weight_decay * x);
+      v[i] = vi;
+      return lr * vi;
+    };
+    if (!record) return update_impl(working, master, g, step, round, fmt, mode, key, stats);
     return update_impl(
-        working, master, g,
-        [=](long i, float x) {
-          const float vi = momentum * v[i] + (g[i] + weight_decay * x);
-          v[i] = vi;
-          return g[i] = lr * vi;
-        },
-        round, fmt, mode, key, stats);
+        working, master, g, [=](long i, float x) { return g[i] = step(i, x); }, round, fmt,
+        mode, key, stats);
   }
+  auto step = [=](long i, float x) { return lr * (g[i] + weight_decay * x); };
+  if (!record) return update_impl(working, master, g, step, round, fmt, mode, key, stats);
   return update_impl(
-      working, master, g, [=](long i, float x) { return g[i] = lr * (g[i] + weight_decay * x); },
-      round, fmt, mode, key, stats);
+      working, master, g, [=](long i, float x) { return g[i] = step(i, x); }, round, fmt, mode,
+      key, stats);
 }
 
 // ---- reference -----------------------------------------------------------------------------

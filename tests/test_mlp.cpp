@@ -294,7 +294,7 @@ TEST(ApplyUpdate, EqualsWholeArrayQuantize) {
 }
 
 // The fused SGD update equals "compute the step, then apply_update" bit for bit: weights,
-// gradient buffer (holding the step), momentum buffer, master copy and the lost count.
+// momentum buffer, master copy and the lost count.
 TEST(SgdUpdate, EqualsStepThenApplyUpdate) {
   const std::size_t n = 50001;
   const auto k = rng::key(4, 4);
@@ -330,7 +330,9 @@ TEST(SgdUpdate, EqualsStepThenApplyUpdate) {
         EXPECT_EQ(lost, lost2);
         EXPECT_GT(lost, 0u);
         EXPECT_EQ(0, std::memcmp(w.data(), w2.data(), n * sizeof(float)));
-        EXPECT_EQ(0, std::memcmp(g.data(), g2.data(), n * sizeof(float)));
+        if (round && !use_master) {  // the only case where grads must hold the step afterwards
+          EXPECT_EQ(0, std::memcmp(g.data(), g2.data(), n * sizeof(float)));
+        }
         EXPECT_EQ(0, std::memcmp(v.data(), v2.data(), n * sizeof(float)));
         EXPECT_EQ(0, std::memcmp(m.data(), m2.data(), n * sizeof(float)));
       }

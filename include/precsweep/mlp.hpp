@@ -124,8 +124,8 @@ std::uint64_t apply_update(std::span<float> working, std::span<float> master,
 // apply_update fused with the SGD step (PyTorch's rule), in the same pass over the arrays:
 //   v[i] = momentum v[i] + (g[i] + weight_decay x[i]);  step[i] = lr v[i]   (momentum > 0)
 //   step[i] = lr (g[i] + weight_decay x[i])                                  (momentum == 0)
-// where x is the value the step is applied to (master if given, else working). On return
-// grads holds the step; velocity is only touched when momentum > 0.
+// where x is the value the step is applied to (master if given, else working). grads is
+// consumed (its contents afterwards are unspecified); velocity is only touched when momentum > 0.
 std::uint64_t sgd_update(std::span<float> working, std::span<float> master,
                          std::span<float> grads, std::span<float> velocity, float lr,
                          float momentum, float weight_decay, bool round, const Format& fmt,
