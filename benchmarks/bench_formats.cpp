@@ -70,20 +70,24 @@ void BM_quantize(benchmark::State& state, const char* format, Rounding mode, boo
 // mean/median: on a shared machine it is the closest to the uncontended speed.
 void sizes(benchmark::internal::Benchmark* b) {
   b->Arg(64 << 10)->Arg(1 << 20)->Arg(64 << 20)->Unit(benchmark::kMicrosecond);
-  b->ComputeStatistics("min", [](const std::vector<double>& v) {
-    return *std::min_element(v.begin(), v.end());
-  });
+  b->ComputeStatistics(
+      "min", [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); });
 }
 
 BENCHMARK(BM_copy)->Apply(sizes);
-BENCHMARK_CAPTURE(BM_quantize, fp16_toward_zero, "fp16", Rounding::toward_zero, false)->Apply(sizes);
-BENCHMARK_CAPTURE(BM_quantize, fp16_nearest_even, "fp16", Rounding::nearest_even, false)->Apply(sizes);
+BENCHMARK_CAPTURE(BM_quantize, fp16_toward_zero, "fp16", Rounding::toward_zero, false)
+    ->Apply(sizes);
+BENCHMARK_CAPTURE(BM_quantize, fp16_nearest_even, "fp16", Rounding::nearest_even, false)
+    ->Apply(sizes);
 BENCHMARK_CAPTURE(BM_quantize, fp16_up, "fp16", Rounding::up, false)->Apply(sizes);
 BENCHMARK_CAPTURE(BM_quantize, fp16_down, "fp16", Rounding::down, false)->Apply(sizes);
 BENCHMARK_CAPTURE(BM_quantize, fp16_stochastic, "fp16", Rounding::stochastic, false)->Apply(sizes);
-BENCHMARK_CAPTURE(BM_quantize, fp16_nearest_even_stats, "fp16", Rounding::nearest_even, true)->Apply(sizes);
-BENCHMARK_CAPTURE(BM_quantize, bf16_toward_zero, "bf16", Rounding::toward_zero, false)->Apply(sizes);
-BENCHMARK_CAPTURE(BM_quantize, bf16_nearest_even, "bf16", Rounding::nearest_even, false)->Apply(sizes);
+BENCHMARK_CAPTURE(BM_quantize, fp16_nearest_even_stats, "fp16", Rounding::nearest_even, true)
+    ->Apply(sizes);
+BENCHMARK_CAPTURE(BM_quantize, bf16_toward_zero, "bf16", Rounding::toward_zero, false)
+    ->Apply(sizes);
+BENCHMARK_CAPTURE(BM_quantize, bf16_nearest_even, "bf16", Rounding::nearest_even, false)
+    ->Apply(sizes);
 BENCHMARK_CAPTURE(BM_quantize, bf16_stochastic, "bf16", Rounding::stochastic, false)->Apply(sizes);
 
 }  // namespace

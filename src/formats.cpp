@@ -129,11 +129,16 @@ Format parse_format(std::string_view text) {
   }
   const std::string& base = parts[0];
   Format f;
-  if (base == "fp32") f = floating(8, 23);
-  else if (base == "tf32") f = floating(8, 10);
-  else if (base == "fp16") f = floating(5, 10);
-  else if (base == "bf16") f = floating(8, 7);
-  else if (base == "fp8-e5m2") f = floating(5, 2);
+  if (base == "fp32")
+    f = floating(8, 23);
+  else if (base == "tf32")
+    f = floating(8, 10);
+  else if (base == "fp16")
+    f = floating(5, 10);
+  else if (base == "bf16")
+    f = floating(8, 7);
+  else if (base == "fp8-e5m2")
+    f = floating(5, 2);
   else if (base == "fp8-e4m3") {
     f = floating(4, 3);
     f.no_inf = true;
@@ -194,11 +199,16 @@ Rounding parse_rounding(std::string_view text) {
 
 std::string to_string(Rounding mode) {
   switch (mode) {
-    case Rounding::toward_zero: return "toward_zero";
-    case Rounding::nearest_even: return "nearest_even";
-    case Rounding::up: return "up";
-    case Rounding::down: return "down";
-    case Rounding::stochastic: return "stochastic";
+    case Rounding::toward_zero:
+      return "toward_zero";
+    case Rounding::nearest_even:
+      return "nearest_even";
+    case Rounding::up:
+      return "up";
+    case Rounding::down:
+      return "down";
+    case Rounding::stochastic:
+      return "stochastic";
   }
   return "unknown";
 }
@@ -248,11 +258,26 @@ KernelParams make_kernel_params(const Format& fmt, Rounding mode, const Stochast
     p.overflow_pos = p.overflow_neg = max;
   } else {
     switch (mode) {
-      case Rounding::toward_zero: p.overflow_pos = max; p.overflow_neg = max; break;
-      case Rounding::nearest_even: p.overflow_pos = inf; p.overflow_neg = inf; break;
-      case Rounding::stochastic: p.overflow_pos = inf; p.overflow_neg = inf; break;
-      case Rounding::up: p.overflow_pos = inf; p.overflow_neg = max; break;
-      case Rounding::down: p.overflow_pos = max; p.overflow_neg = inf; break;
+      case Rounding::toward_zero:
+        p.overflow_pos = max;
+        p.overflow_neg = max;
+        break;
+      case Rounding::nearest_even:
+        p.overflow_pos = inf;
+        p.overflow_neg = inf;
+        break;
+      case Rounding::stochastic:
+        p.overflow_pos = inf;
+        p.overflow_neg = inf;
+        break;
+      case Rounding::up:
+        p.overflow_pos = inf;
+        p.overflow_neg = max;
+        break;
+      case Rounding::down:
+        p.overflow_pos = max;
+        p.overflow_neg = inf;
+        break;
     }
   }
   return p;
@@ -282,11 +307,12 @@ void run_range(float* x, std::size_t begin, std::size_t end, const detail::Kerne
     const std::uint64_t to_boundary = (std::uint64_t{1} << 32) - (c & 0xFFFFFFFFu);
     const std::size_t n = static_cast<std::size_t>(
         std::min<std::uint64_t>(to_boundary, static_cast<std::uint64_t>(end - begin)));
-    const detail::BlockKeys keys = p.mode == Rounding::stochastic
-                                       ? detail::block_keys(p.key, static_cast<std::uint32_t>(c >> 32))
-                                       : detail::BlockKeys{0, 0};
-    detail::quantize_chunk(x + begin, static_cast<std::uint32_t>(n),
-                           static_cast<std::uint32_t>(c), keys, p, counts);
+    const detail::BlockKeys keys =
+        p.mode == Rounding::stochastic
+            ? detail::block_keys(p.key, static_cast<std::uint32_t>(c >> 32))
+            : detail::BlockKeys{0, 0};
+    detail::quantize_chunk(x + begin, static_cast<std::uint32_t>(n), static_cast<std::uint32_t>(c),
+                           keys, p, counts);
     begin += n;
   }
 }
@@ -324,8 +350,8 @@ float quantize_one(float x, const Format& fmt, Rounding mode, StochasticKey key)
 
 std::uint32_t stochastic_bits(const StochasticKey& key, std::uint64_t index) {
   const std::uint64_t c = key.offset + index;
-  const auto keys = detail::block_keys(rng::key(key.seed, key.stream),
-                                       static_cast<std::uint32_t>(c >> 32));
+  const auto keys =
+      detail::block_keys(rng::key(key.seed, key.stream), static_cast<std::uint32_t>(c >> 32));
   return detail::hash32(static_cast<std::uint32_t>(c), keys);
 }
 

@@ -41,9 +41,6 @@ namespace {
 constexpr std::uint32_t kSign = 0x80000000u;
 constexpr std::uint32_t kInf = 0x7F800000u;
 
-// One loop per (mode, whether the drop count varies per element, flush, counting). kVarDrop is
-// false for e = 8 formats (emin = -126: the binary32 subnormal range is the target's too), which
-// then need no per-lane variable shifts at all.
 // All-ones if c, else zero; and the lane select m ? a : b for such masks.
 [[gnu::always_inline]] inline std::uint32_t lane_mask(bool c) {
   return 0u - static_cast<std::uint32_t>(c);
@@ -57,9 +54,12 @@ constexpr std::uint32_t kInf = 0x7F800000u;
   return static_cast<std::int32_t>(v);
 }
 
-// kSymmetric: largest finite and overflow result do not depend on the sign (floating formats,
-// except the directed modes' overflow). kSpecialsPass: inf and NaN inputs are returned as they
-// are (every floating format but E4M3FN).
+// One loop per (mode, whether the drop count varies per element, flush, counting, shape).
+// kVarDrop is false for e = 8 formats (emin = -126: the binary32 subnormal range is the
+// target's too), which then need no per-lane variable shifts at all. kSymmetric: largest finite
+// and overflow result do not depend on the sign (floating formats, except the directed modes'
+// overflow). kSpecialsPass: inf and NaN inputs are returned as they are (every floating format
+// but E4M3FN). The dispatcher uses the general shape unless both hold.
 template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, bool kSymmetric,
           bool kSpecialsPass>
 [[gnu::always_inline]] inline void round_loop(float* __restrict x, std::uint32_t n,
@@ -87,8 +87,8 @@ template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, bool kSymmetr
     std::int32_t drop = base_drop;
     std::int32_t kept_at = std::min(std::max(base_drop, 0), 23);  // = drop clamped to 0..23
     std::uint32_t mask = const_mask;
-    std::uint32_t tiny = 0;       // lane mask: |x| < min_sub (neighbours 0 and min_sub)
-    std::uint32_t below = 0;      // lane mask: |x| < 2^emin
+    std::uint32_t tiny = 0;   // lane mask: |x| < min_sub (neighbours 0 and min_sub)
+    std::uint32_t below = 0;  // lane mask: |x| < 2^emin
     if constexpr (kVarDrop) {
       const std::int32_t be = static_cast<std::int32_t>(a >> 23);
       const std::int32_t extra = emin_biased - std::min(std::max(be, 1), emin_biased);
@@ -109,8 +109,11 @@ template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, bool kSymmetr
       // drop = 23 the kept bit is the target's code bit 0 (min_sub is odd), not binary32's
       // exponent bit.
       std::uint32_t lsb_src = a;
-      if constexpr (kVarDrop)
-        lsb_src = select(below, (a & 0x007FFFFFu) | (lane_mask(i32(a) >= 0x00800000) & 0x00800000u), a);
+      if constexpr (kVarDrop) {
+        const std::uint32_t sig =
+            (a & 0x007FFFFFu) | (lane_mask(i32(a) >= 0x00800000) & 0x00800000u);
+        lsb_src = select(below, sig, a);
+      }
       const std::uint32_t lsb = (lsb_src >> kept_at) & mask & 1u;
       inc = (mask >> 1) + lsb;
       tiny_up = lane_mask(i32(a) > i32(half_min_sub));
@@ -125,7 +128,7 @@ template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, bool kSymmetr
       if constexpr (kVarDrop) {
         const std::uint32_t sig =
             (a & 0x007FFFFFu) | (lane_mask(i32(a) >= 0x00800000) & 0x00800000u);
-        const std::int32_t shl = std::max(32 - drop, 0);        // 0..8 when tiny
+        const std::int32_t shl = std::max(32 - drop, 0);                // 0..8 when tiny
         const std::int32_t shr = std::min(std::max(drop - 32, 0), 31);  // sig < 2^24: >> 31 is 0
         tiny_up = lane_mask(h < ((sig << shl) >> shr));
       }
@@ -176,31 +179,37 @@ template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount>
 }
 
 template <Rounding kMode, bool kVarDrop>
-[[gnu::always_inline]] inline void dispatch_flags(float* x, std::uint32_t n,
-                                                  std::uint32_t c, BlockKeys k,
-                                                  const KernelParams& p, ChunkCounts* counts) {
+[[gnu::always_inline]] inline void dispatch_flags(float* x, std::uint32_t n, std::uint32_t c,
+                                                  BlockKeys k, const KernelParams& p,
+                                                  ChunkCounts* counts) {
   if (p.flush) {
-    if (counts) dispatch_shape<kMode, kVarDrop, true, true>(x, n, c, k, p, counts);
-    else dispatch_shape<kMode, kVarDrop, true, false>(x, n, c, k, p, counts);
+    if (counts)
+      dispatch_shape<kMode, kVarDrop, true, true>(x, n, c, k, p, counts);
+    else
+      dispatch_shape<kMode, kVarDrop, true, false>(x, n, c, k, p, counts);
   } else {
-    if (counts) dispatch_shape<kMode, kVarDrop, false, true>(x, n, c, k, p, counts);
-    else dispatch_shape<kMode, kVarDrop, false, false>(x, n, c, k, p, counts);
+    if (counts)
+      dispatch_shape<kMode, kVarDrop, false, true>(x, n, c, k, p, counts);
+    else
+      dispatch_shape<kMode, kVarDrop, false, false>(x, n, c, k, p, counts);
   }
 }
 
 template <Rounding kMode>
-[[gnu::always_inline]] inline void dispatch_drop(float* x, std::uint32_t n,
-                                                 std::uint32_t c, BlockKeys k,
-                                                 const KernelParams& p, ChunkCounts* counts) {
-  if (p.emin_biased > 1) dispatch_flags<kMode, true>(x, n, c, k, p, counts);
-  else dispatch_flags<kMode, false>(x, n, c, k, p, counts);
+[[gnu::always_inline]] inline void dispatch_drop(float* x, std::uint32_t n, std::uint32_t c,
+                                                 BlockKeys k, const KernelParams& p,
+                                                 ChunkCounts* counts) {
+  if (p.emin_biased > 1)
+    dispatch_flags<kMode, true>(x, n, c, k, p, counts);
+  else
+    dispatch_flags<kMode, false>(x, n, c, k, p, counts);
 }
 
 }  // namespace
 
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-void quantize_chunk(float* x, std::uint32_t n, std::uint32_t counter_lo, BlockKeys keys,
-                    const KernelParams& p, ChunkCounts* counts) {
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void quantize_chunk(
+    float* x, std::uint32_t n, std::uint32_t counter_lo, BlockKeys keys, const KernelParams& p,
+    ChunkCounts* counts) {
   switch (p.mode) {
     case Rounding::toward_zero:
       dispatch_drop<Rounding::toward_zero>(x, n, counter_lo, keys, p, counts);

@@ -21,20 +21,20 @@ struct KernelParams {
   // so the drop count grows by one per binade. 1 means "never" (emin = -126: e = 8).
   std::int32_t emin_biased = 1;
   // Magnitude bit patterns (sign cleared) of:
-  std::uint32_t max_pos = 0;        // largest finite positive result
-  std::uint32_t max_neg = 0;        // largest finite negative result's magnitude (fixed: 2^(i-1))
-  std::uint32_t overflow_pos = 0;   // result for a finite positive input that overflows
-  std::uint32_t overflow_neg = 0;   // ... for a negative one (magnitude)
-  std::uint32_t inf_pos = 0;        // result for +inf (magnitude)
-  std::uint32_t inf_neg = 0;        // result for -inf (magnitude)
-  std::uint32_t min_sub = 0;        // smallest positive value 2^(emin-m) (fixed: 2^-f)
-  std::uint32_t half_min_sub = 0;   // 2^(emin-m-1); only used when the tiny range exists
-  std::uint32_t min_normal = 0;     // 2^emin, the flush-to-zero threshold
+  std::uint32_t max_pos = 0;       // largest finite positive result
+  std::uint32_t max_neg = 0;       // largest finite negative result's magnitude (fixed: 2^(i-1))
+  std::uint32_t overflow_pos = 0;  // result for a finite positive input that overflows
+  std::uint32_t overflow_neg = 0;  // ... for a negative one (magnitude)
+  std::uint32_t inf_pos = 0;       // result for +inf (magnitude)
+  std::uint32_t inf_neg = 0;       // result for -inf (magnitude)
+  std::uint32_t min_sub = 0;       // smallest positive value 2^(emin-m) (fixed: 2^-f)
+  std::uint32_t half_min_sub = 0;  // 2^(emin-m-1); only used when the tiny range exists
+  std::uint32_t min_normal = 0;    // 2^emin, the flush-to-zero threshold
   // nearest_even only: |x| at or above this pattern overflows even when the tie rule would
   // keep max finite. IEEE 754 sends |x| >= 2^emax (2 - 2^-(m+1)) to inf; add-then-mask agrees
   // except for m = 0, where max's encoding is even. 0x7FFFFFFF (a NaN) = no threshold.
   std::uint32_t nearest_overflow_at = 0x7FFFFFFFu;
-  bool flush = false;               // no-subnormals
+  bool flush = false;  // no-subnormals
   Rounding mode = Rounding::nearest_even;
   // Stochastic: 64-bit key derived from (seed, stream); see stochastic_bits in formats.hpp.
   std::uint64_t key = 0;

@@ -57,9 +57,15 @@ float quantize_ref(float x, const Format& f, Rounding mode, std::uint32_t random
   if (lo != a) {
     bool away = false;
     switch (mode) {
-      case Rounding::toward_zero: away = false; break;
-      case Rounding::up: away = !neg; break;
-      case Rounding::down: away = neg; break;
+      case Rounding::toward_zero:
+        away = false;
+        break;
+      case Rounding::up:
+        away = !neg;
+        break;
+      case Rounding::down:
+        away = neg;
+        break;
       case Rounding::nearest_even: {
         const double d = a - lo;
         away = d > q / 2 || (d == q / 2 && !encoding_is_even(lo, f));
@@ -88,15 +94,28 @@ float quantize_ref(float x, const Format& f, Rounding mode, std::uint32_t random
     } else {
       bool to_inf = false;
       switch (mode) {
-        case Rounding::toward_zero: to_inf = false; break;
-        case Rounding::nearest_even: to_inf = true; break;
-        case Rounding::stochastic: to_inf = true; break;
-        case Rounding::up: to_inf = !neg; break;
-        case Rounding::down: to_inf = neg; break;
+        case Rounding::toward_zero:
+          to_inf = false;
+          break;
+        case Rounding::nearest_even:
+          to_inf = true;
+          break;
+        case Rounding::stochastic:
+          to_inf = true;
+          break;
+        case Rounding::up:
+          to_inf = !neg;
+          break;
+        case Rounding::down:
+          to_inf = neg;
+          break;
       }
-      if (!to_inf) mag = max;
-      else if (f.no_inf) return static_cast<float>(nan);
-      else mag = inf;
+      if (!to_inf)
+        mag = max;
+      else if (f.no_inf)
+        return static_cast<float>(nan);
+      else
+        mag = inf;
     }
   }
 

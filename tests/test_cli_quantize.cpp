@@ -4,6 +4,7 @@
 // prints nothing. Deliberately leaves out: the rounding itself (test_formats.cpp).
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -11,7 +12,6 @@
 #include <fstream>
 #include <sstream>
 #include <string>
-#include <unistd.h>
 
 namespace {
 
@@ -30,8 +30,8 @@ std::string slurp(const fs::path& p) {
 }
 
 CmdRun quantize_cmd(const std::string& args, const std::string& input) {
-  const fs::path dir = fs::temp_directory_path() /
-                       ("precsweep_quantize_" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("precsweep_quantize_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   std::ofstream(dir / "in") << input;
   const std::string cmd = std::string(PRECSWEEP_BINARY) + " quantize " + args + " < '" +
@@ -45,8 +45,8 @@ CmdRun quantize_cmd(const std::string& args, const std::string& input) {
 
 TEST(CliQuantize, PrintsHexFloatsOfTheRoundedBinary32Values) {
   const CmdRun r = quantize_cmd("--format fp16 --rounding nearest_even",
-                             "3.14159265 1.00048828125\n65519.99 65520 -65520\n"
-                             "-0 0 1e-30 -1e-30 nan -inf inf 0x1.8p+3 0x1.0008p+0 1e39");
+                                "3.14159265 1.00048828125\n65519.99 65520 -65520\n"
+                                "-0 0 1e-30 -1e-30 nan -inf inf 0x1.8p+3 0x1.0008p+0 1e39");
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out,
             "0x1.92p+1\n0x1p+0\n0x1.ffcp+15\ninf\n-inf\n"

@@ -50,18 +50,21 @@ float half_to_float(std::uint16_t h) {
   const int e = (h >> 10) & 0x1F;
   const int f = h & 0x3FF;
   double v;
-  if (e == 0x1F) v = f ? std::numeric_limits<double>::quiet_NaN() : HUGE_VAL;
-  else if (e == 0) v = std::ldexp(f, -24);
-  else v = std::ldexp(1024 + f, e - 25);
+  if (e == 0x1F)
+    v = f ? std::numeric_limits<double>::quiet_NaN() : HUGE_VAL;
+  else if (e == 0)
+    v = std::ldexp(f, -24);
+  else
+    v = std::ldexp(1024 + f, e - 25);
   return static_cast<float>(neg ? -v : v);
 }
 
 // The formats checked exhaustively: presets, the issue's shapes and corner shapes.
 const std::vector<std::string>& exhaustive_format_names() {
   static const std::vector<std::string> names = {
-      "fp32", "tf32", "fp16", "bf16", "fp8-e5m2", "fp8-e4m3", "E8M23", "E2M0", "E8M0",
-      "E5M10", "E2M1", "E3M2", "E4M3", "E6M5", "E7M22", "E2M23", "E8M22", "E5M0",
-      "Q8.8", "Q1.0", "Q1.24", "Q16.8", "Q25.0", "Q4.4", "Q2.13", "Q12.4"};
+      "fp32",  "tf32", "fp16",  "bf16",  "fp8-e5m2", "fp8-e4m3", "E8M23", "E2M0",  "E8M0",
+      "E5M10", "E2M1", "E3M2",  "E4M3",  "E6M5",     "E7M22",    "E2M23", "E8M22", "E5M0",
+      "Q8.8",  "Q1.0", "Q1.24", "Q16.8", "Q25.0",    "Q4.4",     "Q2.13", "Q12.4"};
   return names;
 }
 
@@ -81,12 +84,14 @@ std::vector<Format> variants(const std::string& name) {
 // all with both signs; plus the overflow thresholds.
 std::vector<float> exhaustive_inputs(const Format& fmt) {
   std::vector<float> in;  // shape [count]
-  for (std::uint32_t h = 0; h < 65536; ++h) in.push_back(half_to_float(static_cast<std::uint16_t>(h)));
+  for (std::uint32_t h = 0; h < 65536; ++h)
+    in.push_back(half_to_float(static_cast<std::uint16_t>(h)));
   std::vector<double> grid = ref::representable_values(fmt, 40000);
   // One step past the largest finite value (the value an unbounded exponent would give).
   const double top = grid.back();
-  grid.push_back(top + (fmt.kind == Format::Kind::fixed ? fmt.min_subnormal()
-                                                         : std::ldexp(1.0, fmt.emax() - fmt.man_bits)));
+  grid.push_back(top + (fmt.kind == Format::Kind::fixed
+                            ? fmt.min_subnormal()
+                            : std::ldexp(1.0, fmt.emax() - fmt.man_bits)));
   const float inf = std::numeric_limits<float>::infinity();
   for (std::size_t k = 0; k + 1 < grid.size(); ++k) {
     const float v = static_cast<float>(grid[k]);
@@ -169,16 +174,16 @@ TEST(FormatsExhaustive, StochasticResultIsOneOfTheTwoNeighbours) {
 // log-uniform magnitudes across the format's range.
 struct RandomInputs {
   const Format& fmt;
-  std::vector<double> grid;        // sample of the format's values, increasing
-  std::vector<float> boundary;     // max, overflow thresholds, 2^(emax+1)
-  int lo_exp, hi_exp;              // binary exponent range to draw log-uniform magnitudes from
+  std::vector<double> grid;     // sample of the format's values, increasing
+  std::vector<float> boundary;  // max, overflow thresholds, 2^(emax+1)
+  int lo_exp, hi_exp;           // binary exponent range to draw log-uniform magnitudes from
   std::uint64_t key;
 
   explicit RandomInputs(const Format& f, std::uint64_t seed)
       : fmt(f), grid(ref::representable_values(f, 1 << 16)), key(rng::key(seed, 77)) {
     const double max = f.max_finite();
-    const double gap = f.kind == Format::Kind::fixed ? f.min_subnormal()
-                                                     : std::ldexp(1.0, f.emax() - f.man_bits);
+    const double gap =
+        f.kind == Format::Kind::fixed ? f.min_subnormal() : std::ldexp(1.0, f.emax() - f.man_bits);
     for (double b : {max, max + gap / 2, max + gap, 2 * max, std::ldexp(1.0, f.emax() + 1),
                      f.min_normal(), f.min_subnormal(), f.min_subnormal() / 2})
       if (b < 3.4e38) boundary.push_back(static_cast<float>(b));
@@ -197,33 +202,42 @@ struct RandomInputs {
       return v;
     };
     switch (r % 8) {
-      case 0: return from_bits(static_cast<std::uint32_t>(r2));
+      case 0:
+        return from_bits(static_cast<std::uint32_t>(r2));
       case 1:
       case 2: {
         const std::size_t k = r2 % (grid.size() - 1);
         return sign * nudge(static_cast<float>((grid[k] + grid[k + 1]) / 2));
       }
-      case 3: return sign * nudge(static_cast<float>(grid[r2 % grid.size()]));
+      case 3:
+        return sign * nudge(static_cast<float>(grid[r2 % grid.size()]));
       case 4: {  // below and around the smallest normal
-        const int e = std::ilogb(fmt.min_subnormal()) - 3 +
-                      static_cast<int>(r2 % static_cast<std::uint64_t>(
-                                                std::ilogb(fmt.min_normal()) -
-                                                std::ilogb(fmt.min_subnormal()) + 5));
+        const int e =
+            std::ilogb(fmt.min_subnormal()) - 3 +
+            static_cast<int>(r2 % static_cast<std::uint64_t>(std::ilogb(fmt.min_normal()) -
+                                                             std::ilogb(fmt.min_subnormal()) + 5));
         const float m = 1.0f + static_cast<float>((r2 >> 20) & 0x7FFFFF) * 0x1p-23f;
         return sign * std::ldexp(m, e);
       }
-      case 5: return sign * nudge(boundary[r2 % boundary.size()]);
+      case 5:
+        return sign * nudge(boundary[r2 % boundary.size()]);
       case 6: {
         switch (r2 % 5) {
-          case 0: return sign * 0.0f;
-          case 1: return sign * inf;
-          case 2: return from_bits(0x7F800001u | static_cast<std::uint32_t>(r2 >> 40));  // sNaN
-          case 3: return from_bits(0xFFC00000u | static_cast<std::uint32_t>((r2 >> 40) & 0xF));
-          default: return from_bits(0x7F800000u | static_cast<std::uint32_t>(1 + (r2 >> 48) % 7));
+          case 0:
+            return sign * 0.0f;
+          case 1:
+            return sign * inf;
+          case 2:
+            return from_bits(0x7F800001u | static_cast<std::uint32_t>(r2 >> 40));  // sNaN
+          case 3:
+            return from_bits(0xFFC00000u | static_cast<std::uint32_t>((r2 >> 40) & 0xF));
+          default:
+            return from_bits(0x7F800000u | static_cast<std::uint32_t>(1 + (r2 >> 48) % 7));
         }
       }
       default: {
-        const int e = lo_exp + static_cast<int>(r2 % static_cast<std::uint64_t>(hi_exp - lo_exp + 1));
+        const int e =
+            lo_exp + static_cast<int>(r2 % static_cast<std::uint64_t>(hi_exp - lo_exp + 1));
         const float m = 1.0f + static_cast<float>((r2 >> 20) & 0x7FFFFF) * 0x1p-23f;
         return sign * std::ldexp(m, e);
       }
@@ -249,10 +263,10 @@ std::size_t random_mismatches(const Format& fmt, Rounding mode) {
 
 TEST(FormatsRandom, TenMillionBiasedInputsPerFormatAndModeMatchReference) {
   // The presets (fp32 is the identity, tested below) and a handful of shapes and options.
-  const char* names[] = {"fp16", "bf16",      "tf32",
+  const char* names[] = {"fp16",     "bf16",     "tf32",
                          "fp8-e5m2", "fp8-e4m3", "fp8-e4m3,saturate",
-                         "E2M0", "E8M0", "E3M2,no-subnormals,saturate",
-                         "Q8.8", "Q1.24"};
+                         "E2M0",     "E8M0",     "E3M2,no-subnormals,saturate",
+                         "Q8.8",     "Q1.24"};
   for (const char* name : names) {
     const Format fmt = parse_format(name);
     for (Rounding mode : kDeterministicModes)
@@ -300,8 +314,8 @@ TEST(FormatsProperties, IdempotentAndResultsRepresentable) {
 }
 
 TEST(FormatsProperties, MonotoneInEveryDeterministicMode) {
-  for (const char* name : {"fp16", "bf16", "fp8-e4m3", "fp8-e5m2,no-subnormals", "E2M0",
-                           "E8M0", "E3M2,saturate", "Q8.8", "Q1.24"}) {
+  for (const char* name : {"fp16", "bf16", "fp8-e4m3", "fp8-e5m2,no-subnormals", "E2M0", "E8M0",
+                           "E3M2,saturate", "Q8.8", "Q1.24"}) {
     const Format fmt = parse_format(name);
     std::vector<float> in = property_inputs(fmt);
     std::erase_if(in, [](float v) { return std::isnan(v); });
@@ -365,15 +379,15 @@ TEST(FormatsStochastic, MeanMatchesInputWithinStatisticalTolerance) {
     double lo, gap;
   };
   const Case cases[] = {
-      {"fp16", 1.0, 0x1p-10},           // normal range
-      {"fp16", -3.0, -0x1p-9},          // negative
-      {"fp16", 0x1p-20, 0x1p-24},       // subnormal range
-      {"fp16", 0.0, 0x1p-24},           // below the smallest subnormal
-      {"bf16", 0x1p100, 0x1p93},        // e = 8, constant drop
-      {"fp8-e4m3", 0x1p-9, 0x1p-9},     // min_sub to 2 min_sub
-      {"E2M0", 1.0, 1.0},               // one significant bit
-      {"Q8.8", -1.5, -0x1p-8},          // fixed point
-      {"Q4.0", 0.0, 1.0},               // fixed point below its step
+      {"fp16", 1.0, 0x1p-10},        // normal range
+      {"fp16", -3.0, -0x1p-9},       // negative
+      {"fp16", 0x1p-20, 0x1p-24},    // subnormal range
+      {"fp16", 0.0, 0x1p-24},        // below the smallest subnormal
+      {"bf16", 0x1p100, 0x1p93},     // e = 8, constant drop
+      {"fp8-e4m3", 0x1p-9, 0x1p-9},  // min_sub to 2 min_sub
+      {"E2M0", 1.0, 1.0},            // one significant bit
+      {"Q8.8", -1.5, -0x1p-8},       // fixed point
+      {"Q4.0", 0.0, 1.0},            // fixed point below its step
   };
   std::uint64_t seed = 100;
   for (const Case& c : cases) {
@@ -393,7 +407,8 @@ TEST(FormatsStochastic, SameBitsForOneAndTwoThreadsAndAnySplit) {
   const std::size_t n = (std::size_t{1} << 18) + 12345;  // above the parallel threshold
   std::vector<float> in(n);                              // shape [n]
   for (std::size_t i = 0; i < n; ++i)
-    in[i] = std::ldexp(static_cast<float>(rng::uniform01(3, i)) - 0.5f, static_cast<int>(i % 20) - 10);
+    in[i] =
+        std::ldexp(static_cast<float>(rng::uniform01(3, i)) - 0.5f, static_cast<int>(i % 20) - 10);
   const StochasticKey key{42, 9, 1000};
   const int saved = omp_get_max_threads();
 
@@ -420,7 +435,7 @@ TEST(FormatsStochastic, SameBitsForOneAndTwoThreadsAndAnySplit) {
     diff_split += bits(one[i]) != bits(split[i]);
     if (i % 97 == 0)
       diff_one += bits(one[i]) != bits(quantize_one(in[i], fmt, Rounding::stochastic,
-                                                     {key.seed, key.stream, key.offset + i}));
+                                                    {key.seed, key.stream, key.offset + i}));
   }
   EXPECT_EQ(diff_threads, 0u);
   EXPECT_EQ(diff_split, 0u);
@@ -437,7 +452,8 @@ TEST(FormatsStochastic, CountersCrossing2To32MatchTheReference) {
   const Format fmt = parse_format("fp16");
   const StochasticKey key{1, 2, (std::uint64_t{1} << 32) - 3000};
   std::vector<float> in(7000);
-  for (std::size_t i = 0; i < in.size(); ++i) in[i] = 1.0f + static_cast<float>(i % 1024) * 0x1p-20f;
+  for (std::size_t i = 0; i < in.size(); ++i)
+    in[i] = 1.0f + static_cast<float>(i % 1024) * 0x1p-20f;
   EXPECT_EQ(compare_with_ref(in, fmt, Rounding::stochastic, key), 0u);
   // The words on both sides of the boundary are not a repeat of each other.
   std::size_t equal = 0;
@@ -477,7 +493,7 @@ float q(float x, const char* fmt, Rounding mode = Rounding::nearest_even) {
 
 TEST(FormatsPinned, KnownValuesFromTheIssue) {
   EXPECT_EQ(q(3.14159265f, "fp16"), 3.140625f);
-  EXPECT_EQ(q(1.0f + 0x1p-11f, "fp16"), 1.0f);  // tie to even
+  EXPECT_EQ(q(1.0f + 0x1p-11f, "fp16"), 1.0f);                // tie to even
   EXPECT_EQ(q(1.0f + 3 * 0x1p-11f, "fp16"), 1.0f + 0x1p-9f);  // tie to even, upwards
   EXPECT_EQ(q(65519.99f, "fp16"), 65504.0f);
   EXPECT_TRUE(std::isinf(q(65520.0f, "fp16")));
@@ -524,8 +540,8 @@ TEST(FormatsPinned, OverflowPerModeSignedZerosAndSpecials) {
 TEST(FormatsPinned, FixedPoint) {
   const float inf = std::numeric_limits<float>::infinity();
   EXPECT_EQ(q(1.00390625f, "Q8.8"), 1.00390625f);
-  EXPECT_EQ(q(0x1p-9f, "Q8.8"), 0.0f);              // tie to the even word 0
-  EXPECT_EQ(q(3 * 0x1p-9f, "Q8.8"), 0x1p-7f);       // tie to the even word 2
+  EXPECT_EQ(q(0x1p-9f, "Q8.8"), 0.0f);         // tie to the even word 0
+  EXPECT_EQ(q(3 * 0x1p-9f, "Q8.8"), 0x1p-7f);  // tie to the even word 2
   EXPECT_EQ(q(200.0f, "Q8.8"), 127.99609375f);
   EXPECT_EQ(q(-200.0f, "Q8.8"), -128.0f);
   EXPECT_EQ(q(-128.001f, "Q8.8", Rounding::down), -128.0f);
@@ -549,8 +565,18 @@ TEST(FormatsPinned, FixedPoint) {
 
 TEST(FormatsStats, CountsOverflowAndUnderflow) {
   const float inf = std::numeric_limits<float>::infinity();
-  std::vector<float> v = {1e5f, -1e5f, 65504.0f, 65520.0f, 1e-9f, -1e-9f, 0.0f, -0.0f,
-                          inf,  -inf,  std::numeric_limits<float>::quiet_NaN(), 1.0f};
+  std::vector<float> v = {1e5f,
+                          -1e5f,
+                          65504.0f,
+                          65520.0f,
+                          1e-9f,
+                          -1e-9f,
+                          0.0f,
+                          -0.0f,
+                          inf,
+                          -inf,
+                          std::numeric_limits<float>::quiet_NaN(),
+                          1.0f};
   QuantizeStats st;
   quantize(v, parse_format("fp16"), Rounding::nearest_even, {}, &st);
   EXPECT_EQ(st.overflow, 3u);   // 1e5, -1e5, 65520 (inf and NaN inputs are not counted)
@@ -561,12 +587,15 @@ TEST(FormatsStats, CountsOverflowAndUnderflow) {
   EXPECT_EQ(st.underflow, 1u);
   // Counts over a threaded array equal the sum over pieces.
   std::vector<float> big(300000);
-  for (std::size_t i = 0; i < big.size(); ++i) big[i] = std::ldexp(1.0f, static_cast<int>(i % 60) - 30);
+  for (std::size_t i = 0; i < big.size(); ++i)
+    big[i] = std::ldexp(1.0f, static_cast<int>(i % 60) - 30);
   std::vector<float> big2 = big;
   quantize(big, parse_format("fp8-e4m3"), Rounding::nearest_even, {}, &st);
   QuantizeStats a, b;
-  quantize(std::span<float>(big2).first(1000), parse_format("fp8-e4m3"), Rounding::nearest_even, {}, &a);
-  quantize(std::span<float>(big2).subspan(1000), parse_format("fp8-e4m3"), Rounding::nearest_even, {}, &b);
+  quantize(std::span<float>(big2).first(1000), parse_format("fp8-e4m3"), Rounding::nearest_even, {},
+           &a);
+  quantize(std::span<float>(big2).subspan(1000), parse_format("fp8-e4m3"), Rounding::nearest_even,
+           {}, &b);
   a += b;
   EXPECT_EQ(st.overflow, a.overflow);
   EXPECT_EQ(st.underflow, a.underflow);
@@ -624,9 +653,9 @@ TEST(FormatsParse, PresetsShapesAndOptions) {
 }
 
 TEST(FormatsParse, InvalidFormatsAreRejectedWithTheAcceptedForms) {
-  for (const char* bad : {"E9M3", "E5M24", "E1M3", "Q0.8", "garbage", "", "E5", "E5M", "Q8",
-                          "Q8.-1", "Q20.6", "fp16,bogus", "Q8.8,no-subnormals", "E5M10,,",
-                          "E5M1000", "fp8"}) {
+  for (const char* bad :
+       {"E9M3", "E5M24", "E1M3", "Q0.8", "garbage", "", "E5", "E5M", "Q8", "Q8.-1", "Q20.6",
+        "fp16,bogus", "Q8.8,no-subnormals", "E5M10,,", "E5M1000", "fp8"}) {
     try {
       parse_format(bad);
       ADD_FAILURE() << "accepted " << bad;

@@ -31,11 +31,11 @@ struct Format {
   bool is_identity() const;
   // Canonical text: "E5M10", "fp8-e4m3", "Q8.8", with ",no-subnormals", ",saturate" suffixes.
   std::string name() const;
-  int emax() const;             // floating: 2^(e-1) - 1 (E4M3FN: 8); fixed: i - 1
-  int emin() const;             // floating: 1 - bias = 1 - emax (E4M3FN: -6); fixed: -f
-  double max_finite() const;    // largest finite value (fixed: 2^(i-1) - 2^-f)
-  double min_normal() const;    // floating: 2^emin; fixed: 2^-f
-  double min_subnormal() const; // floating: 2^(emin-m); fixed: 2^-f
+  int emax() const;              // floating: 2^(e-1) - 1 (E4M3FN: 8); fixed: i - 1
+  int emin() const;              // floating: 1 - bias = 1 - emax (E4M3FN: -6); fixed: -f
+  double max_finite() const;     // largest finite value (fixed: 2^(i-1) - 2^-f)
+  double min_normal() const;     // floating: 2^emin; fixed: 2^-f
+  double min_subnormal() const;  // floating: 2^(emin-m); fixed: 2^-f
   bool operator==(const Format&) const = default;
 };
 

@@ -109,8 +109,7 @@ int run_quantize(const QuantizeOptions& o) {
 Command add_quantize(CLI::App& root) {
   auto opts = std::make_shared<QuantizeOptions>();
   auto* app = root.add_subcommand(
-      "quantize",
-      "Round numbers from standard input into a number format; print C99 hex floats");
+      "quantize", "Round numbers from standard input into a number format; print C99 hex floats");
   app->add_option("--format", opts->format,
                   "E<e>M<m>, fp32, tf32, fp16, bf16, fp8-e5m2, fp8-e4m3 or Q<i>.<f>")
       ->required();
