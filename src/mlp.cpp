@@ -352,19 +352,18 @@ std::uint64_t update_impl(std::span<float> working, std::span<float> master, con
   }
   if (!round)
     return over_pieces(n, [&](long lo, long hi) { return subtract_count(w, step, lo, hi); });
-  // Plain scheme, rounded: per cache-sized block, keep the old values, add, round the block
-  // (stochastic bits at key.offset + global index, so blocking does not change the result),
-  // and count updates that left the stored value unchanged. The scratch copy is per thread
-  // and grows once (no allocation in the steady state).
-  constexpr long kBlock = 8192;
-  thread_local std::vector<float> old;  // [n] values before this step
-  if (old.size() < static_cast<std::size_t>(n)) old.resize(static_cast<std::size_t>(n));
-  float* o = old.data();
+  // Plain scheme, rounded: per L1-sized block, keep the old values in a small buffer that stays
+  // in L1, add, round the block (stochastic bits at key.offset + global index, so blocking does
+  // not change the result), and count updates that left the stored value unchanged.
+  constexpr long kBlock = 4096;
   const long blocks = (n + kBlock - 1) / kBlock;
   std::uint64_t lost = 0, over = 0, under = 0;
 #pragma omp parallel for schedule(static) reduction(+ : lost, over, under) if (n >= kParallelMin)
   for (long blk = 0; blk < blocks; ++blk) {
     const long lo = blk * kBlock, hi = std::min(n, lo + kBlock);
+    // [kBlock] old values; offset by 96 bytes from w's alignment to avoid 4 KiB aliasing
+    alignas(64) float old_buf[kBlock + 24];
+    float* o = old_buf + 24 - lo;  // o[i] for i in [lo, hi)
     save_and_subtract(w, o, step, lo, hi);
     QuantizeStats qs;
     StochasticKey k = key;
