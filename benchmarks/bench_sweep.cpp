@@ -81,13 +81,13 @@ SweepRun run_sweep_binary(const std::string& spec_text, int np, const std::strin
   return r;
 }
 
-// 8 equal points: same model and epochs, different seeds (~1 s each on one core).
+// 8 equal points: same model and epochs, different seeds (~2 s each on one idle core).
 const char* kEqualSpec = R"(name: bench_equal
 dataset: synthetic
-epochs: 12
+epochs: 40
 seed: {from: 1, to: 8, step: 1}
 model:
-  hidden: [256]
+  hidden: [1024]
 train:
   lr: 0.1
   batch: 32
@@ -99,7 +99,7 @@ precision:
 // Mixed costs: widths 32 .. 512 (costs differ ~12x), 2 seeds.
 const char* kMixedSpec = R"(name: bench_mixed
 dataset: synthetic
-epochs: 8
+epochs: 40
 seed: [1, 2]
 model:
   hidden: [[32], [64], [128], [256], [384], [512]]
