@@ -1,0 +1,58 @@
+// The published studies (docs/results.md) are specs in sweeps/: each must parse and expand to the
+// number of points the write-up reports, so an edit to a spec or to the expansion rules cannot
+// silently change what "the study" means.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <set>
+
+#include "precsweep/spec.hpp"
+
+using namespace precsweep;
+
+namespace {
+SweepSpec load(const char* name) {
+  return load_spec(std::filesystem::path(PRECSWEEP_SOURCE_DIR) / "sweeps" / name);
+}
+}  // namespace
+
+TEST(StudySpecs, Paper) {
+  const SweepSpec s = load("paper.yaml");
+  // Base network: E3..E8 x M0..M23 (144 formats); 13 variants x M0..M23 at E8; 3 seeds each.
+  EXPECT_EQ(s.points.size(), 3u * (144 + 13 * 24));
+  std::set<std::string> hidden;
+  for (const Point& p : s.points) {
+    EXPECT_EQ(p.config.rounding, Rounding::toward_zero);
+    EXPECT_EQ(p.config.apply_to, kApplyWeights);
+    std::string h;
+    for (int w : p.config.hidden) h += std::to_string(w) + ",";
+    hidden.insert(h);
+    // Every point links to an fp32 run of its own setting (E8M23 is in every variant's grid).
+    ASSERT_GE(p.baseline_index, 0);
+    EXPECT_TRUE(s.points[static_cast<std::size_t>(p.baseline_index)].config.format.is_identity());
+  }
+  EXPECT_EQ(hidden.size(), 7u);  // 100 | 100,100 | 100,100,100 | 25 | 50 | 200 | 400
+}
+
+TEST(StudySpecs, Rounding) {
+  const SweepSpec s = load("rounding.yaml");
+  EXPECT_EQ(s.points.size(), 3u * 24 * 3 * 2);  // seeds x M0..M23 x modes x master on/off
+}
+
+TEST(StudySpecs, Gupta2015) {
+  const SweepSpec s = load("gupta2015.yaml");
+  EXPECT_EQ(s.points.size(), 3u * 3 * 2 + 3);  // seeds x {Q8.8, Q6.10, Q2.14} x modes + baselines
+  for (const Point& p : s.points) {
+    EXPECT_EQ(p.config.hidden, (std::vector<int>{1000, 1000}));
+    EXPECT_EQ(p.config.batch, 100);
+    if (!p.is_baseline) {
+      EXPECT_EQ(p.config.format.kind, Format::Kind::fixed);
+      EXPECT_EQ(p.config.format.int_bits + p.config.format.frac_bits, 16);
+    }
+  }
+}
+
+TEST(StudySpecs, NamedFormats) {
+  const SweepSpec s = load("named.yaml");
+  EXPECT_EQ(s.points.size(), 2u * 3 * 6 * 5);  // datasets x seeds x formats x modes
+}
