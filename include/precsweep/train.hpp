@@ -76,7 +76,9 @@ struct RunResult {
   std::vector<float> params;         // final parameters if save_weights (layout: mlp.hpp)
 };
 
-// Called after each epoch (for progress lines). Return false to stop the run early.
+// Called after each epoch (for progress lines). Return false to stop the run early (the result
+// then has status pending unless it was the last epoch). Also called once for the epoch in which
+// a run diverged, after the status is decided.
 using EpochCallback = std::function<bool(int epoch, const EpochMetrics&)>;
 
 // Trains one run. Deterministic: same config, data and thread count give bit-identical results.
