@@ -17,6 +17,7 @@
 #include "precsweep/dataset.hpp"
 #include "precsweep/error.hpp"
 #include "precsweep/errorscale.hpp"
+#include "test_support.hpp"
 #include "precsweep/h5.hpp"
 #include "precsweep/mlp.hpp"
 #include "precsweep/results_file.hpp"
@@ -29,14 +30,7 @@ using namespace precsweep;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("precsweep_test_errorscale_" + std::to_string(::getpid()));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using precsweep::test::TempDir;
 
 // A network with init_params weights and small random biases.
 StoredNetwork random_network(std::vector<int> sizes, Activation act, std::uint64_t seed) {

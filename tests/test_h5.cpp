@@ -12,20 +12,14 @@
 
 #include "precsweep/h5.hpp"
 #include "precsweep/mpi.hpp"
+#include "test_support.hpp"
 
 namespace fs = std::filesystem;
 using namespace precsweep;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("precsweep_test_h5_" + std::to_string(::getpid()));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using precsweep::test::TempDir;
 
 std::int64_t open_objects() { return H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL); }
 

@@ -9,23 +9,14 @@
 #include "precsweep/dataset.hpp"
 #include "precsweep/error.hpp"
 #include "precsweep/idx.hpp"
+#include "test_support.hpp"
 
 namespace fs = std::filesystem;
 using namespace precsweep;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() /
-           ("precsweep-idx-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-            "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using precsweep::test::TempDir;
 
 void write_raw(const fs::path& p, const std::vector<std::uint8_t>& bytes) {
   std::ofstream(p, std::ios::binary)
