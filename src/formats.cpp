@@ -263,9 +263,6 @@ KernelParams make_kernel_params(const Format& fmt, Rounding mode, const Stochast
         p.overflow_neg = max;
         break;
       case Rounding::nearest_even:
-        p.overflow_pos = inf;
-        p.overflow_neg = inf;
-        break;
       case Rounding::stochastic:
         p.overflow_pos = inf;
         p.overflow_neg = inf;
