@@ -211,18 +211,10 @@ def report_section(path, out_dir):
 
 def write_page(path, out_dir):
     """Writes out_dir/errorscale.html (+ PNGs, CSVs); returns its path."""
+    from .report import write_html_page  # not at the top: report imports this module too
     section = report_section(path, out_dir)
-    page = ("<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>precsweep error scaling"
-            "</title><style>body{font-family:sans-serif;max-width:1400px;margin:2em auto;"
-            "padding:0 1em}img{max-width:100%}table{border-collapse:collapse;font-size:12px}"
-            "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}</style></head><body>\n"
-            + section + "\n</body></html>\n")
-    index = os.path.join(out_dir, "errorscale.html")
-    tmp = index + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(page)
-    os.replace(tmp, index)
-    return index
+    return write_html_page(os.path.join(out_dir, "errorscale.html"),
+                           "precsweep error scaling", section)
 
 
 def main(argv=None):

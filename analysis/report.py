@@ -128,20 +128,26 @@ def write_report(path, out_dir, tolerance=0.01, errorscale=None):
     if errorscale:  # error-scaling page (analysis/errorscale.py, issue 8)
         from .errorscale import report_section
         body.append(report_section(errorscale, out_dir))
+    return write_html_page(os.path.join(out_dir, "index.html"),
+                           f"precsweep report: {name}", "\n".join(body))
+
+
+def write_html_page(path, title, body_html):
+    """Writes a standalone HTML page (the report's style) atomically: a reader never sees a
+    half-written file. Returns path."""
     page = ("<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
-            f"<title>precsweep report: {html.escape(str(name))}</title><style>"
+            f"<title>{html.escape(str(title))}</title><style>"
             "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
             "img{max-width:100%}table{border-collapse:collapse;font-size:12px}"
             "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
             ".note{color:#555;font-style:italic}figcaption{font-size:13px;color:#333}"
             "pre{background:#f4f4f4;padding:0.5em;overflow:auto}"
-            "</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
-    index = os.path.join(out_dir, "index.html")
-    tmp = index + ".tmp"
+            "</style></head><body>\n" + body_html + "\n</body></html>\n")
+    tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(page)
-    os.replace(tmp, index)
-    return index
+    os.replace(tmp, path)
+    return path
 
 
 def main(argv=None):
