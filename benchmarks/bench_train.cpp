@@ -79,6 +79,38 @@ void BM_EpochE5M10Truncate(benchmark::State& state) {
   run_epoch(state, c);
 }
 
+// The cost of per-batch E5M10 truncation on a shared, noisy machine: fp32 and truncated epochs
+// run alternately (A B A B ...), and the counter is the median over the pairs of
+// t(truncated) / t(fp32) - 1, so a slow phase of the machine hits both sides of a pair.
+void BM_TruncationOverheadPaired(benchmark::State& state) {
+  const DatasetPair* d = mnist();
+  if (!d) {
+    state.SkipWithError("MNIST not found (run scripts/setup)");
+    return;
+  }
+  TrainConfig fp32;
+  fp32.threads = 1;
+  TrainConfig trunc = fp32;
+  trunc.format = parse_format("E5M10");
+  trunc.rounding = Rounding::toward_zero;
+  std::vector<double> overhead, t_fp32, t_trunc;
+  for (auto _ : state) {
+    const double a = train(fp32, *d).epochs.at(0).wall_seconds;
+    const double b = train(trunc, *d).epochs.at(0).wall_seconds;
+    t_fp32.push_back(a);
+    t_trunc.push_back(b);
+    overhead.push_back(b / a - 1.0);
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+  };
+  state.counters["median_overhead_pct"] = 100.0 * median(overhead);
+  state.counters["median_fp32_s"] = median(t_fp32);
+  state.counters["median_trunc_s"] = median(t_trunc);
+  state.SetLabel("blas core " + build_info::blas_core());
+}
+
 // The sgemm calls of one epoch alone: per batch, forward [B,784]x[784,100]^T and
 // [B,100]x[100,10]^T, backward dW1 = D1^T A1, dA1 = D1 W1, dW0 = D0^T X; 937 batches of 64 and
 // one of 32; then the test forward in chunks of 256 rows. Same buffers sizes as the trainer.
@@ -119,16 +151,19 @@ void BM_SgemmOnlyEpoch(benchmark::State& state) {
 }
 
 // One weight update over the 79,510 parameters at 1 thread: Arg 0 fp32 add only, Arg 1 add +
-// E5M10 truncation + lost-update count (the difference is what each batch pays for rounding).
+// E5M10 truncation + lost-update count (the difference is what each batch pays for rounding),
+// Arg 2 the same plus the overflow/underflow counts.
 void BM_ApplyUpdateE5M10(benchmark::State& state) {
   const std::size_t P = 79510;
   std::vector<float> w(P, 0.25f), step(P, 1e-5f);
   const Format fmt = parse_format("E5M10");
   const int saved = omp_get_max_threads();
   omp_set_num_threads(1);
+  QuantizeStats st;
   for (auto _ : state) {
-    benchmark::DoNotOptimize(
-        apply_update(w, {}, step, state.range(0) != 0, fmt, Rounding::toward_zero, {}, nullptr));
+    benchmark::DoNotOptimize(apply_update(w, {}, step, state.range(0) != 0, fmt,
+                                          Rounding::toward_zero, {},
+                                          state.range(0) == 2 ? &st : nullptr));
     benchmark::ClobberMemory();
   }
   omp_set_num_threads(saved);
@@ -156,7 +191,8 @@ void BM_QuantizeE5M10(benchmark::State& state) {
 BENCHMARK(BM_QuantizeE5M10)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_EpochFp32)->Arg(1)->Arg(2)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_EpochE5M10Truncate)->Arg(1)->Arg(2)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_TruncationOverheadPaired)->Iterations(9)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SgemmOnlyEpoch)->Arg(1)->Arg(2)->Iterations(5)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_ApplyUpdateE5M10)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ApplyUpdateE5M10)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond);
 
 BENCHMARK_MAIN();

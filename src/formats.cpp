@@ -10,6 +10,7 @@
 #include <cctype>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 #include <vector>
 
 #include "formats_kernel.hpp"
@@ -233,7 +234,6 @@ KernelParams make_kernel_params(const Format& fmt, Rounding mode, const Stochast
     p.overflow_pos = p.inf_pos = p.max_pos;
     p.overflow_neg = p.inf_neg = p.max_neg;
     p.min_sub = bits_of(std::ldexp(1.0, -fmt.frac_bits));
-    p.half_min_sub = bits_of(std::ldexp(1.0, -fmt.frac_bits - 1));
     p.min_normal = 0;
     p.flush = false;
     return p;
@@ -243,9 +243,6 @@ KernelParams make_kernel_params(const Format& fmt, Rounding mode, const Stochast
   p.emin_biased = fmt.emin() + 127;
   p.max_pos = p.max_neg = bits_of(fmt.max_finite());
   p.min_sub = bits_of(fmt.min_subnormal());
-  // 2^(emin-m-1) is only needed when values below min_sub exist in binary32 (e < 8).
-  const double half = fmt.min_subnormal() / 2;
-  p.half_min_sub = half >= std::ldexp(1.0, -149) ? bits_of(half) : 0u;
   p.min_normal = bits_of(fmt.min_normal());
   p.flush = !fmt.subnormals;
 
@@ -296,9 +293,11 @@ constexpr std::size_t kChunk = std::size_t{1} << 13;
 constexpr std::size_t kParallelThreshold = std::size_t{1} << 16;
 
 // Rounds x[begin, end) (a part of the caller's array; element i has counter offset + i),
-// splitting where the 64-bit counter crosses a multiple of 2^32.
-void run_range(float* x, std::size_t begin, std::size_t end, const detail::KernelParams& p,
-               std::uint64_t offset, detail::ChunkCounts* counts) {
+// splitting where the 64-bit counter crosses a multiple of 2^32. With `step`, each element is
+// first updated: x[i] - scale * step[i] (subtract_round).
+void run_range(float* x, const float* step, float scale, std::size_t begin, std::size_t end,
+               const detail::KernelParams& p, std::uint64_t offset, detail::ChunkCounts* counts,
+               bool count_range) {
   while (begin < end) {
     const std::uint64_t c = offset + begin;
     const std::uint64_t to_boundary = (std::uint64_t{1} << 32) - (c & 0xFFFFFFFFu);
@@ -308,10 +307,36 @@ void run_range(float* x, std::size_t begin, std::size_t end, const detail::Kerne
         p.mode == Rounding::stochastic
             ? detail::block_keys(p.key, static_cast<std::uint32_t>(c >> 32))
             : detail::BlockKeys{0, 0};
-    detail::quantize_chunk(x + begin, static_cast<std::uint32_t>(n), static_cast<std::uint32_t>(c),
-                           keys, p, counts);
+    if (step)
+      detail::subtract_round_chunk(x + begin, step + begin, scale, static_cast<std::uint32_t>(n),
+                                   static_cast<std::uint32_t>(c), keys, p, counts, count_range);
+    else
+      detail::quantize_chunk(x + begin, static_cast<std::uint32_t>(n),
+                             static_cast<std::uint32_t>(c), keys, p, counts);
     begin += n;
   }
+}
+
+// 64-bit totals over the chunks of an array.
+struct Totals {
+  std::uint64_t overflow = 0, underflow = 0, lost = 0;
+};
+
+// Calls chunk(begin, end) -> detail::ChunkCounts for the kChunk-sized pieces of [0, n),
+// threaded above kParallelThreshold, and sums the counts (32-bit per chunk: kChunk < 2^32).
+template <class F>
+Totals run_chunks(std::size_t n, F chunk) {
+  const std::size_t n_chunks = (n + kChunk - 1) / kChunk;
+  std::uint64_t overflow = 0, underflow = 0, lost = 0;
+#pragma omp parallel for schedule(static) reduction(+ : overflow, underflow, lost) \
+    if (n >= kParallelThreshold)
+  for (std::size_t ci = 0; ci < n_chunks; ++ci) {
+    const detail::ChunkCounts c = chunk(ci * kChunk, std::min(n, (ci + 1) * kChunk));
+    overflow += c.overflow;
+    underflow += c.underflow;
+    lost += c.lost;
+  }
+  return {overflow, underflow, lost};
 }
 }  // namespace
 
@@ -321,23 +346,39 @@ void quantize(std::span<float> x, const Format& fmt, Rounding mode, StochasticKe
   if (x.empty() || fmt.is_identity()) return;
   const detail::KernelParams p = detail::make_kernel_params(fmt, mode, key);
   float* data = x.data();  // shape [n], rounded in place
-  const std::size_t n = x.size();
-  const std::size_t n_chunks = (n + kChunk - 1) / kChunk;
-  std::uint64_t overflow = 0, underflow = 0;
-#pragma omp parallel for schedule(static) reduction(+ : overflow, underflow) \
-    if (n >= kParallelThreshold)
-  for (std::size_t ci = 0; ci < n_chunks; ++ci) {
-    const std::size_t begin = ci * kChunk;
-    const std::size_t end = std::min(n, begin + kChunk);
-    detail::ChunkCounts counts;
-    run_range(data, begin, end, p, key.offset, stats ? &counts : nullptr);
-    overflow += counts.overflow;
-    underflow += counts.underflow;
+  const Totals t = run_chunks(x.size(), [&](std::size_t begin, std::size_t end) {
+    detail::ChunkCounts c;
+    run_range(data, nullptr, 0.0f, begin, end, p, key.offset, stats ? &c : nullptr, stats);
+    return c;
+  });
+  if (stats) *stats = {t.overflow, t.underflow};
+}
+
+std::uint64_t subtract_round(std::span<float> x, std::span<const float> step, float scale,
+                             const Format& fmt, Rounding mode, StochasticKey key,
+                             QuantizeStats* stats) {
+  if (step.size() != x.size()) throw std::invalid_argument("subtract_round: sizes differ");
+  if (stats) *stats = {};
+  float* w = x.data();  // shape [n], updated in place
+  const float* g = step.data();  // shape [n]
+  Totals t;
+  if (fmt.is_identity()) {
+    // binary32 itself: the update alone (lost only to binary32 swamping)
+    t = run_chunks(x.size(), [&](std::size_t begin, std::size_t end) {
+      detail::ChunkCounts c;
+      detail::subtract_chunk(w + begin, g + begin, scale, static_cast<std::uint32_t>(end - begin), &c);
+      return c;
+    });
+  } else {
+    const detail::KernelParams p = detail::make_kernel_params(fmt, mode, key);
+    t = run_chunks(x.size(), [&](std::size_t begin, std::size_t end) {
+      detail::ChunkCounts c;
+      run_range(w, g, scale, begin, end, p, key.offset, &c, stats != nullptr);
+      return c;
+    });
   }
-  if (stats) {
-    stats->overflow = overflow;
-    stats->underflow = underflow;
-  }
+  if (stats) *stats = {t.overflow, t.underflow};
+  return t.lost;
 }
 
 float quantize_one(float x, const Format& fmt, Rounding mode, StochasticKey key) {

@@ -3,30 +3,33 @@
 // rounding mode so GCC auto-vectorises it, compiled three times (x86-64-v4 = AVX-512,
 // x86-64-v3 = AVX2, baseline SSE2) with the right one picked at load time (target_clones; the
 // project builds for baseline x86-64, where per-lane variable shifts do not exist).
+// The same loop, fused with the SGD weight update (subtract a scaled step, round, count the
+// steps the rounding undid), is compiled as subtract_round_chunk.
 // Deliberately leaves out: threading and splitting (formats.cpp), parsing, the reference
 // (tests/formats_ref.cpp). Definitions of every mode and edge case: docs/formats.md.
 //
 // Per element, on the magnitude pattern a = |x| bits (sign handled separately, so "up" for a
 // negative number is truncation of the magnitude):
-//   be    = biased binary32 exponent (0 for binary32 subnormals, which have the spacing of be=1)
-//   drop  = base_drop + max(0, emin_biased - max(be, 1))
-//           the number of low pattern bits below the target's spacing at |x|; in the target's
-//           subnormal range the spacing stays 2^(emin-m), so one more bit per binade below.
-//   drop <= 23: within one binade (and across the binary32 subnormal/normal boundary) the pattern
-//           is linear in the value, so rounding |x| to a multiple of 2^drop pattern units is
-//           rounding the value; a carry out of the significand bumps the exponent, which is
-//           exactly the next binade's first value.
-//             toward_zero: a & ~mask
+//   |x| >= 2^emin (the target's normal range): drop = base_drop = 23 - m low pattern bits lie
+//           below the target's spacing. Within one binade (and across the binary32
+//           subnormal/normal boundary) the pattern is linear in the value, so rounding |x| to a
+//           multiple of 2^drop pattern units is rounding the value; a carry out of the
+//           significand bumps the exponent, which is exactly the next binade's first value.
+//             toward_zero: a & ~mask                      (mask = 2^drop - 1)
 //             nearest_even: (a + mask/2 + lsb) & ~mask, lsb = bit `drop` of a (ties to even:
 //                          the target code's last bit; for m = 0 it is the exponent's, whose
-//                          parity matches the target's since both biases are odd. Exception:
-//                          drop = 23 below 2^emin, where the lower neighbour is min_sub, odd)
+//                          parity matches the target's since both biases are odd)
 //             away from zero (up for +, down for -): (a + mask) & ~mask
-//             stochastic: (a + R) & ~mask, R = top `drop` bits of ~h for the random word h, so
-//                          it rounds away iff h < (a & mask) * 2^(32-drop)  (exactly unbiased)
-//   drop >= 24: |x| < min_sub, the neighbours are 0 and min_sub; the choice is made by comparing:
-//             nearest: |x| > min_sub/2 (a tie goes to 0, which is even)
-//             stochastic: h < floor(2^32 * |x| / min_sub) = floor(sig * 2^(32-drop))
+//   |x| < 2^emin (e < 8 only): the spacing stays q = 2^(emin-m) = min_sub, so t = |x| / q is
+//           rounded to an integer k (truncate, then nearest-even or away from the fractional
+//           part) and the result is k * q; all exact in binary32 (t < 2^24). k is the target's
+//           subnormal code, so ties to even k are ties to the even code; |x| < q/2 etc. fall out.
+//   stochastic, everywhere: drop grows by one per binade below 2^emin,
+//           drop = base_drop + max(0, emin_biased - max(be, 1)), be = biased binary32 exponent;
+//             drop <= 23: (a + R) & ~mask, R = top `drop` bits of ~h for the random word h, so
+//                         it rounds away iff h < (a & mask) * 2^(32-drop)  (exactly unbiased)
+//             drop >= 24 (|x| < min_sub, neighbours 0 and min_sub):
+//                         min_sub iff h < floor(2^32 * |x| / min_sub) = floor(sig * 2^(32-drop))
 // Then: result > largest finite (or, nearest_even with m = 0, |x| >= 1.5 * 2^emax, IEEE's
 // threshold) -> overflow value for the mode; result < 2^emin with
 // no-subnormals -> 0; inf and NaN inputs are replaced by their own rules (NaN keeps its bits).
@@ -54,88 +57,102 @@ constexpr std::uint32_t kInf = 0x7F800000u;
   return static_cast<std::int32_t>(v);
 }
 
-// One loop per (mode, whether the drop count varies per element, flush, counting, shape).
+// One loop per (mode, whether the target has a subnormal range below binary32's normal range,
+// flush, counting, shape, and whether it is the fused weight update).
 // kVarDrop is false for e = 8 formats (emin = -126: the binary32 subnormal range is the
-// target's too), which then need no per-lane variable shifts at all. kSymmetric: largest finite
+// target's too), which then need neither the subnormal rounding nor per-lane variable shifts. kSymmetric: largest finite
 // and overflow result do not depend on the sign (floating formats, except the directed modes'
 // overflow). kSpecialsPass: inf and NaN inputs are returned as they are (every floating format
-// but E4M3FN). The dispatcher uses the general shape unless both hold.
+// but E4M3FN). The dispatcher uses the general shape unless both hold. kUpdate: the value
+// rounded is x[j] - scale * step[j] (two binary32 operations, never contracted into an FMA:
+// the project builds with -ffp-contract=off), and updates lost are counted.
 template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, bool kSymmetric,
-          bool kSpecialsPass>
+          bool kSpecialsPass, bool kUpdate>
 [[gnu::always_inline]] inline void round_loop(float* __restrict x, std::uint32_t n,
                                               std::uint32_t counter_lo, BlockKeys keys,
-                                              const KernelParams& p, ChunkCounts* counts) {
+                                              const KernelParams& p, ChunkCounts* counts,
+                                              const float* __restrict step, float scale) {
   const std::int32_t base_drop = p.base_drop;
   const std::int32_t emin_biased = p.emin_biased;
-  const std::uint32_t const_mask = (1u << std::clamp(base_drop, 0, 23)) - 1u;
+  const std::int32_t const_kept_at = std::clamp(base_drop, 0, 23);
+  const std::uint32_t const_mask = (1u << const_kept_at) - 1u;
+  const std::uint32_t below_at = static_cast<std::uint32_t>(emin_biased) << 23;  // 2^emin
   const std::uint32_t max_pos = p.max_pos, max_neg = p.max_neg;
   const std::uint32_t ovf_pos = p.overflow_pos, ovf_neg = p.overflow_neg;
   const std::uint32_t inf_pos = p.inf_pos, inf_neg = p.inf_neg;
-  const std::uint32_t min_sub = p.min_sub, half_min_sub = p.half_min_sub;
+  const std::uint32_t min_sub = p.min_sub;
+  const float q = std::bit_cast<float>(min_sub), inv_q = kVarDrop ? 1.0f / q : 0.0f;
   const std::uint32_t min_normal = p.min_normal;
   const std::uint32_t nearest_overflow_at = p.nearest_overflow_at;
-  std::uint32_t n_overflow = 0, n_underflow = 0;
+  std::uint32_t n_overflow = 0, n_underflow = 0, n_lost = 0;
 
   for (std::uint32_t j = 0; j < n; ++j) {
     // Conditions are all-ones/all-zero lane masks and choices are and/or selects, so GCC's
     // if-conversion has nothing to do and the loop vectorises.
-    const std::uint32_t u = std::bit_cast<std::uint32_t>(x[j]);
+    const float old = x[j];
+    float st = 0.0f;
+    if constexpr (kUpdate) st = scale * step[j];
+    const std::uint32_t u = std::bit_cast<std::uint32_t>(kUpdate ? old - st : old);
     const std::uint32_t s = u & kSign;
     const std::uint32_t a = u ^ s;
     const std::uint32_t neg = static_cast<std::uint32_t>(static_cast<std::int32_t>(u) >> 31);
 
-    std::int32_t drop = base_drop;
-    std::int32_t kept_at = std::min(std::max(base_drop, 0), 23);  // = drop clamped to 0..23
-    std::uint32_t mask = const_mask;
-    std::uint32_t tiny = 0;   // lane mask: |x| < min_sub (neighbours 0 and min_sub)
-    std::uint32_t below = 0;  // lane mask: |x| < 2^emin
-    if constexpr (kVarDrop) {
-      const std::int32_t be = static_cast<std::int32_t>(a >> 23);
-      const std::int32_t extra = emin_biased - std::min(std::max(be, 1), emin_biased);
-      drop += extra;
-      tiny = lane_mask(drop >= 24);
-      below = lane_mask(extra > 0);
-      kept_at = std::min(std::max(drop, 0), 23);
-      mask = (1u << kept_at) - 1u;
-    }
-
-    // Rounding of the magnitude on the target's grid (valid outside `tiny`), and whether a
-    // tiny |x| goes to min_sub (tiny_up, a lane mask).
-    std::uint32_t inc = 0;
-    std::uint32_t tiny_up = 0;
-    if constexpr (kMode == Rounding::nearest_even) {
-      // lsb = last kept bit = bit `drop` of a (0 when drop == 0: nothing is dropped). Below
-      // 2^emin it is taken from the significand with its implicit bit instead, since with
-      // drop = 23 the kept bit is the target's code bit 0 (min_sub is odd), not binary32's
-      // exponent bit.
-      std::uint32_t lsb_src = a;
-      if constexpr (kVarDrop) {
-        const std::uint32_t sig =
-            (a & 0x007FFFFFu) | (lane_mask(i32(a) >= 0x00800000) & 0x00800000u);
-        lsb_src = select(below, sig, a);
+    std::uint32_t r;  // |x| rounded on the target's grid (before overflow and specials)
+    if constexpr (kMode != Rounding::stochastic) {
+      // In the target's normal range a fixed number of pattern bits is dropped.
+      std::uint32_t inc = 0;
+      if constexpr (kMode == Rounding::nearest_even) {
+        // lsb = last kept bit = bit `kept_at` of a (0 when nothing is dropped)
+        inc = (const_mask >> 1) + ((a >> const_kept_at) & const_mask & 1u);
+      } else if constexpr (kMode == Rounding::up || kMode == Rounding::down) {
+        inc = const_mask & (kMode == Rounding::up ? ~neg : neg);
       }
-      const std::uint32_t lsb = (lsb_src >> kept_at) & mask & 1u;
-      inc = (mask >> 1) + lsb;
-      tiny_up = lane_mask(i32(a) > i32(half_min_sub));
-    } else if constexpr (kMode == Rounding::up || kMode == Rounding::down) {
-      const std::uint32_t away = kMode == Rounding::up ? ~neg : neg;
-      inc = mask & away;
-      tiny_up = away & lane_mask(a != 0);
-    } else if constexpr (kMode == Rounding::stochastic) {
+      r = (a + inc) & ~const_mask;
+      if constexpr (kVarDrop) {
+        // Below 2^emin the grid is the fixed spacing q = min_sub: round t = |x| / q to an
+        // integer k in the mode's direction and scale back. Every step is exact: q is a power
+        // of two, t < 2^24, and t - trunc(t) is representable. Ties of nearest go to the even
+        // k, which is the even code (k is the subnormal code, or 2^m for 2^emin itself).
+        const float t = std::bit_cast<float>(a) * inv_q;
+        std::int32_t k = static_cast<std::int32_t>(t);  // truncation
+        if constexpr (kMode != Rounding::toward_zero) {
+          const float frac = t - static_cast<float>(k);
+          if constexpr (kMode == Rounding::nearest_even)
+            k += static_cast<std::int32_t>(
+                (lane_mask(frac > 0.5f) | (lane_mask(frac == 0.5f) & static_cast<std::uint32_t>(k))) & 1u);
+          else
+            k += static_cast<std::int32_t>(
+                lane_mask(frac != 0.0f) & (kMode == Rounding::up ? ~neg : neg) & 1u);
+        }
+        const float kq = static_cast<float>(k) * q;
+        r = select(lane_mask(i32(a) < i32(below_at)), std::bit_cast<std::uint32_t>(kq), r);
+      }
+    } else {
+      // Stochastic: the number of dropped bits grows by one per binade below 2^emin.
+      std::int32_t drop = base_drop;
+      std::int32_t kept_at = const_kept_at;
+      std::uint32_t mask = const_mask;
+      std::uint32_t tiny = 0;  // lane mask: |x| < min_sub (neighbours 0 and min_sub)
+      if constexpr (kVarDrop) {
+        const std::int32_t be = static_cast<std::int32_t>(a >> 23);
+        drop += emin_biased - std::min(std::max(be, 1), emin_biased);
+        tiny = lane_mask(drop >= 24);
+        kept_at = std::min(std::max(drop, 0), 23);
+        mask = (1u << kept_at) - 1u;
+      }
       const std::uint32_t h = hash32(counter_lo + j, keys);
       // Top `drop` bits of ~h: ((~h) >> 9) holds its top 23 bits.
-      inc = ((~h) >> 9) >> (23 - kept_at);
+      const std::uint32_t inc = ((~h) >> 9) >> (23 - kept_at);
+      r = (a + inc) & ~mask;
       if constexpr (kVarDrop) {
+        // A tiny |x| goes to min_sub with probability |x| / min_sub.
         const std::uint32_t sig =
             (a & 0x007FFFFFu) | (lane_mask(i32(a) >= 0x00800000) & 0x00800000u);
         const std::int32_t shl = std::max(32 - drop, 0);                // 0..8 when tiny
         const std::int32_t shr = std::min(std::max(drop - 32, 0), 31);  // sig < 2^24: >> 31 is 0
-        tiny_up = lane_mask(h < ((sig << shl) >> shr));
+        r = select(tiny, min_sub & lane_mask(h < ((sig << shl) >> shr)), r);
       }
     }
-    (void)below;
-    std::uint32_t r = (a + inc) & ~mask;
-    if constexpr (kVarDrop) r = select(tiny, min_sub & tiny_up, r);
 
     // Every magnitude pattern here is < 2^31, so signed 32-bit compares are exact (and one
     // instruction, where unsigned ones are three on AVX2).
@@ -153,56 +170,93 @@ template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, bool kSymmetr
       const std::uint32_t nan = lane_mask(i32(a) > i32(kInf));
       r = select(special, select(nan, a, select(neg, inf_neg, inf_pos)), r);
     }
-    x[j] = std::bit_cast<float>(s | r);
+    const float result = std::bit_cast<float>(s | r);
+    x[j] = result;
 
     if constexpr (kCount) {
       n_overflow += over & ~special & 1u;
       n_underflow += lane_mask(a != 0) & lane_mask(r == 0) & ~special & 1u;
     }
+    // A nonzero step that left the stored value unchanged (as a float: -0 equals +0).
+    if constexpr (kUpdate) n_lost += lane_mask(st != 0.0f) & lane_mask(result == old) & 1u;
   }
   if constexpr (kCount) {
     counts->overflow += n_overflow;
     counts->underflow += n_underflow;
   }
+  if constexpr (kUpdate) counts->lost += n_lost;
 }
 
-template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount>
+// The step array and its scale (unused unless kUpdate), and whether overflow and underflow
+// are counted, travel together through the dispatchers.
+struct Step {
+  const float* values;
+  float scale;
+  bool count_range;
+};
+
+template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, bool kUpdate>
 [[gnu::always_inline]] inline void dispatch_shape(float* x, std::uint32_t n, std::uint32_t c,
                                                   BlockKeys k, const KernelParams& p,
-                                                  ChunkCounts* counts) {
+                                                  ChunkCounts* counts, Step st) {
   const bool symmetric = p.max_pos == p.max_neg && p.overflow_pos == p.overflow_neg;
   const bool specials_pass = p.inf_pos == kInf && p.inf_neg == kInf;
   if (symmetric && specials_pass)
-    round_loop<kMode, kVarDrop, kFlush, kCount, true, true>(x, n, c, k, p, counts);
+    round_loop<kMode, kVarDrop, kFlush, kCount, true, true, kUpdate>(x, n, c, k, p, counts,
+                                                                     st.values, st.scale);
   else
-    round_loop<kMode, kVarDrop, kFlush, kCount, false, false>(x, n, c, k, p, counts);
+    round_loop<kMode, kVarDrop, kFlush, kCount, false, false, kUpdate>(x, n, c, k, p, counts,
+                                                                       st.values, st.scale);
 }
 
-template <Rounding kMode, bool kVarDrop>
+template <Rounding kMode, bool kVarDrop, bool kUpdate>
 [[gnu::always_inline]] inline void dispatch_flags(float* x, std::uint32_t n, std::uint32_t c,
                                                   BlockKeys k, const KernelParams& p,
-                                                  ChunkCounts* counts) {
+                                                  ChunkCounts* counts, Step st) {
   if (p.flush) {
-    if (counts)
-      dispatch_shape<kMode, kVarDrop, true, true>(x, n, c, k, p, counts);
+    if (st.count_range)
+      dispatch_shape<kMode, kVarDrop, true, true, kUpdate>(x, n, c, k, p, counts, st);
     else
-      dispatch_shape<kMode, kVarDrop, true, false>(x, n, c, k, p, counts);
+      dispatch_shape<kMode, kVarDrop, true, false, kUpdate>(x, n, c, k, p, counts, st);
   } else {
-    if (counts)
-      dispatch_shape<kMode, kVarDrop, false, true>(x, n, c, k, p, counts);
+    if (st.count_range)
+      dispatch_shape<kMode, kVarDrop, false, true, kUpdate>(x, n, c, k, p, counts, st);
     else
-      dispatch_shape<kMode, kVarDrop, false, false>(x, n, c, k, p, counts);
+      dispatch_shape<kMode, kVarDrop, false, false, kUpdate>(x, n, c, k, p, counts, st);
   }
 }
 
-template <Rounding kMode>
+template <Rounding kMode, bool kUpdate>
 [[gnu::always_inline]] inline void dispatch_drop(float* x, std::uint32_t n, std::uint32_t c,
                                                  BlockKeys k, const KernelParams& p,
-                                                 ChunkCounts* counts) {
+                                                 ChunkCounts* counts, Step st) {
   if (p.emin_biased > 1)
-    dispatch_flags<kMode, true>(x, n, c, k, p, counts);
+    dispatch_flags<kMode, true, kUpdate>(x, n, c, k, p, counts, st);
   else
-    dispatch_flags<kMode, false>(x, n, c, k, p, counts);
+    dispatch_flags<kMode, false, kUpdate>(x, n, c, k, p, counts, st);
+}
+
+template <bool kUpdate>
+[[gnu::always_inline]] inline void dispatch_mode(float* x, std::uint32_t n, std::uint32_t c,
+                                                 BlockKeys k, const KernelParams& p,
+                                                 ChunkCounts* counts, Step st) {
+  switch (p.mode) {
+    case Rounding::toward_zero:
+      dispatch_drop<Rounding::toward_zero, kUpdate>(x, n, c, k, p, counts, st);
+      break;
+    case Rounding::nearest_even:
+      dispatch_drop<Rounding::nearest_even, kUpdate>(x, n, c, k, p, counts, st);
+      break;
+    case Rounding::up:
+      dispatch_drop<Rounding::up, kUpdate>(x, n, c, k, p, counts, st);
+      break;
+    case Rounding::down:
+      dispatch_drop<Rounding::down, kUpdate>(x, n, c, k, p, counts, st);
+      break;
+    case Rounding::stochastic:
+      dispatch_drop<Rounding::stochastic, kUpdate>(x, n, c, k, p, counts, st);
+      break;
+  }
 }
 
 }  // namespace
@@ -210,23 +264,27 @@ template <Rounding kMode>
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void quantize_chunk(
     float* x, std::uint32_t n, std::uint32_t counter_lo, BlockKeys keys, const KernelParams& p,
     ChunkCounts* counts) {
-  switch (p.mode) {
-    case Rounding::toward_zero:
-      dispatch_drop<Rounding::toward_zero>(x, n, counter_lo, keys, p, counts);
-      break;
-    case Rounding::nearest_even:
-      dispatch_drop<Rounding::nearest_even>(x, n, counter_lo, keys, p, counts);
-      break;
-    case Rounding::up:
-      dispatch_drop<Rounding::up>(x, n, counter_lo, keys, p, counts);
-      break;
-    case Rounding::down:
-      dispatch_drop<Rounding::down>(x, n, counter_lo, keys, p, counts);
-      break;
-    case Rounding::stochastic:
-      dispatch_drop<Rounding::stochastic>(x, n, counter_lo, keys, p, counts);
-      break;
+  dispatch_mode<false>(x, n, counter_lo, keys, p, counts, Step{nullptr, 0.0f, counts != nullptr});
+}
+
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void
+subtract_round_chunk(float* x, const float* step, float scale, std::uint32_t n,
+                     std::uint32_t counter_lo, BlockKeys keys, const KernelParams& p,
+                     ChunkCounts* counts, bool count_range) {
+  dispatch_mode<true>(x, n, counter_lo, keys, p, counts, Step{step, scale, count_range});
+}
+
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void
+subtract_chunk(float* __restrict x, const float* __restrict step, float scale, std::uint32_t n,
+               ChunkCounts* counts) {
+  std::uint32_t n_lost = 0;
+  for (std::uint32_t j = 0; j < n; ++j) {
+    const float st = scale * step[j];
+    const float v = x[j] - st;
+    n_lost += lane_mask(st != 0.0f) & lane_mask(v == x[j]) & 1u;
+    x[j] = v;
   }
+  counts->lost += n_lost;
 }
 
 }  // namespace precsweep::detail

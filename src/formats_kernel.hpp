@@ -28,7 +28,6 @@ struct KernelParams {
   std::uint32_t inf_pos = 0;       // result for +inf (magnitude)
   std::uint32_t inf_neg = 0;       // result for -inf (magnitude)
   std::uint32_t min_sub = 0;       // smallest positive value 2^(emin-m) (fixed: 2^-f)
-  std::uint32_t half_min_sub = 0;  // 2^(emin-m-1); only used when the tiny range exists
   std::uint32_t min_normal = 0;    // 2^emin, the flush-to-zero threshold
   // nearest_even only: |x| at or above this pattern overflows even when the tie rule would
   // keep max finite. IEEE 754 sends |x| >= 2^emax (2 - 2^-(m+1)) to inf; add-then-mask agrees
@@ -66,6 +65,7 @@ constexpr std::uint32_t hash32(std::uint32_t counter_lo, BlockKeys k) {
 struct ChunkCounts {
   std::uint32_t overflow = 0;
   std::uint32_t underflow = 0;
+  std::uint32_t lost = 0;  // subtract_round_chunk only: nonzero steps the rounding undid
 };
 
 // Rounds x[0..n) (shape [n]) in place. Element j uses the random word
@@ -73,5 +73,18 @@ struct ChunkCounts {
 // counts == nullptr: nothing is counted (a faster loop).
 void quantize_chunk(float* x, std::uint32_t n, std::uint32_t counter_lo, BlockKeys keys,
                     const KernelParams& p, ChunkCounts* counts);
+
+// The weight update fused with the rounding, one pass over x[0..n) and step[0..n):
+//   s = scale * step[j];  x[j] <- round(x[j] - s);  counts->lost += (s != 0 && x[j] unchanged)
+// counts must not be null; overflow/underflow are counted as in quantize_chunk only when
+// count_range is set (the lost-update count alone is cheaper).
+void subtract_round_chunk(float* x, const float* step, float scale, std::uint32_t n,
+                          std::uint32_t counter_lo, BlockKeys keys, const KernelParams& p,
+                          ChunkCounts* counts, bool count_range);
+
+// The update alone, for binary32 itself (nothing to round): x[j] -= scale * step[j], counting
+// into counts->lost the nonzero steps that left x[j] unchanged (binary32 swamping).
+void subtract_chunk(float* x, const float* step, float scale, std::uint32_t n,
+                    ChunkCounts* counts);
 
 }  // namespace precsweep::detail

@@ -290,112 +290,26 @@ int Mlp::count_correct(int B, const std::uint8_t* y) const {
 // ---- weight update -------------------------------------------------------------------------
 
 namespace {
-// Elementwise pieces of the update over [lo, hi), counting in 32-bit lanes (the counts of one
-// piece fit: pieces are at most kPiece long) so the loops vectorise. `Step` gives the step of
-// element i from the value it is applied to: either a stored array, or the SGD formula, which
-// also writes the step back into the gradient buffer (and the momentum buffer).
-constexpr long kPiece = 1L << 20;
-
-// x[i] -= step(i, x[i]); counts nonzero steps that left x[i] unchanged.
-template <class Step>
-std::uint32_t subtract_count(float* x, Step step, long lo, long hi) {
-  std::uint32_t c = 0;
-  for (long i = lo; i < hi; ++i) {
-    const float st = step(i, x[i]);
-    const float v = x[i] - st;
-    c += static_cast<std::uint32_t>(st != 0.0f) & static_cast<std::uint32_t>(v == x[i]);
-    x[i] = v;
-  }
-  return c;
-}
-
-// old[i] = w[i]; w[i] -= step(i, w[i])
-template <class Step>
-void save_and_subtract(float* w, float* old, Step step, long lo, long hi) {
-  for (long i = lo; i < hi; ++i) {
-    old[i] = w[i];
-    w[i] = w[i] - step(i, w[i]);
-  }
-}
-
-// counts s[i] != 0 with w[i] == old[i]
-std::uint32_t count_unchanged(const float* w, const float* old, const float* s, long lo, long hi) {
-  std::uint32_t c = 0;
-  for (long i = lo; i < hi; ++i)
-    c += static_cast<std::uint32_t>(s[i] != 0.0f) & static_cast<std::uint32_t>(w[i] == old[i]);
-  return c;
-}
-
-// Runs f(lo, hi) over [0, n) in pieces, threaded when n is large; sums what f returns.
-template <class F>
-std::uint64_t over_pieces(long n, F f) {
-  const long pieces = (n + kPiece - 1) / kPiece;
-  if (n < kParallelMin || omp_get_max_threads() == 1) {
-    std::uint64_t total = 0;
-    for (long p = 0; p < pieces; ++p) total += f(p * kPiece, std::min(n, (p + 1) * kPiece));
-    return total;
-  }
-  std::uint64_t total = 0;
-#pragma omp parallel reduction(+ : total)
-  {
-    // contiguous static split of [0, n), aligned to 16 elements
-    const long nt = omp_get_num_threads(), t = omp_get_thread_num();
-    const long per = ((n + nt - 1) / nt + 15) / 16 * 16;
-    const long lo = std::min(n, t * per), hi = std::min(n, lo + per);
-    for (long p = lo; p < hi; p += kPiece) total += f(p, std::min(hi, p + kPiece));
-  }
-  return total;
-}
-
-// The update of apply_update with the step given by `step` (which may also record it in
-// `steps`, read back for the count after rounding).
-template <class Step>
-std::uint64_t update_impl(std::span<float> working, std::span<float> master, const float* steps,
-                          Step step, bool round, const Format& fmt, Rounding mode,
-                          StochasticKey key, QuantizeStats* stats) {
-  const long n = static_cast<long>(working.size());
-  float* w = working.data();
-  if (!master.empty()) {
+// The update with the step scale * step[i] (formats.hpp: subtract_round does the subtraction,
+// the rounding and the lost-update count in one pass).
+std::uint64_t update(std::span<float> working, std::span<float> master, std::span<const float> step,
+                     float scale, bool round, const Format& fmt, Rounding mode, StochasticKey key,
+                     QuantizeStats* stats) {
+  QuantizeStats qs;
+  QuantizeStats* count = stats ? &qs : nullptr;  // counting overflow/underflow costs a little
+  std::uint64_t lost = 0;
+  if (master.empty()) {
+    lost = subtract_round(working, step, scale, round ? fmt : Format{}, mode, key, count);
+  } else {
     // Mixed precision: the fp32 master receives the update (lost only to fp32 swamping), the
     // working copy is re-rounded from it.
-    float* m = master.data();
-    const std::uint64_t lost =
-        over_pieces(n, [&](long lo, long hi) { return subtract_count(m, step, lo, hi); });
+    lost = subtract_round(master, step, scale, Format{}, mode);
     if (round) {
-      std::memcpy(w, m, static_cast<std::size_t>(n) * sizeof(float));
-      QuantizeStats qs;
-      quantize(working, fmt, mode, key, &qs);
-      if (stats) *stats += qs;
+      std::copy(master.begin(), master.end(), working.begin());
+      quantize(working, fmt, mode, key, count);
     }
-    return lost;
   }
-  if (!round)
-    return over_pieces(n, [&](long lo, long hi) { return subtract_count(w, step, lo, hi); });
-  // Plain scheme, rounded: per L1-sized block, keep the old values in a small buffer that stays
-  // in L1, add, round the block (stochastic bits at key.offset + global index, so blocking does
-  // not change the result), and count updates that left the stored value unchanged.
-  constexpr long kBlock = 4096;
-  const long blocks = (n + kBlock - 1) / kBlock;
-  std::uint64_t lost = 0, over = 0, under = 0;
-#pragma omp parallel for schedule(static) reduction(+ : lost, over, under) if (n >= kParallelMin)
-  for (long blk = 0; blk < blocks; ++blk) {
-    const long lo = blk * kBlock, hi = std::min(n, lo + kBlock);
-    // [kBlock] old values; offset by 96 bytes from w's alignment to avoid 4 KiB aliasing
-    alignas(64) float old_buf[kBlock + 24];
-    float* o = old_buf + 24 - lo;  // o[i] for i in [lo, hi)
-    save_and_subtract(w, o, step, lo, hi);
-    QuantizeStats qs;
-    StochasticKey k = key;
-    k.offset += static_cast<std::uint64_t>(lo);
-    quantize({w + lo, static_cast<std::size_t>(hi - lo)}, fmt, mode, k, &qs);
-    over += qs.overflow;
-    under += qs.underflow;
-    lost += count_unchanged(w, o, steps, lo, hi);
-  }
-  if (stats) {
-    stats->overflow += over;
-    stats->underflow += under;
-  }
+  if (stats) *stats += qs;
   return lost;
 }
 }  // namespace
@@ -405,9 +319,7 @@ std::uint64_t apply_update(std::span<float> working, std::span<float> master,
                            Rounding mode, StochasticKey key, QuantizeStats* stats) {
   if (step.size() != working.size() || (!master.empty() && master.size() != working.size()))
     throw std::invalid_argument("apply_update: buffer sizes differ");
-  const float* s = step.data();
-  return update_impl(working, master, s, [s](long i, float) { return s[i]; }, round, fmt, mode,
-                     key, stats);
+  return update(working, master, step, 1.0f, round, fmt, mode, key, stats);  // 1 * s is exact
 }
 
 std::uint64_t sgd_update(std::span<float> working, std::span<float> master,
@@ -417,26 +329,20 @@ std::uint64_t sgd_update(std::span<float> working, std::span<float> master,
   if (grads.size() != working.size() || (!master.empty() && master.size() != working.size()) ||
       (momentum != 0.0f && velocity.size() != working.size()))
     throw std::invalid_argument("sgd_update: buffer sizes differ");
+  // The step is lr * d with d = v (momentum) or g + wd x, where x is the value the step is
+  // applied to; d is formed in place in grads first when it is not g itself.
+  const long n = static_cast<long>(grads.size());
   float* g = grads.data();
-  // The step is written back into grads only where the rounded plain update reads it again.
-  const bool record = round && master.empty();
+  const float* x = master.empty() ? working.data() : master.data();
   if (momentum != 0.0f) {
     float* v = velocity.data();
-    auto step = [=](long i, float x) {
-      const float vi = momentum * v[i] + (g[i] + weight_decay * x);
-      v[i] = vi;
-      return lr * vi;
-    };
-    if (!record) return update_impl(working, master, g, step, round, fmt, mode, key, stats);
-    return update_impl(
-        working, master, g, [=](long i, float x) { return g[i] = step(i, x); }, round, fmt,
-        mode, key, stats);
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+    for (long i = 0; i < n; ++i) g[i] = v[i] = momentum * v[i] + (g[i] + weight_decay * x[i]);
+  } else if (weight_decay != 0.0f) {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+    for (long i = 0; i < n; ++i) g[i] = g[i] + weight_decay * x[i];
   }
-  auto step = [=](long i, float x) { return lr * (g[i] + weight_decay * x); };
-  if (!record) return update_impl(working, master, g, step, round, fmt, mode, key, stats);
-  return update_impl(
-      working, master, g, [=](long i, float x) { return g[i] = step(i, x); }, round, fmt, mode,
-      key, stats);
+  return update(working, master, grads, lr, round, fmt, mode, key, stats);
 }
 
 // ---- reference -----------------------------------------------------------------------------

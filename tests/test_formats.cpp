@@ -603,6 +603,58 @@ TEST(FormatsStats, CountsOverflowAndUnderflow) {
   EXPECT_GT(st.underflow, 0u);
 }
 
+// The fused weight update (subtract_round) on the exhaustive inputs of formats that cover every
+// loop shape (e = 8 and e < 8, flush, saturate, E4M3FN, fixed point): half the elements get their
+// value v as x - step with x = 0 and step = -v, the others keep x = v with a zero step. Values
+// must match the reference, the lost count the definition, and the counts a plain quantize.
+TEST(FormatsSubtractRound, EqualsSubtractThenRoundInEveryShapeAndMode) {
+  for (const char* name : {"E5M10", "bf16", "fp8-e4m3", "E2M0", "E3M2,no-subnormals,saturate",
+                           "Q8.8", "Q25.0"}) {
+    const Format fmt = parse_format(name);
+    const std::vector<float> v = exhaustive_inputs(fmt);
+    const std::size_t n = v.size();
+    std::vector<float> x0(n), step(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      x0[i] = i % 2 ? v[i] : 0.0f;
+      step[i] = i % 2 ? 0.0f : -v[i];
+    }
+    for (Rounding mode : {Rounding::toward_zero, Rounding::nearest_even, Rounding::up,
+                          Rounding::down, Rounding::stochastic}) {
+      SCOPED_TRACE(std::string(name) + " " + to_string(mode));
+      const StochasticKey key{5, 6, 7};
+      std::vector<float> x = x0;
+      QuantizeStats st;
+      const std::uint64_t lost = subtract_round(x, step, 1.0f, fmt, mode, key, &st);
+      std::vector<float> y = x0;
+      EXPECT_EQ(subtract_round(y, step, 1.0f, fmt, mode, key), lost);  // uncounted loop
+      std::vector<float> plain(n);
+      for (std::size_t i = 0; i < n; ++i) plain[i] = x0[i] - step[i];
+      QuantizeStats want_st;
+      quantize(plain, fmt, mode, key, &want_st);
+      std::size_t bad = 0;
+      std::uint64_t want_lost = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::uint32_t word = mode == Rounding::stochastic ? stochastic_bits(key, i) : 0u;
+        const float updated = x0[i] - step[i];  // v[i], but a NaN's sign follows x86's rule
+        bad += !same(x[i], ref::quantize_ref(updated, fmt, mode, word)) || !same(y[i], x[i]);
+        want_lost += step[i] != 0.0f && x[i] == x0[i];
+      }
+      EXPECT_EQ(bad, 0u);
+      EXPECT_EQ(lost, want_lost);
+      EXPECT_EQ(st.overflow, want_st.overflow);
+      EXPECT_EQ(st.underflow, want_st.underflow);
+    }
+  }
+  // binary32 itself: the plain update, lost only to swamping; the scale multiplies the step.
+  std::vector<float> w = {1.0f, 1.0f, 2.0f};
+  const std::vector<float> s = {0x1p-30f, 0.25f, 0.0f};
+  EXPECT_EQ(subtract_round(w, s, 2.0f, parse_format("fp32"), Rounding::nearest_even), 1u);
+  EXPECT_EQ(w, (std::vector<float>{1.0f, 0.5f, 2.0f}));
+  std::vector<float> short_step(2);
+  EXPECT_THROW(subtract_round(w, short_step, 1.0f, parse_format("fp16"), Rounding::up),
+               std::invalid_argument);
+}
+
 TEST(FormatsKernel, AnyLengthIncludingZero) {
   const Format fmt = parse_format("bf16");
   std::vector<float> empty;

@@ -74,6 +74,17 @@ struct StochasticKey {
 void quantize(std::span<float> x, const Format& fmt, Rounding mode, StochasticKey key = {},
               QuantizeStats* stats = nullptr);
 
+// The SGD weight update fused with the rounding, in one pass over both arrays:
+//   s = scale * step[i];  x[i] <- q(x[i] - s)
+// with q as in quantize (stochastic bits at key.offset + i; the identity for binary32), so the
+// result equals subtracting and then calling quantize. Returns how many i had s != 0 but an
+// unchanged x[i] (compared as floats): updates lost to the rounding, or to binary32 swamping.
+// Overflow and underflow are counted only when `stats` is given (that costs a little).
+// Throws std::invalid_argument when the sizes differ.
+std::uint64_t subtract_round(std::span<float> x, std::span<const float> step, float scale,
+                             const Format& fmt, Rounding mode, StochasticKey key = {},
+                             QuantizeStats* stats = nullptr);
+
 // One value (convenience for the CLI and tests; same result as the array kernel with index 0).
 float quantize_one(float x, const Format& fmt, Rounding mode, StochasticKey key = {});
 

@@ -121,7 +121,9 @@ std::uint64_t apply_update(std::span<float> working, std::span<float> master,
                            std::span<const float> step, bool round, const Format& fmt,
                            Rounding mode, StochasticKey key, QuantizeStats* stats);
 
-// apply_update fused with the SGD step (PyTorch's rule), in the same pass over the arrays:
+// apply_update with the SGD step (PyTorch's rule); the subtraction, rounding and lost-update count
+// are one pass (subtract_round in formats.hpp), preceded by one pass forming v when momentum or
+// weight decay is on:
 //   v[i] = momentum v[i] + (g[i] + weight_decay x[i]);  step[i] = lr v[i]   (momentum > 0)
 //   step[i] = lr (g[i] + weight_decay x[i])                                  (momentum == 0)
 // where x is the value the step is applied to (master if given, else working). grads is
