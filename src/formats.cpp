@@ -348,7 +348,7 @@ void quantize(std::span<float> x, const Format& fmt, Rounding mode, StochasticKe
   float* data = x.data();  // shape [n], rounded in place
   const Totals t = run_chunks(x.size(), [&](std::size_t begin, std::size_t end) {
     detail::ChunkCounts c;
-    run_range(data, nullptr, 0.0f, begin, end, p, key.offset, stats ? &c : nullptr, stats);
+    run_range(data, nullptr, 0.0f, begin, end, p, key.offset, stats ? &c : nullptr, stats != nullptr);
     return c;
   });
   if (stats) *stats = {t.overflow, t.underflow};
