@@ -2,8 +2,11 @@
 figures and the CSV table behind each (see docs/analysis.md for what each figure shows).
 
 Works on a partial file (a killed or still-running sweep): unfinished points are counted in
-the status section and left out of the figures. Exit codes: 0 written, 2 bad input (missing
-or unreadable file, not a results file) with one line on stderr.
+the status section and left out of the figures. The folder is drawn beside the target and
+moved into place only when complete, so a failed run leaves the old report as it was and a
+re-run leaves no stale files; an existing folder that is not a precsweep report is refused,
+never overwritten. Exit codes: 0 written, 2 bad input (missing or unreadable file, not a
+results file, output folder not replaceable) with one line on stderr.
 Deliberately leaves out: the figures themselves (figures.py) and any styling beyond plain HTML.
 """
 from __future__ import annotations
@@ -12,7 +15,9 @@ import argparse
 import datetime
 import html
 import os
+import shutil
 import sys
+import tempfile
 
 import numpy as np
 import pandas as pd
@@ -87,13 +92,54 @@ def _status_html(df, attrs, status_item):
     return "\n".join(parts)
 
 
+MARKER = ".precsweep-report"  # marks a folder this module wrote (and may replace)
+
+
+def _check_replaceable(out_dir):
+    """Raises ValueError unless out_dir is absent, empty, or a report this module wrote."""
+    if not os.path.lexists(out_dir):
+        return
+    if not os.path.isdir(out_dir) or os.path.islink(out_dir):
+        raise ValueError(f"output path '{out_dir}' exists and is not a folder")
+    if not os.listdir(out_dir) or os.path.exists(os.path.join(out_dir, MARKER)):
+        return
+    raise ValueError(f"output folder '{out_dir}' holds files that are not a precsweep report; "
+                     "choose another -o or remove it")
+
+
 def write_report(path, out_dir, tolerance=0.01, errorscale=None):
     """Writes out_dir/index.html with figures and CSVs; returns the path of index.html.
-    errorscale: optional `precsweep errorscale --out` file, drawn as an error-scaling section."""
-    df = load(path)
+    errorscale: optional `precsweep errorscale --out` file, drawn as an error-scaling section.
+    The folder is replaced as a whole, and only once the new one is complete."""
+    _check_replaceable(out_dir)
+    df = load(path)  # bad input fails here, before anything is written
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="." + os.path.basename(os.path.abspath(out_dir)) + ".new-",
+                           dir=parent)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a report is a normal folder
+        _draw_report(path, df, tmp, tolerance, errorscale)
+        open(os.path.join(tmp, MARKER), "w").close()
+        if os.path.isdir(out_dir):
+            old = tmp + ".old"
+            os.rename(out_dir, old)
+            os.rename(tmp, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return os.path.join(out_dir, "index.html")
+
+
+def _draw_report(path, df, out_dir, tolerance, errorscale):
+    """Draws the report of results file `path` (loaded as df) into the existing out_dir."""
     cv = curves(path)
     attrs = attributes(path)
-    os.makedirs(out_dir, exist_ok=True)
     df.to_csv(os.path.join(out_dir, "points.csv"), index=False)
 
     crit = critical_bits(df, tolerance)

@@ -168,3 +168,25 @@ def test_format_bars_for_a_list_of_formats(sweep_file, tmp_path):
     bars = pd.read_csv(tmp_path / fig.csv)
     assert set(bars["format"]) == {"E5M2", "E8M6", "E8M10"}
     assert set(bars["rounding"]) == set(ROUNDINGS)
+
+
+def test_rerun_replaces_the_folder_and_refuses_a_foreign_one(sweep_file, tmp_path):
+    out = tmp_path / "r"
+    assert run_report([str(sweep_file), "-o", str(out)]).returncode == 0
+    (out / "stale.png").write_bytes(b"left over from an older report")
+    again = run_report([str(sweep_file), "-o", str(out)])
+    assert again.returncode == 0, again.stderr
+    assert (out / "index.html").exists() and not (out / "stale.png").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]  # no temporary folders left
+    # A folder that is not a report is never overwritten; a missing results file leaves the
+    # previous report untouched.
+    foreign = tmp_path / "notes"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("precious")
+    refused = run_report([str(sweep_file), "-o", str(foreign)])
+    assert refused.returncode == 2
+    assert len(refused.stderr.strip().splitlines()) == 1 and "not a precsweep report" in refused.stderr
+    assert sorted(p.name for p in foreign.iterdir()) == ["thesis.tex"]
+    before = sorted(p.name for p in out.iterdir())
+    assert run_report([str(tmp_path / "nope.h5"), "-o", str(out)]).returncode == 2
+    assert sorted(p.name for p in out.iterdir()) == before
