@@ -3,28 +3,22 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <array>
-#include <cstdio>
 #include <string>
-#include <sys/wait.h>
 
 #include "precsweep/build_info.hpp"
+#include "test_support.hpp"
 
 namespace {
 
+// stdout and stderr together, as a user sees them
 struct CmdResult {
   int code;
-  std::string out;  // stdout and stderr together
+  std::string out;
 };
 
 CmdResult run_precsweep(const std::string& args) {
-  const std::string cmd = std::string(PRECSWEEP_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), buf.size(), p)) out += buf.data();
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  const precsweep::test::CliRun r = precsweep::test::run_precsweep(args);
+  return {r.code, r.out + r.err};
 }
 
 }  // namespace

@@ -13,34 +13,18 @@
 #include <sstream>
 #include <string>
 
+#include "test_support.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-struct CmdRun {
-  int code;
-  std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using CmdRun = precsweep::test::CliRun;
 
 CmdRun quantize_cmd(const std::string& args, const std::string& input) {
-  const fs::path dir =
-      fs::temp_directory_path() / ("precsweep_quantize_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  std::ofstream(dir / "in") << input;
-  const std::string cmd = std::string(PRECSWEEP_BINARY) + " quantize " + args + " < '" +
-                          (dir / "in").string() + "' > '" + (dir / "out").string() + "' 2> '" +
-                          (dir / "err").string() + "'";
-  const int status = std::system(cmd.c_str());
-  CmdRun r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(dir / "out"), slurp(dir / "err")};
-  fs::remove_all(dir);
-  return r;
+  precsweep::test::TempDir dir("precsweep_quantize");
+  std::ofstream(dir.path / "in") << input;
+  return precsweep::test::run_precsweep("quantize " + args + " < '" + (dir.path / "in").string() + "'");
 }
 
 TEST(CliQuantize, PrintsHexFloatsOfTheRoundedBinary32Values) {

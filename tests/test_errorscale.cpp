@@ -31,6 +31,7 @@ using namespace precsweep;
 namespace {
 
 using precsweep::test::TempDir;
+using precsweep::test::run_precsweep;
 
 // A network with init_params weights and small random biases.
 StoredNetwork random_network(std::vector<int> sizes, Activation act, std::uint64_t seed) {
@@ -343,12 +344,7 @@ TEST(ErrorScale, StochasticRoundingIsDeterministic) {
 
 TEST(ErrorScale, CliInputErrorsExitTwo) {
   TempDir dir;
-  auto run = [&](const std::string& args) {
-    const std::string cmd = std::string(PRECSWEEP_BINARY) + " errorscale " + args + " >" +
-                            (dir.path / "o.txt").string() + " 2>" + (dir.path / "e.txt").string();
-    const int status = std::system(cmd.c_str());
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  };
+  auto run = [](const std::string& args) { return run_precsweep("errorscale " + args).code; };
   EXPECT_EQ(run("--weights " + (dir.path / "none.h5").string()), 2);
   const fs::path file = dir.path / "run.h5";
   write_run(file, random_network({64, 5, 10}, Activation::sigmoid, 1), true);
@@ -367,12 +363,7 @@ TEST(ErrorScale, CliInputErrorsExitTwo) {
   EXPECT_FALSE(fs::exists(out.string() + ".tmp"));
 
   // End to end: `train --save-weights --out` then `errorscale` on that file.
-  auto train = [&](const std::string& args) {
-    const std::string cmd = std::string(PRECSWEEP_BINARY) + " train " + args + " >" +
-                            (dir.path / "t.txt").string() + " 2>&1";
-    const int status = std::system(cmd.c_str());
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  };
+  auto train = [](const std::string& args) { return run_precsweep("train " + args).code; };
   EXPECT_EQ(train("--dataset synthetic --save-weights"), 2);  // needs --out
   const fs::path trained = dir.path / "trained.h5";
   ASSERT_EQ(train("--dataset synthetic --hidden 8 --epochs 1 --save-weights --out " +

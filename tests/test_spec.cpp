@@ -17,6 +17,7 @@
 
 #include "precsweep/error.hpp"
 #include "precsweep/spec.hpp"
+#include "test_support.hpp"
 
 namespace fs = std::filesystem;
 using namespace precsweep;
@@ -40,12 +41,7 @@ precision:
 baseline: true   # also run fp32 once for every hyperparameter setting, and link each point to it
 )";
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using test::read_text;
 
 // The message of the InputError parse_spec throws (fails the test if none is thrown).
 std::string error_of(const std::string& yaml) {
@@ -574,22 +570,8 @@ TEST(SpecErrors, MissingFileAndTooManyPoints) {
 // ---- the `list` command ---------------------------------------------------------------------
 
 namespace {
-struct CliRun {
-  int code = -1;
-  std::string out, err;
-};
-CliRun run_cli(const std::string& args) {
-  const fs::path dir = fs::temp_directory_path() / ("precsweep_list_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  const std::string cmd = std::string(PRECSWEEP_BINARY) + " " + args + " >" + (dir / "out").string() +
-                          " 2>" + (dir / "err").string();
-  const int status = std::system(cmd.c_str());
-  CliRun r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = read_text(dir / "out");
-  r.err = read_text(dir / "err");
-  return r;
-}
+using test::CliRun;
+CliRun run_cli(const std::string& args) { return test::run_precsweep(args); }
 }  // namespace
 
 TEST(ListCommand, PrintsCountsAxesAndCost) {

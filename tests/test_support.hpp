@@ -1,8 +1,13 @@
-// Helpers shared by the C++ tests: a temporary folder removed at scope exit.
+// Helpers shared by the C++ tests: a temporary folder removed at scope exit, reading a file,
+// and running the `precsweep` executable (PRECSWEEP_BINARY, defined by tests/CMakeLists.txt).
 #pragma once
 #include <stdlib.h>
+#include <sys/wait.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 
@@ -24,5 +29,30 @@ struct TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
 };
+
+// The whole text of a file ("" when it cannot be read).
+inline std::string read_text(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Exit code (-1 when killed by a signal) and what a command printed.
+struct CliRun {
+  int code = -1;
+  std::string out, err;
+};
+
+// Runs `precsweep ARGS` through the shell, so ARGS may add its own redirections such as
+// "< input"; stdout and stderr are captured separately.
+inline CliRun run_precsweep(const std::string& args) {
+  TempDir dir("precsweep_cli");
+  const std::string cmd = std::string(PRECSWEEP_BINARY) + " " + args + " >'" +
+                          (dir.path / "out").string() + "' 2>'" + (dir.path / "err").string() + "'";
+  const int status = std::system(cmd.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_text(dir.path / "out"),
+          read_text(dir.path / "err")};
+}
 
 }  // namespace precsweep::test

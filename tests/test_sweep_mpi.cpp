@@ -22,6 +22,7 @@
 
 #include "precsweep/h5.hpp"
 #include "precsweep/results_file.hpp"
+#include "test_support.hpp"
 
 namespace fs = std::filesystem;
 using namespace precsweep;
@@ -49,23 +50,10 @@ baseline: true
 )";
 constexpr std::int64_t kPoints = 24;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("precsweep_test_sweep_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using precsweep::test::read_text;
+using precsweep::test::TempDir;
 
 void write_text(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // Starts argv with stdout/stderr redirected to files; returns the pid.
 pid_t spawn(const std::vector<std::string>& argv, const fs::path& out, const fs::path& err) {

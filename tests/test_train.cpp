@@ -21,6 +21,7 @@
 #include "precsweep/dataset.hpp"
 #include "precsweep/error.hpp"
 #include "precsweep/train.hpp"
+#include "test_support.hpp"
 
 using namespace precsweep;
 namespace fs = std::filesystem;
@@ -61,27 +62,8 @@ void expect_same_run(const RunResult& a, const RunResult& b) {
   EXPECT_EQ(0, std::memcmp(a.params.data(), b.params.data(), a.params.size() * sizeof(float)));
 }
 
-struct Cli {
-  int code;
-  std::string out, err;
-};
-
-Cli run_cli(const std::string& args) {
-  const fs::path dir = fs::temp_directory_path() / ("precsweep_test_train_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  const std::string cmd = std::string(PRECSWEEP_BINARY) + " " + args + " >" + (dir / "out").string() +
-                          " 2>" + (dir / "err").string();
-  const int status = std::system(cmd.c_str());
-  auto slurp = [](const fs::path& p) {
-    std::ifstream f(p);
-    std::stringstream s;
-    s << f.rdbuf();
-    return s.str();
-  };
-  Cli r{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(dir / "out"), slurp(dir / "err")};
-  fs::remove_all(dir);
-  return r;
-}
+using Cli = test::CliRun;
+Cli run_cli(const std::string& args) { return test::run_precsweep(args); }
 
 fs::path mnist_dir() { return fs::path(PRECSWEEP_SOURCE_DIR) / "data" / "mnist"; }
 bool have_mnist() { return fs::exists(mnist_dir() / "train-images-idx3-ubyte") || fs::exists(mnist_dir() / "train-images-idx3-ubyte.gz"); }
