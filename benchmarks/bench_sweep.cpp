@@ -145,16 +145,20 @@ BENCHMARK(BM_MakespanMixedPoints)->Iterations(1)->UseManualTime()->Unit(benchmar
 // Bookkeeping in-process on one MPI rank, as the runner does it but with the cost ordering
 // redone for every point (worst case): order 10,000 pending points, write a point's row (every
 // /results dataset), request its fdatasync (helper thread).
-void BM_BookkeepingPerPoint(benchmark::State& state) {
-  const fs::path dir = scratch();
-  const fs::path out = dir / "bookkeeping.h5";
+// A fresh results file in the scratch folder for a 10,000-point spec (10 epochs per point).
+ResultsFile create_10k_file(const fs::path& out, const SweepSpec& spec) {
   fs::remove(out);
-  SweepSpec spec = parse_spec(
-      "name: bk\ndataset: synthetic\nepochs: 10\nseed: {from: 1, to: 10000, step: 1}\n");
   RunInfo info;
   info.hostnames = {"bench"};
   info.start_time = iso8601_utc_now();
-  ResultsFile file = ResultsFile::create(out, spec, info, h5::Access::mpio(mpi::world()), true);
+  return ResultsFile::create(out, spec, info, h5::Access::mpio(mpi::world()), true);
+}
+const char* const k10kSpec = "name: bk\ndataset: synthetic\nepochs: 10\nseed: {from: 1, to: 10000, step: 1}\n";
+
+void BM_BookkeepingPerPoint(benchmark::State& state) {
+  const fs::path out = scratch() / "bookkeeping.h5";
+  const SweepSpec spec = parse_spec(k10kSpec);
+  ResultsFile file = create_10k_file(out, spec);
   std::vector<PendingPoint> pending;
   for (const Point& p : spec.points) pending.push_back({p.id, p.cost});
   RunResult result;
@@ -175,15 +179,9 @@ BENCHMARK(BM_BookkeepingPerPoint)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 
 // Row write alone (sync:0) and row write + a completed fdatasync (sync:1).
 void BM_WriteAndSyncPerPoint(benchmark::State& state) {
-  const fs::path dir = scratch();
-  const fs::path out = dir / "write.h5";
-  fs::remove(out);
-  SweepSpec spec = parse_spec(
-      "name: wr\ndataset: synthetic\nepochs: 10\nseed: {from: 1, to: 10000, step: 1}\n");
-  RunInfo info;
-  info.hostnames = {"bench"};
-  info.start_time = iso8601_utc_now();
-  ResultsFile file = ResultsFile::create(out, spec, info, h5::Access::mpio(mpi::world()), true);
+  const fs::path out = scratch() / "write.h5";
+  const SweepSpec spec = parse_spec(k10kSpec);
+  ResultsFile file = create_10k_file(out, spec);
   RunResult result;
   result.status = RunStatus::done;
   result.epochs.resize(10);
