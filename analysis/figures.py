@@ -206,13 +206,23 @@ def baseline_by(df, p):
     return b.groupby(p)["final_test_accuracy"].mean().to_dict()
 
 
-def accuracy_vs_mantissa(df, out_dir):
-    title = "Accuracy versus mantissa bits"
+def mantissa_sweep(df, title):
+    """(finished float points, the exponent width with most mantissa widths), or a Skip when
+    mantissa width was not swept at any one exponent width."""
     pts = usable(float_points(df))
     at_e = mantissa_exponent(pts) if not pts.empty else None
     if at_e is None:
         return Skip(title, "Skipped: mantissa width was not swept at any one exponent width "
                            "(or no finished points).")
+    return pts, at_e
+
+
+def accuracy_vs_mantissa(df, out_dir):
+    title = "Accuracy versus mantissa bits"
+    sweep = mantissa_sweep(df, title)
+    if isinstance(sweep, Skip):
+        return sweep
+    pts, at_e = sweep
     params = swept_settings(pts)
     exp_swept = pts["exp_bits"].nunique() > 1
     if exp_swept:
@@ -310,11 +320,10 @@ def accuracy_by_format(df, out_dir):
 
 def lost_updates(df, out_dir):
     title = "Lost-update fraction versus mantissa bits"
-    pts = usable(float_points(df))
-    at_e = mantissa_exponent(pts) if not pts.empty else None
-    if at_e is None:
-        return Skip(title, "Skipped: mantissa width was not swept at any one exponent width "
-                           "(or no finished points).")
+    sweep = mantissa_sweep(df, title)
+    if isinstance(sweep, Skip):
+        return sweep
+    pts, at_e = sweep
     if "mean_lost_update_fraction" not in pts or pts["mean_lost_update_fraction"].isna().all():
         return Skip(title, "Skipped: the file has no lost-update instrumentation.")
     pts = pts[pts["exp_bits"] == at_e]
