@@ -153,7 +153,8 @@ ResultsFile create_10k_file(const fs::path& out, const SweepSpec& spec) {
   info.start_time = iso8601_utc_now();
   return ResultsFile::create(out, spec, info, h5::Access::mpio(mpi::world()), true);
 }
-const char* const k10kSpec = "name: bk\ndataset: synthetic\nepochs: 10\nseed: {from: 1, to: 10000, step: 1}\n";
+const char* const k10kSpec =
+    "name: bk\ndataset: synthetic\nepochs: 10\nseed: {from: 1, to: 10000, step: 1}\n";
 
 void BM_BookkeepingPerPoint(benchmark::State& state) {
   const fs::path out = scratch() / "bookkeeping.h5";

@@ -348,7 +348,8 @@ void quantize(std::span<float> x, const Format& fmt, Rounding mode, StochasticKe
   float* data = x.data();  // shape [n], rounded in place
   const Totals t = run_chunks(x.size(), [&](std::size_t begin, std::size_t end) {
     detail::ChunkCounts c;
-    run_range(data, nullptr, 0.0f, begin, end, p, key.offset, stats ? &c : nullptr, stats != nullptr);
+    run_range(data, nullptr, 0.0f, begin, end, p, key.offset, stats ? &c : nullptr,
+              stats != nullptr);
     return c;
   });
   if (stats) *stats = {t.overflow, t.underflow};
@@ -366,7 +367,8 @@ std::uint64_t subtract_round(std::span<float> x, std::span<const float> step, fl
     // binary32 itself: the update alone (lost only to binary32 swamping)
     t = run_chunks(x.size(), [&](std::size_t begin, std::size_t end) {
       detail::ChunkCounts c;
-      detail::subtract_chunk(w + begin, g + begin, scale, static_cast<std::uint32_t>(end - begin), &c);
+      detail::subtract_chunk(w + begin, g + begin, scale, static_cast<std::uint32_t>(end - begin),
+                             &c);
       return c;
     });
   } else {

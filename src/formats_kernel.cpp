@@ -60,9 +60,9 @@ constexpr std::uint32_t kInf = 0x7F800000u;
 // One loop per (mode, whether the target has a subnormal range below binary32's normal range,
 // flush, counting, shape, and whether it is the fused weight update).
 // kVarDrop is false for e = 8 formats (emin = -126: the binary32 subnormal range is the
-// target's too), which then need neither the subnormal rounding nor per-lane variable shifts. kSymmetric: largest finite
-// and overflow result do not depend on the sign (floating formats, except the directed modes'
-// overflow). kSpecialsPass: inf and NaN inputs are returned as they are (every floating format
+// target's too), which then need neither the subnormal rounding nor per-lane variable shifts.
+// kSymmetric: largest finite and overflow result do not depend on the sign (floating formats,
+// except the directed modes' overflow). kSpecialsPass: inf and NaN inputs are returned as they are (every floating format
 // but E4M3FN). The dispatcher uses the general shape unless both hold. kUpdate: the value
 // rounded is x[j] - scale * step[j] (two binary32 operations, never contracted into an FMA:
 // the project builds with -ffp-contract=off), and updates lost are counted.
@@ -118,8 +118,9 @@ template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, bool kSymmetr
         if constexpr (kMode != Rounding::toward_zero) {
           const float frac = t - static_cast<float>(k);
           if constexpr (kMode == Rounding::nearest_even)
-            k += static_cast<std::int32_t>(
-                (lane_mask(frac > 0.5f) | (lane_mask(frac == 0.5f) & static_cast<std::uint32_t>(k))) & 1u);
+            k += static_cast<std::int32_t>((lane_mask(frac > 0.5f) |
+                                            (lane_mask(frac == 0.5f) & static_cast<std::uint32_t>(k))) &
+                                           1u);
           else
             k += static_cast<std::int32_t>(
                 lane_mask(frac != 0.0f) & (kMode == Rounding::up ? ~neg : neg) & 1u);

@@ -185,7 +185,8 @@ def test_rerun_replaces_the_folder_and_refuses_a_foreign_one(sweep_file, tmp_pat
     (foreign / "thesis.tex").write_text("precious")
     refused = run_report([str(sweep_file), "-o", str(foreign)])
     assert refused.returncode == 2
-    assert len(refused.stderr.strip().splitlines()) == 1 and "not a precsweep report" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert "not a precsweep report" in refused.stderr
     assert sorted(p.name for p in foreign.iterdir()) == ["thesis.tex"]
     before = sorted(p.name for p in out.iterdir())
     assert run_report([str(tmp_path / "nope.h5"), "-o", str(out)]).returncode == 2
