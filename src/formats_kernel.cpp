@@ -38,6 +38,16 @@
 #include <algorithm>
 #include <bit>
 
+// The tests also build this file once per instruction set without clones
+// (PRECSWEEP_KERNEL_ARCH_TEST, tests/CMakeLists.txt), so every clone's code is checked against
+// the reference on a machine that would pick only one of them.
+#ifdef PRECSWEEP_KERNEL_ARCH_TEST
+#define PRECSWEEP_KERNEL_CLONES
+#else
+#define PRECSWEEP_KERNEL_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
+
 namespace precsweep::detail {
 namespace {
 
@@ -262,20 +272,20 @@ template <bool kUpdate>
 
 }  // namespace
 
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void quantize_chunk(
+PRECSWEEP_KERNEL_CLONES void quantize_chunk(
     float* x, std::uint32_t n, std::uint32_t counter_lo, BlockKeys keys, const KernelParams& p,
     ChunkCounts* counts) {
   dispatch_mode<false>(x, n, counter_lo, keys, p, counts, Step{nullptr, 0.0f, counts != nullptr});
 }
 
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void
+PRECSWEEP_KERNEL_CLONES void
 subtract_round_chunk(float* x, const float* step, float scale, std::uint32_t n,
                      std::uint32_t counter_lo, BlockKeys keys, const KernelParams& p,
                      ChunkCounts* counts, bool count_range) {
   dispatch_mode<true>(x, n, counter_lo, keys, p, counts, Step{step, scale, count_range});
 }
 
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void
+PRECSWEEP_KERNEL_CLONES void
 subtract_chunk(float* __restrict x, const float* __restrict step, float scale, std::uint32_t n,
                ChunkCounts* counts) {
   std::uint32_t n_lost = 0;
