@@ -270,6 +270,22 @@ LoopResult work_loop(const SweepSpec& spec, const std::vector<std::int64_t>& ord
     // After a stop request: keep training while the next epoch still fits the grace period.
     double stop_seen = -1;
     bool abandoned = false;
+    // Within an epoch (at most every 0.2 s): abandon at once when the epoch in progress,
+    // projected from its batches so far, cannot end within the grace period.
+    double epoch_start = 0, last_look = 0;
+    auto on_batch = [&](int, int batch, int batches) -> bool {
+      const double now = mpi::wall_time();
+      if (batch == 0) epoch_start = now;
+      if (batch == 0 || now - last_look < 0.2) return true;
+      last_look = now;
+      check_signal();
+      if (!requested && !mpi::WorkCounter::is_stop(counter.peek())) return true;
+      if (stop_seen < 0) stop_seen = now;
+      const double rest = (now - epoch_start) / batch * (batches - batch);
+      if (now - stop_seen + rest <= o.grace_seconds) return true;
+      abandoned = true;
+      return false;
+    };
     auto on_epoch = [&](int, const EpochMetrics& m) -> bool {
       mpi::poke_progress();
       check_signal();
@@ -287,7 +303,7 @@ LoopResult work_loop(const SweepSpec& spec, const std::vector<std::int64_t>& ord
     try {
       if (injected_failure(p.id))
         throw std::runtime_error("injected failure (PRECSWEEP_FAIL_POINTS)");
-      result = train(config, data.at(p.dataset), on_epoch);
+      result = train(config, data.at(p.dataset), on_epoch, on_batch);
       if (!abandoned && result.status == RunStatus::pending) {
         result.status = RunStatus::failed;
         result.message = "trainer returned without a final status";

@@ -216,7 +216,8 @@ double estimated_cost(const TrainConfig& config, int input_dim, int n_train, int
 
 // ---- the run -------------------------------------------------------------------------------
 
-RunResult train(const TrainConfig& config, const DatasetPair& data, const EpochCallback& on_epoch) {
+RunResult train(const TrainConfig& config, const DatasetPair& data, const EpochCallback& on_epoch,
+                const BatchCallback& on_batch) {
   config.validate();
   check_data(config, data);
   const auto t_run = std::chrono::steady_clock::now();
@@ -319,7 +320,12 @@ RunResult train(const TrainConfig& config, const DatasetPair& data, const EpochC
     long hits = 0, seen = 0;
     std::uint64_t lost = 0, lost_denominator = 0;
     bool nonfinite = false;
+    bool abandoned = false;
     for (int bi = 0; bi < batches; ++bi, ++step) {
+      if (on_batch && !on_batch(epoch, bi, batches)) {
+        abandoned = true;
+        break;
+      }
       const int r0 = bi * batch;
       const int B = std::min(batch, tr.n - r0);
       for (int r = 0; r < B; ++r) {
@@ -381,6 +387,11 @@ RunResult train(const TrainConfig& config, const DatasetPair& data, const EpochC
       if (round_now) last_stats = s;
     }
 
+    if (abandoned) {
+      result.status = RunStatus::pending;
+      result.message = "stopped by the caller in epoch " + std::to_string(epoch + 1);
+      break;
+    }
     EpochMetrics m;
     m.train_loss = seen > 0 ? loss_sum / seen : std::nan("");
     if (nonfinite) m.train_loss = std::nan("");

@@ -138,6 +138,28 @@ TEST(Train, LearnsSyntheticData) {
   }
 }
 
+// The per-batch callback sees every batch in order and can abandon a run mid-epoch: the epoch in
+// progress is dropped and the status is pending (what a sweep does with a stopped point).
+TEST(Train, BatchCallbackAbandonsMidEpoch) {
+  const TrainConfig c = small_config();
+  int seen = 0, batches_per_epoch = 0;
+  const RunResult full = train(c, synthetic(), {}, [&](int epoch, int batch, int batches) {
+    EXPECT_EQ(epoch * batches + batch, seen++);
+    batches_per_epoch = batches;
+    return true;
+  });
+  EXPECT_EQ(full.status, RunStatus::done);
+  EXPECT_EQ(seen, c.epochs * batches_per_epoch);
+  ASSERT_GT(batches_per_epoch, 3);
+  const RunResult stopped = train(c, synthetic(), {}, [](int epoch, int batch, int) {
+    return !(epoch == 1 && batch == 3);
+  });
+  EXPECT_EQ(stopped.status, RunStatus::pending);
+  ASSERT_EQ(stopped.epochs.size(), 1u);  // epoch 0 finished; epoch 1 dropped
+  EXPECT_EQ(stopped.epochs[0].test_accuracy, full.epochs[0].test_accuracy);
+  EXPECT_NE(stopped.message.find("epoch 2"), std::string::npos) << stopped.message;
+}
+
 TEST(Train, MomentumWeightDecayAndSchedulesRun) {
   TrainConfig c = small_config();
   c.lr = 0.1;

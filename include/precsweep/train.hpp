@@ -81,11 +81,15 @@ struct RunResult {
 // a run diverged, after the status is decided.
 using EpochCallback = std::function<bool(int epoch, const EpochMetrics&)>;
 
+// Called before each batch (batch = 0 .. batches-1 of the epoch). Return false to abandon the run
+// at once: the epoch in progress is dropped and the result has status pending.
+using BatchCallback = std::function<bool(int epoch, int batch, int batches)>;
+
 // Trains one run. Deterministic: same config, data and thread count give bit-identical results.
 // Throws InputError on a bad config; a NaN/inf loss or an accuracy stuck at chance is a result
 // (status diverged), not an exception.
 RunResult train(const TrainConfig& config, const DatasetPair& data,
-                const EpochCallback& on_epoch = {});
+                const EpochCallback& on_epoch = {}, const BatchCallback& on_batch = {});
 
 // Estimated cost in arbitrary units (epochs x parameters x training samples) for scheduling.
 double estimated_cost(const TrainConfig& config, int input_dim, int n_train, int classes = 10);
