@@ -184,12 +184,14 @@ template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, bool kSymmetr
     const float result = std::bit_cast<float>(s | r);
     x[j] = result;
 
+    // (bool & bool: GCC turns each count into a compare, a masked compare and one add.)
     if constexpr (kCount) {
       n_overflow += over & ~special & 1u;
-      n_underflow += lane_mask(a != 0) & lane_mask(r == 0) & ~special & 1u;
+      // r is never 0 for inf/NaN inputs, so they need no exclusion here
+      n_underflow += static_cast<std::uint32_t>((a != 0) & (r == 0));
     }
     // A nonzero step that left the stored value unchanged (as a float: -0 equals +0).
-    if constexpr (kUpdate) n_lost += lane_mask(st != 0.0f) & lane_mask(result == old) & 1u;
+    if constexpr (kUpdate) n_lost += static_cast<std::uint32_t>((st != 0.0f) & (result == old));
   }
   if constexpr (kCount) {
     counts->overflow += n_overflow;
