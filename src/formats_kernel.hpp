@@ -65,7 +65,7 @@ constexpr std::uint32_t hash32(std::uint32_t counter_lo, BlockKeys k) {
 struct ChunkCounts {
   std::uint32_t overflow = 0;
   std::uint32_t underflow = 0;
-  std::uint32_t lost = 0;  // subtract_round_chunk only: nonzero steps the rounding undid
+  std::uint32_t lost = 0;  // subtract_*_chunk only: nonzero steps that left the value unchanged
 };
 
 // Rounds x[0..n) (shape [n]) in place. Element j uses the random word
