@@ -79,28 +79,23 @@ volatile std::sig_atomic_t g_stop_signal = 0;
 
 extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
 
-class SignalGuard {
- public:
-  SignalGuard() {
-    g_stop_signal = 0;
-    struct sigaction sa {};
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGTERM, &sa, &old_term_);
-    sigaction(SIGUSR1, &sa, &old_usr1_);
-  }
-  ~SignalGuard() {
-    sigaction(SIGTERM, &old_term_, nullptr);
-    sigaction(SIGUSR1, &old_usr1_, nullptr);
-  }
-  SignalGuard(const SignalGuard&) = delete;
-  SignalGuard& operator=(const SignalGuard&) = delete;
+}  // namespace
 
- private:
-  struct sigaction old_term_ {};
-  struct sigaction old_usr1_ {};
-};
+StopSignals::StopSignals() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &sa, &old_term_);
+  sigaction(SIGUSR1, &sa, &old_usr1_);
+}
+
+StopSignals::~StopSignals() {
+  sigaction(SIGTERM, &old_term_, nullptr);
+  sigaction(SIGUSR1, &old_usr1_, nullptr);
+}
+
+namespace {
 
 // ---- rank 0's progress line, printed by a helper thread at a steady rate ------------------
 // The thread makes no MPI call: it reads the finished counter from rank 0's window memory.
@@ -342,7 +337,6 @@ LoopResult work_loop(const SweepSpec& spec, const std::vector<std::int64_t>& ord
 }  // namespace
 
 int run_sweep(const SweepOptions& o) {
-  SignalGuard signals;
   const int rank = mpi::rank();
   const int size = mpi::size();
 

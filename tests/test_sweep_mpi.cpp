@@ -388,6 +388,24 @@ TEST_F(SweepMpi, StopSignalExitsThreeAndResumes) {
   expect_bit_identical(out, reference_);
 }
 
+// Slurm may send its warning while the job is still starting (up to a minute early). A stop
+// signal at any moment of start-up (MPI, spec, data) must be caught, not kill a rank: on a
+// finished file the resumed run then has nothing to do and exits 0.
+TEST_F(SweepMpi, StopSignalWhileStartingIsNotFatal) {
+  const fs::path out = dir_->path / "early.h5";
+  fs::copy_file(reference_, out, fs::copy_options::overwrite_existing);
+  for (int delay_ms : {100, 250, 400, 600}) {
+    pid_t mpirun = spawn(sweep_argv(2, spec_, out, {"--resume"}), dir_->path / "early.out",
+                         dir_->path / "early.err");
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    ::kill(mpirun, SIGUSR1);  // forwarded to the ranks that have started
+    const int code = wait_exit(mpirun);
+    EXPECT_EQ(code, 0) << "signal after " << delay_ms << " ms: "
+                       << read_text(dir_->path / "early.out") << read_text(dir_->path / "early.err");
+  }
+  expect_bit_identical(out, reference_);
+}
+
 TEST_F(SweepMpi, FailedPointIsRecordedAndRetried) {
   fs::path out = dir_->path / "failed.h5";
   // Points 3 and 20 throw (fault injection); the sweep goes on and exits 0.

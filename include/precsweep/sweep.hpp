@@ -6,6 +6,8 @@
 // Deliberately leaves out: spec parsing (spec.hpp), training (train.hpp), file layout
 // (results_file.hpp), MPI calls (mpi.hpp).
 #pragma once
+#include <signal.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -47,10 +49,27 @@ struct SweepOptions {
   double progress_seconds = 10;  // rank 0 progress line period
 };
 
-// Runs the sweep on every rank of MPI_COMM_WORLD (MPI must be initialised). Returns the exit
-// code (error.hpp): 0 all points run (some may have failed), 2 bad input (rank 0 printed one
-// line, no output written or touched), 3 stopped by a signal with points left. Failures after
-// work started print one line naming the rank and abort the MPI job.
+// SIGTERM and SIGUSR1 ask a running sweep to stop taking points (docs/sweeping.md). Held by the
+// caller of run_sweep from before MPI starts (the command line does), so that a signal arriving
+// while the job is still starting, as Slurm's early warning can, is remembered instead of
+// killing the rank. Restores the previous handlers on destruction.
+class StopSignals {
+ public:
+  StopSignals();
+  ~StopSignals();
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+ private:
+  struct sigaction old_term_ {};
+  struct sigaction old_usr1_ {};
+};
+
+// Runs the sweep on every rank of MPI_COMM_WORLD (MPI must be initialised, and a StopSignals
+// should be alive, or a stop signal kills the rank). Returns the exit code (error.hpp): 0 all
+// points run (some may have failed), 2 bad input (rank 0 printed one line, no output written or
+// touched), 3 stopped by a signal with points left. Failures after work started print one line
+// naming the rank and abort the MPI job.
 int run_sweep(const SweepOptions& options);
 
 // Threads per rank when --threads is not given: OMP_NUM_THREADS if set and positive, else 1.

@@ -37,6 +37,7 @@ Command add_sweep(CLI::App& root) {
   return {app, [o, spec, out]() -> int {
             o->spec_path = *spec;
             o->out = *out;
+            const StopSignals stop_signals;  // before MPI starts: see sweep.hpp
             mpi::Environment env;
             if (o->retry_failed && !o->resume) {
               if (mpi::rank() == 0)
