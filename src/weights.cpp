@@ -13,34 +13,9 @@
 #include "precsweep/h5.hpp"
 #include "precsweep/mlp.hpp"
 #include "precsweep/spec.hpp"
+#include "precsweep/train.hpp"
 
 namespace precsweep {
-namespace {
-
-// "256,128" -> {256, 128}
-std::vector<int> parse_widths(const std::string& text, const std::string& where) {
-  std::vector<int> w;
-  std::size_t pos = 0;
-  while (pos <= text.size()) {
-    const std::size_t comma = std::min(text.find(',', pos), text.size());
-    const std::string item = text.substr(pos, comma - pos);
-    std::size_t used = 0;
-    int v = 0;
-    try {
-      v = std::stoi(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (item.empty() || used != item.size() || v < 1)
-      throw InputError(where + ": bad hidden widths '" + text + "'");
-    w.push_back(v);
-    pos = comma + 1;
-  }
-  return w;
-}
-
-}  // namespace
-
 StoredNetwork read_weights(const std::filesystem::path& path, const std::string& point) {
   const std::string file = path.string();
   if (!std::filesystem::exists(path)) throw InputError("--weights: no such file '" + file + "'");
@@ -79,7 +54,7 @@ StoredNetwork read_weights(const std::filesystem::path& path, const std::string&
     net.activation = parse_activation(points.open_dataset("activation").read_strings().at(row));
     const DatasetShape shape = dataset_shape(dataset);
     net.sizes.push_back(shape.dim);
-    for (int w : parse_widths(hidden, where)) net.sizes.push_back(w);
+    for (int w : parse_hidden(hidden, where)) net.sizes.push_back(w);
     net.sizes.push_back(shape.classes);
     const MlpLayout layout(net.sizes);
 

@@ -15,6 +15,10 @@
 
 namespace precsweep {
 
+// Hidden layer widths: "100" or "256,128" -> {256, 128} (positive integers, comma-separated).
+// Throws InputError "<where>: bad width ..." naming the bad item.
+std::vector<int> parse_hidden(const std::string& text, const std::string& where);
+
 enum class Activation : std::uint8_t { sigmoid, tanh, relu };
 Activation parse_activation(std::string_view text);  // throws InputError
 std::string to_string(Activation a);

@@ -41,29 +41,6 @@ struct TrainArgs {
   bool save_weights = false;  // --save-weights: final parameters into --out's /weights
 };
 
-// "100" or "256,128" -> {256, 128}
-std::vector<int> parse_hidden(const std::string& text) {
-  std::vector<int> widths;
-  std::size_t pos = 0;
-  while (pos <= text.size()) {
-    const std::size_t comma = std::min(text.find(',', pos), text.size());
-    const std::string item = text.substr(pos, comma - pos);
-    std::size_t used = 0;
-    int w = 0;
-    try {
-      w = std::stoi(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (item.empty() || used != item.size() || w < 1)
-      throw InputError("--hidden: bad width '" + item + "' in '" + text +
-                       "' (expected positive integers separated by commas, e.g. 256,128)");
-    widths.push_back(w);
-    pos = comma + 1;
-  }
-  return widths;
-}
-
 // "batch" -> 1, "epoch" -> 0, "N" -> N >= 1
 int parse_every(const std::string& text) {
   if (text == "batch") return 1;
@@ -83,7 +60,7 @@ int parse_every(const std::string& text) {
 
 TrainConfig to_config(const TrainArgs& a) {
   TrainConfig c;
-  c.hidden = parse_hidden(a.hidden);
+  c.hidden = parse_hidden(a.hidden, "--hidden");
   c.activation = parse_activation(a.activation);
   c.lr = a.lr;
   c.momentum = a.momentum;
