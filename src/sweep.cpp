@@ -262,37 +262,29 @@ LoopResult work_loop(const SweepSpec& spec, const std::vector<std::int64_t>& ord
     TrainConfig config = p.config;
     config.threads = threads;
 
-    // After a stop request: keep training while the next epoch still fits the grace period.
+    // After a stop request, a point keeps training while the epoch ahead (the next one, from
+    // the last epoch's time; or the one in progress, projected from its batches so far) still
+    // ends within the grace period; otherwise it is abandoned and left pending.
     double stop_seen = -1;
     bool abandoned = false;
-    // Within an epoch (at most every 0.2 s): abandon at once when the epoch in progress,
-    // projected from its batches so far, cannot end within the grace period.
+    auto abandon = [&](double now, double epoch_ahead) -> bool {
+      check_signal();
+      if (!requested && !mpi::WorkCounter::is_stop(counter.peek())) return false;
+      if (stop_seen < 0) stop_seen = now;
+      abandoned = now - stop_seen + epoch_ahead > o.grace_seconds;
+      return abandoned;
+    };
     double epoch_start = 0, last_look = 0;
     auto on_batch = [&](int, int batch, int batches) -> bool {
       const double now = mpi::wall_time();
       if (batch == 0) epoch_start = now;
-      if (batch == 0 || now - last_look < 0.2) return true;
+      if (batch == 0 || now - last_look < 0.2) return true;  // look at most 5 times a second
       last_look = now;
-      check_signal();
-      if (!requested && !mpi::WorkCounter::is_stop(counter.peek())) return true;
-      if (stop_seen < 0) stop_seen = now;
-      const double rest = (now - epoch_start) / batch * (batches - batch);
-      if (now - stop_seen + rest <= o.grace_seconds) return true;
-      abandoned = true;
-      return false;
+      return !abandon(now, (now - epoch_start) / batch * (batches - batch));
     };
     auto on_epoch = [&](int, const EpochMetrics& m) -> bool {
       mpi::poke_progress();
-      check_signal();
-      if (requested || mpi::WorkCounter::is_stop(counter.peek())) {
-        const double now = mpi::wall_time();
-        if (stop_seen < 0) stop_seen = now;
-        if (now - stop_seen + m.wall_seconds > o.grace_seconds) {
-          abandoned = true;
-          return false;
-        }
-      }
-      return true;
+      return !abandon(mpi::wall_time(), m.wall_seconds);
     };
     RunResult result;
     try {
