@@ -50,7 +50,11 @@ BlockKeys block_keys(std::uint64_t key, std::uint32_t counter_hi);
 
 // The per-element random word: a 32-bit hash of the counter's low half under the block keys.
 // Two rounds of Wellons' "lowbias32" (xorshift-multiply) with the keys injected between them.
-constexpr std::uint32_t lowbias32(std::uint32_t x) {
+// (Templates so the kernel's AVX-512 path can hash 16 counters at once: U is std::uint32_t or
+// a GCC vector of them.)
+template <class U>
+[[gnu::always_inline]] constexpr U lowbias32(const U& in) {
+  U x = in;
   x ^= x >> 16;
   x *= 0x7FEB352Du;
   x ^= x >> 15;
@@ -58,8 +62,9 @@ constexpr std::uint32_t lowbias32(std::uint32_t x) {
   x ^= x >> 16;
   return x;
 }
-constexpr std::uint32_t hash32(std::uint32_t counter_lo, BlockKeys k) {
-  return lowbias32(lowbias32(counter_lo + k.k1) ^ k.k2);
+template <class U>
+[[gnu::always_inline]] constexpr U hash32(const U& counter_lo, BlockKeys k) {
+  return lowbias32<U>(lowbias32<U>(counter_lo + k.k1) ^ k.k2);
 }
 
 struct ChunkCounts {

@@ -672,6 +672,64 @@ TEST(FormatsSubtractRound, EqualsSubtractThenRoundInEveryShapeAndMode) {
                std::invalid_argument);
 }
 
+// The update as training makes it: weights on the format's grid, steps from 1e-2 down to far
+// below the spacing (so many are lost), a few zeros, tiny, huge and non-finite values, and a
+// length that is not a multiple of 16. On a CPU with AVX-512 most 16-value vectors take the
+// kernel's fast path and the rest its general loop; either way each value, the lost count and
+// the range counts must be the reference's.
+TEST(FormatsSubtractRound, WeightsLikeTrainingMatchTheReferenceInEveryMode) {
+  const std::size_t n = 20011;
+  for (const char* name : {"E5M10", "bf16", "fp8-e4m3", "fp8-e5m2", "E3M2,no-subnormals,saturate",
+                           "E8M3,no-subnormals", "E4M23", "Q8.8"}) {
+    const Format fmt = parse_format(name);
+    std::vector<float> x0(n), step(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      x0[i] = static_cast<float>(0.2 * rng::uniform01(21, i) - 0.1);
+      step[i] = static_cast<float>(std::ldexp(rng::uniform01(22, i) - 0.5, -static_cast<int>(i % 23)));
+      if (i % 13 == 0) step[i] = 0.0f;
+    }
+    quantize(x0, fmt, Rounding::nearest_even);  // stored weights lie on the grid
+    for (std::size_t i = 0; i < n; ++i) {  // and now and then a value off it, in its own range
+      const double u = rng::uniform01(23, i) - 0.5;
+      if (i % 211 == 5) x0[i] = 0.0f;
+      if (i % 307 == 7) x0[i] = static_cast<float>(std::ldexp(u, -12 - static_cast<int>(i % 20)));
+      if (i % 307 == 7) step[i] = static_cast<float>(std::ldexp(u, -30));
+      if (i % 401 == 9) x0[i] = static_cast<float>(std::ldexp(u, 4 + static_cast<int>(i % 20)));
+      if (i % 997 == 3) step[i] = std::numeric_limits<float>::infinity();
+      if (i % 1009 == 4) step[i] = std::numeric_limits<float>::quiet_NaN();
+    }
+    const float scale = 0.75f;
+    for (Rounding mode : kAllModes) {
+      SCOPED_TRACE(std::string(name) + " " + to_string(mode));
+      const StochasticKey key{8, 9, 1000};
+      std::vector<float> x = x0;
+      QuantizeStats st;
+      const std::uint64_t lost = subtract_round(x, step, scale, fmt, mode, key, &st);
+      std::vector<float> plain(n);
+      for (std::size_t i = 0; i < n; ++i) plain[i] = x0[i] - scale * step[i];
+      QuantizeStats want_st;
+      quantize(plain, fmt, mode, key, &want_st);
+      std::size_t bad = 0;
+      std::uint64_t want_lost = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::uint32_t word = mode == Rounding::stochastic ? stochastic_bits(key, i) : 0u;
+        const float s = scale * step[i];
+        const float want = ref::quantize_ref(x0[i] - s, fmt, mode, word);
+        if (!same(x[i], want) && ++bad <= 3)
+          ADD_FAILURE() << "i=" << i << " x0=" << hex(x0[i]) << " step=" << hex(s)
+                        << " got " << hex(x[i]) << " want " << hex(want);
+        want_lost += s != 0.0f && want == x0[i];
+      }
+      EXPECT_EQ(bad, 0u);
+      EXPECT_EQ(lost, want_lost);
+      // the case the fast path exists for (E4M23's spacing is below most steps)
+      EXPECT_GT(lost, fmt.man_bits < 23 ? n / 10 : 20);
+      EXPECT_EQ(st.overflow, want_st.overflow);
+      EXPECT_EQ(st.underflow, want_st.underflow);
+    }
+  }
+}
+
 TEST(FormatsKernel, AnyLengthIncludingZero) {
   const Format fmt = parse_format("bf16");
   std::vector<float> empty;
