@@ -4,7 +4,9 @@
 // x86-64-v3 = AVX2, baseline SSE2) with the right one picked at load time (target_clones; the
 // project builds for baseline x86-64, where per-lane variable shifts do not exist).
 // The same loop, fused with the SGD weight update (subtract a scaled step, round, count the
-// steps the rounding undid), is compiled as subtract_round_chunk.
+// steps the rounding undid), is compiled as subtract_round_chunk; on AVX-512 CPUs that runs
+// update_avx512, which rounds 16 values in the target's normal range with the constant mask
+// alone and hands any other 16 to the general loop.
 // Deliberately leaves out: threading and splitting (formats.cpp), parsing, the reference
 // (tests/formats_ref.cpp). Definitions of every mode and edge case: docs/formats.md.
 //
@@ -47,11 +49,14 @@
 // The tests also build this file once per instruction set without clones
 // (PRECSWEEP_KERNEL_ARCH_TEST, tests/CMakeLists.txt), so every clone's code is checked against
 // the reference on a machine that would pick only one of them.
+// The general weight update needs no AVX-512 clone: that CPU takes update_avx512.
 #ifdef PRECSWEEP_KERNEL_ARCH_TEST
 #define PRECSWEEP_KERNEL_CLONES
+#define PRECSWEEP_UPDATE_CLONES
 #else
 #define PRECSWEEP_KERNEL_CLONES \
   __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define PRECSWEEP_UPDATE_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #endif
 
 namespace precsweep::detail {
@@ -367,8 +372,8 @@ template <Pass kPass>
   }
 }
 
-// The general fused update, compiled once per instruction set like quantize_chunk.
-PRECSWEEP_KERNEL_CLONES void subtract_round_general(float* x, const float* step, float scale,
+// The general fused update, for CPUs without AVX-512.
+PRECSWEEP_UPDATE_CLONES void subtract_round_general(float* x, const float* step, float scale,
                                                     std::uint32_t n, std::uint32_t counter_lo,
                                                     BlockKeys keys, const KernelParams& p,
                                                     ChunkCounts* counts, bool count_range) {
