@@ -49,14 +49,11 @@
 // The tests also build this file once per instruction set without clones
 // (PRECSWEEP_KERNEL_ARCH_TEST, tests/CMakeLists.txt), so every clone's code is checked against
 // the reference on a machine that would pick only one of them.
-// The general weight update needs no AVX-512 clone: that CPU takes update_avx512.
 #ifdef PRECSWEEP_KERNEL_ARCH_TEST
 #define PRECSWEEP_KERNEL_CLONES
-#define PRECSWEEP_UPDATE_CLONES
 #else
 #define PRECSWEEP_KERNEL_CLONES \
   __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#define PRECSWEEP_UPDATE_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #endif
 
 namespace precsweep::detail {
@@ -220,42 +217,53 @@ template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, bool kSymmetr
   if constexpr (kUpdate) counts->lost += n_lost;
 }
 
-// What a dispatch chain ends in: quantize's loop, the fused update's loop, or the fused
-// update's AVX-512 fast path (update_avx512), which the caller picks only on a CPU that has it.
-enum class Pass { round, update, update_avx512 };
+// What a dispatch chain ends in: quantize's loop, the fused update's general loop, or one of
+// its fast paths (update_avx512, update_avx2), which the caller picks only on a CPU that has it.
+enum class Pass { round, update, update_avx512, update_avx2 };
 
-// The fused weight update with a fast path for the common case, 16 values at a time: when every
+// The fused weight update's fast paths, 16 (AVX-512) or 8 (AVX2) values at a time: when every
 // x[j] - scale * step[j] of a vector lies in the target's normal range [lo, hi], the rounding
 // is round_dropping with the constant drop alone (no subnormal grid, no overflow, no flush, no
 // inf or NaN, nothing to count but the lost updates). A vector with any value outside is left
-// untouched and done by the general round_loop, as are the last n % 16 values. Results and
-// counts are round_loop's, bit for bit.
+// untouched and done by the general round_loop, as are the last n % 16 (n % 8) values. Results
+// and counts are round_loop's, bit for bit.
 // Why by hand: the per-vector branch is what saves the work, and GCC's auto-vectoriser makes
 // no per-vector branches. With MNIST MLP weights about 1 vector in 80 takes the general loop
 // (1 weight in 500 is below fp16's 2^-14). Integer arithmetic is written with GCC vector
-// extensions (the same round_dropping and hash32 as the scalar loop); the AVX-512 intrinsics
-// are only loads, stores and compares to k-masks.
+// extensions (the same round_dropping and hash32 as the scalar loop); the intrinsics are only
+// loads, stores, float arithmetic and compares.
 using U32x16 = std::uint32_t __attribute__((vector_size(64)));
 using I32x16 = std::int32_t __attribute__((vector_size(64)));
+using U32x8 = std::uint32_t __attribute__((vector_size(32)));
+using I32x8 = std::int32_t __attribute__((vector_size(32)));
+
+// The normal range as magnitude patterns. Rounding there cannot overflow (a value at most the
+// largest finite, which lies on the grid, rounds to at most it) and cannot give 0 (the lower
+// end lies on the grid). Without a subnormal grid of its own (e = 8) the target's grid is
+// binary32's below 2^-126 too, down to its smallest value. Fixed point has none (lo > hi).
+struct NormalRange {
+  std::uint32_t lo, hi;
+  std::int32_t kept_at;  // bits dropped there, and their mask
+  std::uint32_t mask;
+};
+template <bool kVarDrop, bool kFlush>
+[[gnu::always_inline]] inline NormalRange normal_range(const KernelParams& p) {
+  const std::int32_t kept_at = std::clamp(p.base_drop, 0, 23);
+  return {kVarDrop ? static_cast<std::uint32_t>(p.emin_biased) << 23
+                   : (kFlush ? p.min_normal : p.min_sub),
+          std::min(p.max_pos, p.max_neg), kept_at, (1u << kept_at) - 1u};
+}
 
 template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, bool kSymmetric,
           bool kSpecialsPass>
 __attribute__((target("arch=x86-64-v4"))) void update_avx512(
     float* __restrict x, std::uint32_t n, std::uint32_t counter_lo, BlockKeys keys,
     const KernelParams& p, ChunkCounts* counts, const float* __restrict step, float scale) {
-  // The normal range. Rounding there cannot overflow (a value at most the largest finite,
-  // which lies on the grid, rounds to at most it) and cannot give 0 (the lower end lies on the
-  // grid). Without a subnormal grid of its own (e = 8) the target's grid is binary32's below
-  // 2^-126 too, down to its smallest value. Fixed point has no normal range (lo > hi).
-  const std::uint32_t lo = kVarDrop ? static_cast<std::uint32_t>(p.emin_biased) << 23
-                                    : (kFlush ? p.min_normal : p.min_sub);
-  const std::uint32_t hi = std::min(p.max_pos, p.max_neg);
+  const NormalRange range = normal_range<kVarDrop, kFlush>(p);
   std::uint32_t j = 0;
-  if (lo <= hi) {
-    const std::int32_t kept_at = std::clamp(p.base_drop, 0, 23);
-    const std::uint32_t mask = (1u << kept_at) - 1u;
-    const __m512i v_lo = _mm512_set1_epi32(i32(lo));
-    const __m512i v_span = _mm512_set1_epi32(i32(hi - lo));
+  if (range.lo <= range.hi) {
+    const __m512i v_lo = _mm512_set1_epi32(i32(range.lo));
+    const __m512i v_span = _mm512_set1_epi32(i32(range.hi - range.lo));
     const __m512i v_abs = _mm512_set1_epi32(i32(~kSign));
     const __m512 v_scale = _mm512_set1_ps(scale);
     const U32x16 lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
@@ -277,12 +285,60 @@ __attribute__((target("arch=x86-64-v4"))) void update_avx512(
       const U32x16 neg = (U32x16)((I32x16)us >> 31);
       U32x16 h{};
       if constexpr (kMode == Rounding::stochastic) h = hash32<U32x16>(counter_lo + j + lane, keys);
-      const __m512 result = (__m512)round_dropping<kMode>(us, neg, kept_at, mask, h);
+      const __m512 result =
+          (__m512)round_dropping<kMode>(us, neg, range.kept_at, range.mask, h);
       _mm512_storeu_ps(x + j, result);
       // lost: a nonzero step (C++'s !=, so a NaN counts) that left the value equal
       const __mmask16 moved = _mm512_cmp_ps_mask(st, _mm512_setzero_ps(), _CMP_NEQ_UQ);
       const __mmask16 same = _mm512_mask_cmp_ps_mask(moved, result, old, _CMP_EQ_OQ);
       n_lost += static_cast<std::uint32_t>(std::popcount(static_cast<unsigned>(same)));
+    }
+    counts->lost += n_lost;
+  }
+  if (j < n)
+    round_loop<kMode, kVarDrop, kFlush, kCount, kSymmetric, kSpecialsPass, true>(
+        x + j, n - j, counter_lo + j, keys, p, counts, step + j, scale);
+}
+
+// update_avx512 for AVX2: 8 lanes, lane masks in vectors instead of k-registers, and the
+// unsigned range compare done as a signed one on patterns with their top bit flipped.
+template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, bool kSymmetric,
+          bool kSpecialsPass>
+__attribute__((target("arch=x86-64-v3"))) void update_avx2(
+    float* __restrict x, std::uint32_t n, std::uint32_t counter_lo, BlockKeys keys,
+    const KernelParams& p, ChunkCounts* counts, const float* __restrict step, float scale) {
+  const NormalRange range = normal_range<kVarDrop, kFlush>(p);
+  std::uint32_t j = 0;
+  if (range.lo <= range.hi) {
+    const __m256i v_lo = _mm256_set1_epi32(i32(range.lo));
+    const __m256i v_span_flipped = _mm256_set1_epi32(i32((range.hi - range.lo) ^ kSign));
+    const __m256i v_sign = _mm256_set1_epi32(i32(kSign));
+    const __m256i v_abs = _mm256_set1_epi32(i32(~kSign));
+    const __m256 v_scale = _mm256_set1_ps(scale);
+    const U32x8 lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    std::uint32_t n_lost = 0;
+    for (; j + 8 <= n; j += 8) {
+      const __m256 old = _mm256_loadu_ps(x + j);
+      const __m256 st = _mm256_mul_ps(v_scale, _mm256_loadu_ps(step + j));
+      const __m256i u = _mm256_castps_si256(_mm256_sub_ps(old, st));
+      const __m256i a = _mm256_and_si256(u, v_abs);
+      const __m256i out = _mm256_cmpgt_epi32(
+          _mm256_xor_si256(_mm256_sub_epi32(a, v_lo), v_sign), v_span_flipped);
+      if (!_mm256_testz_si256(out, out)) {
+        round_loop<kMode, kVarDrop, kFlush, kCount, kSymmetric, kSpecialsPass, true>(
+            x + j, 8, counter_lo + j, keys, p, counts, step + j, scale);
+        continue;
+      }
+      const U32x8 us = (U32x8)u;
+      const U32x8 neg = (U32x8)((I32x8)us >> 31);
+      U32x8 h{};
+      if constexpr (kMode == Rounding::stochastic) h = hash32<U32x8>(counter_lo + j + lane, keys);
+      const __m256 result = (__m256)round_dropping<kMode>(us, neg, range.kept_at, range.mask, h);
+      _mm256_storeu_ps(x + j, result);
+      const __m256 same = _mm256_and_ps(_mm256_cmp_ps(st, _mm256_setzero_ps(), _CMP_NEQ_UQ),
+                                        _mm256_cmp_ps(result, old, _CMP_EQ_OQ));
+      n_lost += static_cast<std::uint32_t>(
+          std::popcount(static_cast<unsigned>(_mm256_movemask_ps(same))));
     }
     counts->lost += n_lost;
   }
@@ -313,6 +369,13 @@ template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, Pass kPass>
     else
       update_avx512<kMode, kVarDrop, kFlush, kCount, false, false>(x, n, c, k, p, counts,
                                                                    st.values, st.scale);
+  } else if constexpr (kPass == Pass::update_avx2) {
+    if (symmetric && specials_pass)
+      update_avx2<kMode, kVarDrop, kFlush, kCount, true, true>(x, n, c, k, p, counts, st.values,
+                                                               st.scale);
+    else
+      update_avx2<kMode, kVarDrop, kFlush, kCount, false, false>(x, n, c, k, p, counts,
+                                                                 st.values, st.scale);
   } else if (symmetric && specials_pass) {
     round_loop<kMode, kVarDrop, kFlush, kCount, true, true, kUpdate>(x, n, c, k, p, counts,
                                                                      st.values, st.scale);
@@ -372,26 +435,24 @@ template <Pass kPass>
   }
 }
 
-// The general fused update, for CPUs without AVX-512.
-PRECSWEEP_UPDATE_CLONES void subtract_round_general(float* x, const float* step, float scale,
-                                                    std::uint32_t n, std::uint32_t counter_lo,
-                                                    BlockKeys keys, const KernelParams& p,
-                                                    ChunkCounts* counts, bool count_range) {
-  dispatch_mode<Pass::update>(x, n, counter_lo, keys, p, counts, Step{step, scale, count_range});
-}
-
-// Whether update_avx512 may run: the CPU has x86-64-v4 (AVX-512 F/BW/CD/DQ/VL). A test build
-// for one instruction set (PRECSWEEP_KERNEL_ARCH_TEST) uses it only if compiled for it.
-bool has_avx512() {
+// Which fused update this CPU runs: x86-64-v4 (AVX-512 F/BW/CD/DQ/VL) takes update_avx512,
+// x86-64-v3 (AVX2, FMA, BMI2) update_avx2, any other the general loop for baseline x86-64
+// (SSE2). A test build for one instruction set
+// (PRECSWEEP_KERNEL_ARCH_TEST) takes the path of the set it was compiled for.
+Pass update_pass() {
 #ifdef PRECSWEEP_KERNEL_ARCH_TEST
-#ifdef __AVX512F__
-  return true;
+#if defined(__AVX512F__)
+  return Pass::update_avx512;
+#elif defined(__AVX2__)
+  return Pass::update_avx2;
 #else
-  return false;
+  return Pass::update;
 #endif
 #else
-  static const bool has = __builtin_cpu_supports("x86-64-v4");
-  return has;
+  static const Pass pass = __builtin_cpu_supports("x86-64-v4")   ? Pass::update_avx512
+                           : __builtin_cpu_supports("x86-64-v3") ? Pass::update_avx2
+                                                                 : Pass::update;
+  return pass;
 #endif
 }
 
@@ -407,11 +468,17 @@ PRECSWEEP_KERNEL_CLONES void quantize_chunk(
 void subtract_round_chunk(float* x, const float* step, float scale, std::uint32_t n,
                           std::uint32_t counter_lo, BlockKeys keys, const KernelParams& p,
                           ChunkCounts* counts, bool count_range) {
-  if (has_avx512())
-    dispatch_mode<Pass::update_avx512>(x, n, counter_lo, keys, p, counts,
-                                       Step{step, scale, count_range});
-  else
-    subtract_round_general(x, step, scale, n, counter_lo, keys, p, counts, count_range);
+  const Step st{step, scale, count_range};
+  switch (update_pass()) {
+    case Pass::update_avx512:
+      dispatch_mode<Pass::update_avx512>(x, n, counter_lo, keys, p, counts, st);
+      break;
+    case Pass::update_avx2:
+      dispatch_mode<Pass::update_avx2>(x, n, counter_lo, keys, p, counts, st);
+      break;
+    default:
+      dispatch_mode<Pass::update>(x, n, counter_lo, keys, p, counts, st);
+  }
 }
 
 PRECSWEEP_KERNEL_CLONES void
