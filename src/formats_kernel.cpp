@@ -4,9 +4,9 @@
 // x86-64-v3 = AVX2, baseline SSE2) with the right one picked at load time (target_clones; the
 // project builds for baseline x86-64, where per-lane variable shifts do not exist).
 // The same loop, fused with the SGD weight update (subtract a scaled step, round, count the
-// steps the rounding undid), is compiled as subtract_round_chunk; on AVX-512 CPUs that runs
-// update_avx512, which rounds 16 values in the target's normal range with the constant mask
-// alone and hands any other 16 to the general loop.
+// steps the rounding undid), is compiled as subtract_round_chunk; on AVX-512 and AVX2 CPUs a
+// hand-written fast path in front of it (update_avx512, update_avx2) rounds a vector of values
+// that all lie in the target's normal range with the constant mask alone.
 // Deliberately leaves out: threading and splitting (formats.cpp), parsing, the reference
 // (tests/formats_ref.cpp). Definitions of every mode and edge case: docs/formats.md.
 //
@@ -78,7 +78,7 @@ constexpr std::uint32_t kInf = 0x7F800000u;
 // |x| (magnitude pattern a; neg = all-ones for a negative x) rounded by dropping the low
 // `kept_at` pattern bits (mask = 2^kept_at - 1), the rule of the target's normal range; h is
 // the stochastic random word (unused otherwise). U is std::uint32_t, or a GCC vector of them
-// in update_avx512.
+// in the fast paths.
 template <Rounding kMode, class U>
 [[gnu::always_inline]] inline U round_dropping(const U& a, const U& neg, std::int32_t kept_at,
                                                std::uint32_t mask, const U& h) {
