@@ -41,8 +41,7 @@ Dataset load_split(const std::filesystem::path& dir, const std::string& prefix) 
   Dataset d;
   d.n = static_cast<int>(images.dims[0]);
   d.dim = static_cast<int>(images.dims[1] * images.dims[2]);
-  d.x.resize(images.data.size());
-  for (std::size_t i = 0; i < images.data.size(); ++i) d.x[i] = images.data[i] / 255.0f;
+  d.pixels = std::move(images.data);
   d.y = std::move(labels.data);
   for (std::size_t i = 0; i < d.y.size(); ++i)
     if (d.y[i] >= d.classes)
@@ -52,6 +51,27 @@ Dataset load_split(const std::filesystem::path& dir, const std::string& prefix) 
 }
 
 }  // namespace
+
+void gather_features(const Dataset& d, const int* rows, int count, float* out) {
+  const std::size_t dim = static_cast<std::size_t>(d.dim);
+  for (int r = 0; r < count; ++r) {
+    const std::uint8_t* in = d.pixels.data() + static_cast<std::size_t>(rows[r]) * dim;
+    float* o = out + static_cast<std::size_t>(r) * dim;
+    for (std::size_t k = 0; k < dim; ++k) o[k] = pixel_feature(in[k]);
+  }
+}
+
+void copy_features(const Dataset& d, int r0, int count, float* out) {
+  const std::size_t n = static_cast<std::size_t>(count) * static_cast<std::size_t>(d.dim);
+  const std::uint8_t* in = d.pixels.data() + static_cast<std::size_t>(r0) * d.dim;
+  for (std::size_t k = 0; k < n; ++k) out[k] = pixel_feature(in[k]);
+}
+
+std::vector<float> features(const Dataset& d, int r0, int count) {
+  std::vector<float> out(static_cast<std::size_t>(count) * static_cast<std::size_t>(d.dim));
+  copy_features(d, r0, count, out.data());
+  return out;
+}
 
 std::filesystem::path default_data_dir(const std::string& name) {
   if (const char* env = std::getenv("PRECSWEEP_DATA_DIR"); env && *env)
@@ -78,8 +98,8 @@ DatasetPair load_dataset(const std::string& name, const std::filesystem::path& d
 }
 
 // Each class c has a centre mu_c in [0.2, 0.8]^dim; a sample is mu_c + N(0, 0.15^2) per
-// feature (Box-Muller from counter-based uniforms), clamped to [0,1]. Train and test draw from
-// disjoint counters.
+// feature (Box-Muller from counter-based uniforms), clamped to [0,1] and rounded to a pixel
+// (1/255 steps). Train and test draw from disjoint counters.
 DatasetPair make_synthetic(int n_train, int n_test, int dim, int classes, std::uint64_t seed) {
   const std::uint64_t kc = rng::key(seed, 0x5c3e);
   std::vector<float> centre(static_cast<std::size_t>(classes) * dim);  // [classes, dim]
@@ -91,7 +111,7 @@ DatasetPair make_synthetic(int n_train, int n_test, int dim, int classes, std::u
     d.n = n;
     d.dim = dim;
     d.classes = classes;
-    d.x.resize(static_cast<std::size_t>(n) * dim);
+    d.pixels.resize(static_cast<std::size_t>(n) * dim);
     d.y.resize(n);
     for (int s = 0; s < n; ++s) {
       const int c = static_cast<int>(rng::bits64(k, 2ull * s * (dim + 1)) % classes);
@@ -101,7 +121,8 @@ DatasetPair make_synthetic(int n_train, int n_test, int dim, int classes, std::u
         const double u1 = 1.0 - rng::uniform01(k, ctr), u2 = rng::uniform01(k, ctr + 1);
         const double z = std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
         const double v = centre[static_cast<std::size_t>(c) * dim + j] + 0.15 * z;
-        d.x[static_cast<std::size_t>(s) * dim + j] = static_cast<float>(std::clamp(v, 0.0, 1.0));
+        d.pixels[static_cast<std::size_t>(s) * dim + j] =
+            static_cast<std::uint8_t>(std::lround(255.0 * std::clamp(v, 0.0, 1.0)));
       }
     }
     return d;

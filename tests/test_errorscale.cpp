@@ -106,13 +106,14 @@ TEST(ErrorScale, DoubleEvaluationMatchesFrozenReference) {
   const StoredNetwork net = random_network({7, 5, 4, 3}, Activation::tanh, 3);
   const MlpLayout layout(net.sizes);
   const DatasetPair d = make_synthetic(20, 6, 7, 3, 5);
+  const std::vector<float> Xt = features(d.test, 0, d.test.n);  // [n, dim]
   const int N = 6;
   const std::vector<double> P(net.params.begin(), net.params.end());
-  const std::vector<double> X(d.test.x.begin(), d.test.x.begin() + N * 7);
+  const std::vector<double> X(Xt.begin(), Xt.begin() + N * 7);
   const Evaluation e = evaluate_network(layout, net.activation, P, X, d.test.y.data(), N, nullptr,
                                         Rounding::toward_zero, 0, 1);
-  const auto outs = forward_ref(layout, net.activation, P, d.test.x.data(), N);
-  const auto grad = backward_ref(layout, net.activation, P, outs, d.test.x.data(), d.test.y.data(), N);
+  const auto outs = forward_ref(layout, net.activation, P, Xt.data(), N);
+  const auto grad = backward_ref(layout, net.activation, P, outs, Xt.data(), d.test.y.data(), N);
   for (int l = 0; l < layout.layers(); ++l) {
     const auto li = static_cast<std::size_t>(l);
     ASSERT_EQ(e.A[li].size(), outs[li].size());
@@ -192,6 +193,7 @@ TEST(ErrorScale, FitRecoversExactLine) {
 // are first order (a unit changing sign is not covered), so only the forward pass is checked.
 TEST(ErrorScale, BoundsNeverBelowMeasuredWorstCase) {
   const DatasetPair d = make_synthetic(50, 40, 16, 5, 2);
+  const std::vector<float> Xt = features(d.test, 0, d.test.n);  // [n, dim]
   for (Activation act : {Activation::sigmoid, Activation::tanh, Activation::relu}) {
     const StoredNetwork net = random_network({16, 12, 9, 5}, act, 11);
     for (unsigned apply : {unsigned{kApplyWeights}, unsigned{kApplyActivations},
@@ -201,7 +203,7 @@ TEST(ErrorScale, BoundsNeverBelowMeasuredWorstCase) {
         cfg.formats = parse_format_list("E8M2..E8M14");
         cfg.rounding = mode;
         cfg.apply_to = apply;
-        const ErrorScaleResult r = measure_error_scaling(net, d.test.x.data(), d.test.y.data(), 40, cfg);
+        const ErrorScaleResult r = measure_error_scaling(net, Xt.data(), d.test.y.data(), 40, cfg);
         for (std::size_t f = 0; f < cfg.formats.size(); ++f)
           for (int l = 0; l < r.layers; ++l) {
             const std::size_t i = at(r, f, l);
@@ -235,11 +237,12 @@ TEST(ErrorScale, TrainedNetworkOutputSlopeIsOnePerBit) {
   ASSERT_EQ(run.status, RunStatus::done);
   EXPECT_GT(run.final_test_accuracy, 0.85);
   StoredNetwork net{run.layer_sizes, tc.activation, run.params};
+  const std::vector<float> Xt = features(data.test, 0, 500);  // [500, 784]
   for (Rounding mode : {Rounding::toward_zero, Rounding::nearest_even}) {
     ErrorScaleConfig cfg;
     cfg.formats = parse_format_list("E8M2..E8M23");
     cfg.rounding = mode;
-    const ErrorScaleResult r = measure_error_scaling(net, data.test.x.data(), data.test.y.data(), 500, cfg);
+    const ErrorScaleResult r = measure_error_scaling(net, Xt.data(), data.test.y.data(), 500, cfg);
     const Fit& out = r.a.fits.back();
     SCOPED_TRACE(to_string(mode));
     EXPECT_NEAR(out.b, 1.0, 0.15);
@@ -272,9 +275,11 @@ TEST(ErrorScale, WeightsRoundTripAndErrorFile) {
   EXPECT_THROW(read_weights(dir.path / "empty.h5"), InputError);
 
   const DatasetPair d = make_synthetic(10, 10, 64, 10, 1);
+
+  const std::vector<float> Xt = features(d.test, 0, d.test.n);  // [n, dim]
   ErrorScaleConfig cfg;
   cfg.formats = parse_format_list("E8M3..E8M6");
-  const ErrorScaleResult r = measure_error_scaling(net, d.test.x.data(), d.test.y.data(), 10, cfg);
+  const ErrorScaleResult r = measure_error_scaling(net, Xt.data(), d.test.y.data(), 10, cfg);
   const fs::path out = dir.path / "errors.h5";
   write_error_scaling(out, r, cfg, net.sizes, {{"weights_file", "run.h5"}});
   EXPECT_THROW(write_error_scaling(out, r, cfg, net.sizes, {}), InputError);  // no overwrite
@@ -329,16 +334,17 @@ TEST(ErrorScale, ReadsEachPointOfASweepFile) {
 TEST(ErrorScale, StochasticRoundingIsDeterministic) {
   const StoredNetwork net = random_network({8, 6, 3}, Activation::sigmoid, 7);
   const DatasetPair d = make_synthetic(10, 12, 8, 3, 4);
+  const std::vector<float> Xt = features(d.test, 0, d.test.n);  // [n, dim]
   ErrorScaleConfig cfg;
   cfg.formats = parse_format_list("E8M3..E8M8");
   cfg.rounding = Rounding::stochastic;
   cfg.apply_to = kApplyWeights | kApplyActivations;
-  const auto r1 = measure_error_scaling(net, d.test.x.data(), d.test.y.data(), 12, cfg);
-  const auto r2 = measure_error_scaling(net, d.test.x.data(), d.test.y.data(), 12, cfg);
+  const auto r1 = measure_error_scaling(net, Xt.data(), d.test.y.data(), 12, cfg);
+  const auto r2 = measure_error_scaling(net, Xt.data(), d.test.y.data(), 12, cfg);
   EXPECT_EQ(r1.a.rel, r2.a.rel);
   EXPECT_EQ(r1.dW.rel, r2.dW.rel);
   cfg.seed = 2;
-  const auto r3 = measure_error_scaling(net, d.test.x.data(), d.test.y.data(), 12, cfg);
+  const auto r3 = measure_error_scaling(net, Xt.data(), d.test.y.data(), 12, cfg);
   EXPECT_NE(r1.a.rel, r3.a.rel);
 }
 

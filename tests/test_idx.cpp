@@ -137,7 +137,16 @@ TEST(Dataset, LoadsFolderAndChecksCounts) {
   EXPECT_EQ(p.train.n, 6);
   EXPECT_EQ(p.test.n, 3);
   EXPECT_EQ(p.train.dim, 6);
-  EXPECT_FLOAT_EQ(p.train.x[1], 7 / 255.0f);
+  EXPECT_EQ(p.train.pixels[1], 7);
+  // features are pixel / 255, whole rows or gathered ones
+  EXPECT_EQ(features(p.train, 0, 1)[1], 7 / 255.0f);
+  const std::vector<float> rows = features(p.train, 0, 6);
+  const int order[] = {4, 1};
+  std::vector<float> gathered(2 * 6);
+  gather_features(p.train, order, 2, gathered.data());
+  EXPECT_TRUE(std::equal(gathered.begin(), gathered.begin() + 6, rows.begin() + 4 * 6));
+  EXPECT_TRUE(std::equal(gathered.begin() + 6, gathered.end(), rows.begin() + 1 * 6));
+  for (std::size_t i = 0; i < rows.size(); ++i) ASSERT_EQ(rows[i], p.train.pixels[i] / 255.0f);
   EXPECT_EQ(p.test.y[2], 2);
 
   // Label/image count mismatch names both files' counts.
@@ -176,13 +185,15 @@ TEST(Dataset, SyntheticIsDeterministicAndBalanced) {
   const DatasetPair a = make_synthetic(1000, 200, 16, 10, 7);
   const DatasetPair b = make_synthetic(1000, 200, 16, 10, 7);
   const DatasetPair c = make_synthetic(1000, 200, 16, 10, 8);
-  EXPECT_EQ(a.train.x, b.train.x);
+  EXPECT_EQ(a.train.pixels, b.train.pixels);
   EXPECT_EQ(a.test.y, b.test.y);
-  EXPECT_NE(a.train.x, c.train.x);
+  EXPECT_NE(a.train.pixels, c.train.pixels);
   std::array<int, 10> count{};
   for (auto y : a.train.y) count[y]++;
   for (int k : count) EXPECT_GT(k, 60);  // ~100 each
-  for (float v : a.train.x) ASSERT_TRUE(v >= 0.0f && v <= 1.0f);
+  // blobs in [0.2, 0.8] with spread 0.15: the pixels use the whole 0..255 range
+  EXPECT_LT(*std::min_element(a.train.pixels.begin(), a.train.pixels.end()), 10);
+  EXPECT_GT(*std::max_element(a.train.pixels.begin(), a.train.pixels.end()), 245);
 }
 
 // The real data, as fetched by scripts/setup (always present under the README's test command).

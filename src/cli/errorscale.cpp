@@ -105,7 +105,8 @@ int run_errorscale(const ErrorScaleArgs& args) {
               cfg.formats.size(), to_string(cfg.rounding).c_str(),
               apply_to_string(cfg.apply_to).c_str());
   std::fflush(stdout);
-  const ErrorScaleResult r = measure_error_scaling(net, data.test.x.data(), data.test.y.data(), N, cfg);
+  const std::vector<float> X = features(data.test, 0, N);  // [N, dim]
+  const ErrorScaleResult r = measure_error_scaling(net, X.data(), data.test.y.data(), N, cfg);
 
   std::printf("\nreference accuracy on the samples: %.4f\n", r.reference_accuracy);
   std::printf("%-16s %10s %12s %12s %10s %9s\n", "format", "u", "output rel", "output worst",
