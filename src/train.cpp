@@ -123,20 +123,18 @@ double chance_threshold(const Dataset& test) {
 
 // ---- small parsers and names ---------------------------------------------------------------
 
+bool parse_positive_int(std::string_view text, int& value) {
+  return parse_int(text, value) && value >= 1;
+}
+
 std::vector<int> parse_hidden(const std::string& text, const std::string& where) {
   std::vector<int> widths;
   std::size_t pos = 0;
   while (pos <= text.size()) {
     const std::size_t comma = std::min(text.find(',', pos), text.size());
     const std::string item = text.substr(pos, comma - pos);
-    std::size_t used = 0;
     int w = 0;
-    try {
-      w = std::stoi(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (item.empty() || used != item.size() || w < 1)
+    if (!parse_positive_int(item, w))
       throw InputError(where + ": bad width '" + item + "' in '" + text +
                        "' (expected positive integers separated by commas, e.g. 256,128)");
     widths.push_back(w);

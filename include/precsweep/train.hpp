@@ -15,6 +15,9 @@
 
 namespace precsweep {
 
+// Whether all of `text` is a positive decimal integer (no sign, no spaces), stored in `value`.
+bool parse_positive_int(std::string_view text, int& value);
+
 // Hidden layer widths: "100" or "256,128" -> {256, 128} (positive integers, comma-separated).
 // Throws InputError "<where>: bad width ..." naming the bad item.
 std::vector<int> parse_hidden(const std::string& text, const std::string& where);

@@ -45,14 +45,8 @@ struct TrainArgs {
 int parse_every(const std::string& text) {
   if (text == "batch") return 1;
   if (text == "epoch") return 0;
-  std::size_t used = 0;
   int n = 0;
-  try {
-    n = std::stoi(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (text.empty() || used != text.size() || n < 1)
+  if (!parse_positive_int(text, n))
     throw InputError("--every: bad value '" + text +
                      "' (expected batch, epoch or a positive number of batches)");
   return n;
