@@ -94,15 +94,33 @@ template <Rounding kMode, class U>
   return (a + inc) & ~mask;
 }
 
+// The normal range as magnitude patterns. Rounding there cannot overflow (a value at most the
+// largest finite, which lies on the grid, rounds to at most it) and cannot give 0 (the lower
+// end lies on the grid). Without a subnormal grid of its own (e = 8) the target's grid is
+// binary32's below 2^-126 too, down to its smallest value. Fixed point has none (lo > hi).
+struct NormalRange {
+  std::uint32_t lo, hi;
+  std::int32_t kept_at;  // bits dropped there, and their mask
+  std::uint32_t mask;
+};
+template <bool kVarDrop, bool kFlush>
+[[gnu::always_inline]] inline NormalRange normal_range(const KernelParams& p) {
+  const std::int32_t kept_at = std::clamp(p.base_drop, 0, 23);
+  return {kVarDrop ? static_cast<std::uint32_t>(p.emin_biased) << 23
+                   : (kFlush ? p.min_normal : p.min_sub),
+          std::min(p.max_pos, p.max_neg), kept_at, (1u << kept_at) - 1u};
+}
+
 // One loop per (mode, whether the target has a subnormal range below binary32's normal range,
 // flush, counting, shape, and whether it is the fused weight update).
 // kVarDrop is false for e = 8 formats (emin = -126: the binary32 subnormal range is the
 // target's too), which then need neither the subnormal rounding nor per-lane variable shifts.
 // kSymmetric: largest finite and overflow result do not depend on the sign (floating formats,
-// except the directed modes' overflow). kSpecialsPass: inf and NaN inputs are returned as they are (every floating format
-// but E4M3FN). The dispatcher uses the general shape unless both hold. kUpdate: the value
-// rounded is x[j] - scale * step[j] (two binary32 operations, never contracted into an FMA:
-// the project builds with -ffp-contract=off), and updates lost are counted.
+// except the directed modes' overflow). kSpecialsPass: inf and NaN inputs are returned as they
+// are (every floating format but E4M3FN). The dispatcher uses the general shape unless both
+// hold. kUpdate: the value rounded is x[j] - scale * step[j] (two binary32 operations, never
+// contracted into an FMA: the project builds with -ffp-contract=off), and updates lost are
+// counted.
 template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, bool kSymmetric,
           bool kSpecialsPass, bool kUpdate>
 [[gnu::always_inline]] inline void round_loop(float* __restrict x, std::uint32_t n,
@@ -111,8 +129,9 @@ template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, bool kSymmetr
                                               const float* __restrict step, float scale) {
   const std::int32_t base_drop = p.base_drop;
   const std::int32_t emin_biased = p.emin_biased;
-  const std::int32_t const_kept_at = std::clamp(base_drop, 0, 23);
-  const std::uint32_t const_mask = (1u << const_kept_at) - 1u;
+  const NormalRange range = normal_range<kVarDrop, kFlush>(p);
+  const std::int32_t const_kept_at = range.kept_at;
+  const std::uint32_t const_mask = range.mask;
   const std::uint32_t below_at = static_cast<std::uint32_t>(emin_biased) << 23;  // 2^emin
   const std::uint32_t max_pos = p.max_pos, max_neg = p.max_neg;
   const std::uint32_t ovf_pos = p.overflow_pos, ovf_neg = p.overflow_neg;
@@ -236,23 +255,6 @@ using U32x16 = std::uint32_t __attribute__((vector_size(64)));
 using I32x16 = std::int32_t __attribute__((vector_size(64)));
 using U32x8 = std::uint32_t __attribute__((vector_size(32)));
 using I32x8 = std::int32_t __attribute__((vector_size(32)));
-
-// The normal range as magnitude patterns. Rounding there cannot overflow (a value at most the
-// largest finite, which lies on the grid, rounds to at most it) and cannot give 0 (the lower
-// end lies on the grid). Without a subnormal grid of its own (e = 8) the target's grid is
-// binary32's below 2^-126 too, down to its smallest value. Fixed point has none (lo > hi).
-struct NormalRange {
-  std::uint32_t lo, hi;
-  std::int32_t kept_at;  // bits dropped there, and their mask
-  std::uint32_t mask;
-};
-template <bool kVarDrop, bool kFlush>
-[[gnu::always_inline]] inline NormalRange normal_range(const KernelParams& p) {
-  const std::int32_t kept_at = std::clamp(p.base_drop, 0, 23);
-  return {kVarDrop ? static_cast<std::uint32_t>(p.emin_biased) << 23
-                   : (kFlush ? p.min_normal : p.min_sub),
-          std::min(p.max_pos, p.max_neg), kept_at, (1u << kept_at) - 1u};
-}
 
 template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, bool kSymmetric,
           bool kSpecialsPass>
@@ -437,8 +439,8 @@ template <Pass kPass>
 
 // Which fused update this CPU runs: x86-64-v4 (AVX-512 F/BW/CD/DQ/VL) takes update_avx512,
 // x86-64-v3 (AVX2, FMA, BMI2) update_avx2, any other the general loop for baseline x86-64
-// (SSE2). A test build for one instruction set
-// (PRECSWEEP_KERNEL_ARCH_TEST) takes the path of the set it was compiled for.
+// (SSE2). A test build for one instruction set (PRECSWEEP_KERNEL_ARCH_TEST) takes the path of
+// the set it was compiled for.
 Pass update_pass() {
 #ifdef PRECSWEEP_KERNEL_ARCH_TEST
 #if defined(__AVX512F__)

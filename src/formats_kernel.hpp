@@ -50,8 +50,8 @@ BlockKeys block_keys(std::uint64_t key, std::uint32_t counter_hi);
 
 // The per-element random word: a 32-bit hash of the counter's low half under the block keys.
 // Two rounds of Wellons' "lowbias32" (xorshift-multiply) with the keys injected between them.
-// (Templates so the kernel's AVX-512 path can hash 16 counters at once: U is std::uint32_t or
-// a GCC vector of them.)
+// (Templates so the kernel's fast paths can hash 16 or 8 counters at once: U is std::uint32_t
+// or a GCC vector of them.)
 template <class U>
 [[gnu::always_inline]] constexpr U lowbias32(const U& in) {
   U x = in;
