@@ -15,13 +15,13 @@ import os
 import tempfile
 import time
 
+import h5py
 import numpy as np
 
 from .critical import critical_bits
 from .report import write_report
 from .results import EPOCH_METRICS, curves, load
 
-import h5py  # noqa: E402  (after .results set HDF5_USE_FILE_LOCKING)
 
 
 def write_synthetic(path, points, epochs=5, seed=0):

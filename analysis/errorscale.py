@@ -14,17 +14,15 @@ Deliberately leaves out: fixed-point formats in the figures (no mantissa width).
 from __future__ import annotations
 
 import argparse
-import html
 import os
 import sys
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import h5py  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from . import html
+from .results import open_file
 
 QUANTITIES = [("z", "pre-activations z"), ("a", "activations a (last: probabilities)"),
               ("delta", "deltas dL/dz"), ("dW", "weight gradients dL/dW")]
@@ -38,7 +36,7 @@ def load_errors(path):
     accuracy, changed_fraction) and per quantity a dict of arrays [F, L] plus 'fits'
     (DataFrame: layer, a, b, rms, max_residual, n, floor_rel). Raises ValueError if `path` is
     not an error-scaling file."""
-    with h5py.File(path, "r") as f:
+    with open_file(path) as f:
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
         if attrs.get("kind") != "precsweep-errorscale":
             raise ValueError("not a precsweep error-scaling file (attribute kind is "
@@ -115,8 +113,8 @@ def figure_errors(data, out_dir, name="errorscale_layers.png"):
     keep = _floating(data)
     m = data["formats"]["man_bits"].to_numpy()[keep]
     L = data["z"]["rel"].shape[1]
-    fig, axes = plt.subplots(len(QUANTITIES), L, figsize=(3.4 * L, 2.9 * len(QUANTITIES)),
-                             squeeze=False, layout="constrained")
+    fig = Figure(figsize=(3.4 * L, 2.9 * len(QUANTITIES)), layout="constrained")
+    axes = fig.subplots(len(QUANTITIES), L, squeeze=False)
     for row, (q, label) in enumerate(QUANTITIES):
         d = {k: (v[keep] if isinstance(v, np.ndarray) else v) for k, v in data[q].items()}
         for layer in range(L):
@@ -124,7 +122,6 @@ def figure_errors(data, out_dir, name="errorscale_layers.png"):
         axes[row, 0].set_ylabel("relative error")
     axes[0, 0].legend(fontsize=6, loc="lower left")
     fig.savefig(os.path.join(out_dir, name), dpi=DPI)
-    plt.close(fig)
     return name
 
 
@@ -133,7 +130,8 @@ def figure_output(data, out_dir, name="errorscale_output.png"):
     fm = data["formats"].iloc[keep]
     m = fm["man_bits"].to_numpy()
     L = data["a"]["rel"].shape[1]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained")
+    fig = Figure(figsize=(9, 3.2), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2)
     rel = data["a"]["rel"][keep, L - 1]
     ok = rel > 0
     ax1.semilogy(m[ok], rel[ok], "o-", ms=4, label="output probabilities")
@@ -150,20 +148,7 @@ def figure_output(data, out_dir, name="errorscale_output.png"):
     ax2.legend(fontsize=7)
     ax2.grid(True, alpha=0.3)
     fig.savefig(os.path.join(out_dir, name), dpi=DPI)
-    plt.close(fig)
     return name
-
-
-def _table_html(frame):
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = []
-    for row in frame.itertuples(index=False):
-        cells = []
-        for v in row:
-            text = ("" if np.isnan(v) else f"{v:.4g}") if isinstance(v, float) else str(v)
-            cells.append(f"<td>{html.escape(text)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 def report_section(path, out_dir):
@@ -206,14 +191,13 @@ def report_section(path, out_dir):
         "classes and test error.</figcaption></figure>\n"
         "<h3>Fits and bound ratios</h3><p>Slope b in bits of error per mantissa bit (1 expected);"
         " max ratio = largest measured / bound over formats (<= 1: the bound held). "
-        "<a href='errorscale_fits.csv'>data (CSV)</a></p>" + _table_html(table))
+        "<a href='errorscale_fits.csv'>data (CSV)</a></p>" + html.table(table))
 
 
 def write_page(path, out_dir):
     """Writes out_dir/errorscale.html (+ PNGs, CSVs); returns its path."""
-    from .report import write_html_page  # not at the top: report imports this module too
     section = report_section(path, out_dir)
-    return write_html_page(os.path.join(out_dir, "errorscale.html"),
+    return html.write_page(os.path.join(out_dir, "errorscale.html"),
                            "precsweep error scaling", section)
 
 

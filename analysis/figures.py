@@ -12,14 +12,12 @@ import os
 from dataclasses import dataclass, field
 
 import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure as MplFigure
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from .critical import setting_columns  # noqa: E402
+from .critical import setting_columns
 
 DPI = 150
 MAX_PANELS = 12
@@ -71,7 +69,7 @@ def value_label(column, value):
 
 
 def colors(k):
-    return plt.get_cmap(CMAP)(np.linspace(0.0, 0.85, max(k, 1)))
+    return matplotlib.colormaps[CMAP](np.linspace(0.0, 0.85, max(k, 1)))
 
 
 def seed_band(data, by, value="accuracy"):
@@ -96,14 +94,13 @@ def save(fig, out_dir, name):
     # Constrained-layout figures are already tight; the rest are cropped on save.
     tight = None if fig.get_constrained_layout() else "tight"
     fig.savefig(os.path.join(out_dir, name), dpi=DPI, bbox_inches=tight)
-    plt.close(fig)
 
 
 def grid(n, ncols=3, size=(4.2, 3.4)):
     ncols = min(ncols, n)
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows),
-                             squeeze=False, layout="constrained")
+    fig = MplFigure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     return fig, axes.ravel()[:n]
@@ -149,7 +146,7 @@ def heatmaps(df, out_dir):
     fig, axes = grid(len(groups), ncols=min(3, len(groups)),
                      size=(max(4.0, 0.35 * len(mans) + 2), max(3.0, 0.35 * len(exps) + 1.5)))
     vmin, vmax = float(band["mean"].min()), float(band["mean"].max())
-    cmap = plt.get_cmap(CMAP).copy()
+    cmap = matplotlib.colormaps[CMAP].copy()
     cmap.set_bad("lightgrey")
     image = None
     for ax, (key, g) in zip(axes, groups):
@@ -294,7 +291,8 @@ def accuracy_by_format(df, out_dir):
     formats = list(pd.unique(pts.sort_values(order)["format"]))
     hues = sorted(band[hue].unique()) if hue else [None]
     width = 0.8 / len(hues)
-    fig, ax = plt.subplots(figsize=(max(5, 0.6 * len(formats) * len(hues) + 2), 3.6))
+    fig = MplFigure(figsize=(max(5, 0.6 * len(formats) * len(hues) + 2), 3.6))
+    ax = fig.subplots()
     x = np.arange(len(formats))
     for k, (color, h) in enumerate(zip(colors(len(hues)), hues)):
         b = band[band[hue] == h] if hue else band
@@ -334,7 +332,8 @@ def lost_updates(df, out_dir):
     lost = seed_band(pts, by, value="mean_lost_update_fraction")
     merged = acc.merge(lost, on=by, suffixes=("_accuracy", "_lost_update_fraction"))
     merged.to_csv(os.path.join(out_dir, "lost_updates.csv"), index=False)
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.6), layout="constrained")
+    fig = MplFigure(figsize=(9, 3.6), layout="constrained")
+    a1, a2 = fig.subplots(1, 2)
     values = sorted(merged[hue].unique(), key=str) if hue else [None]
     for color, v in zip(colors(len(values)), values):
         m = (merged[merged[hue] == v] if hue else merged).sort_values("man_bits")
@@ -386,7 +385,7 @@ def training_curves(df, cv, crit, out_dir):
         base_ids = sorted(set(int(b) for b in sel["baseline_index"] if b >= 0))
         if base_ids:
             series.append(("fp32 baseline", base_ids, "black", "--"))
-        cmap = plt.get_cmap(CMAP)
+        cmap = matplotlib.colormaps[CMAP]
         for (what, m), color in zip(lines, (cmap(0.35), cmap(0.8))):
             if np.isnan(m):
                 continue
@@ -426,7 +425,8 @@ def status_figure(df, out_dir):
     table = pd.DataFrame({"status": counts.index, "points": counts.to_numpy(),
                           "compute_seconds": seconds.to_numpy()})
     table.to_csv(os.path.join(out_dir, "status.csv"), index=False)
-    fig, ax = plt.subplots(figsize=(5, 3))
+    fig = MplFigure(figsize=(5, 3))
+    ax = fig.subplots()
     ax.bar(table["status"], table["points"], color=colors(4))
     for i, v in enumerate(table["points"]):
         ax.text(i, v, str(v), ha="center", va="bottom", fontsize=8)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import html
 import os
 import shutil
 import sys
@@ -22,7 +21,7 @@ import tempfile
 import numpy as np
 import pandas as pd
 
-from . import figures
+from . import figures, html
 from .critical import critical_bits
 from .results import attributes, curves, load
 
@@ -31,22 +30,6 @@ ATTRIBUTE_ORDER = ["spec_name", "name", "spec_sha256", "schema_version", "tool_v
                    "blas_core", "created_by", "mpi_size", "threads", "hostnames", "runs",
                    "n_points", "max_epochs", "axes", "start_time", "last_start_time",
                    "end_time"]
-
-
-def _table_html(frame, max_rows=200):
-    frame = frame.head(max_rows)
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = []
-    for row in frame.itertuples(index=False):
-        cells = []
-        for v in row:
-            if isinstance(v, float):
-                text = "" if np.isnan(v) else f"{v:.4g}"
-            else:
-                text = str(v)
-            cells.append(f"<td>{html.escape(text)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 def _figure_html(item):
@@ -80,13 +63,13 @@ def _status_html(df, attrs, status_item):
     if len(bad):
         cols = [c for c in ["point", "status", "format", "rounding", "seed", "message"]
                 if c in bad]
-        parts.append("<h3>Failed and diverged points</h3>" + _table_html(bad[cols], 50))
+        parts.append("<h3>Failed and diverged points</h3>" + html.table(bad[cols], 50))
     meta = [(k, attrs[k]) for k in ATTRIBUTE_ORDER if k in attrs]
     if meta:
         rows = pd.DataFrame({"attribute": [k for k, _ in meta],
                              "value": [", ".join(map(str, v)) if isinstance(v, list) else str(v)
                                        for _, v in meta]})
-        parts.append("<h3>Run</h3>" + _table_html(rows))
+        parts.append("<h3>Run</h3>" + html.table(rows))
     if "spec" in attrs:
         parts.append("<h3>Spec</h3><pre>" + html.escape(str(attrs["spec"])) + "</pre>")
     return "\n".join(parts)
@@ -149,7 +132,7 @@ def _draw_report(path, df, out_dir, tolerance, errorscale):
                      "<p>The smallest width whose mean accuracy over seeds, and that of every "
                      "wider width swept, stays within the tolerance of the fp32 baseline; "
                      "<i>below</i> is the next narrower width swept. Empty: no width qualifies."
-                     " <a href='critical_bits.csv'>data (CSV)</a></p>" + _table_html(crit))
+                     " <a href='critical_bits.csv'>data (CSV)</a></p>" + html.table(crit))
     else:
         crit_html = ("<h2>Critical bits</h2><p class='note'>Skipped: neither mantissa nor "
                      "exponent width was swept over finished float-format points.</p>")
@@ -174,26 +157,8 @@ def _draw_report(path, df, out_dir, tolerance, errorscale):
     if errorscale:  # error-scaling page (analysis/errorscale.py, issue 8)
         from .errorscale import report_section
         body.append(report_section(errorscale, out_dir))
-    return write_html_page(os.path.join(out_dir, "index.html"),
+    return html.write_page(os.path.join(out_dir, "index.html"),
                            f"precsweep report: {name}", "\n".join(body))
-
-
-def write_html_page(path, title, body_html):
-    """Writes a standalone HTML page (the report's style) atomically: a reader never sees a
-    half-written file. Returns path."""
-    page = ("<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
-            f"<title>{html.escape(str(title))}</title><style>"
-            "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-            "img{max-width:100%}table{border-collapse:collapse;font-size:12px}"
-            "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
-            ".note{color:#555;font-style:italic}figcaption{font-size:13px;color:#333}"
-            "pre{background:#f4f4f4;padding:0.5em;overflow:auto}"
-            "</style></head><body>\n" + body_html + "\n</body></html>\n")
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(page)
-    os.replace(tmp, path)
-    return path
 
 
 def main(argv=None):

@@ -14,13 +14,9 @@ from __future__ import annotations
 import os
 import re
 
+import h5py
 import numpy as np
 import pandas as pd
-
-# HDF5 1.10 locks files it opens; a sweep still writing would make a reader fail. Must be set
-# before the HDF5 library opens its first file.
-os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
-import h5py  # noqa: E402
 
 STATUS_NAMES = ["pending", "done", "diverged", "failed"]  # index = the int8 code in the file
 STATUS_DTYPE = pd.CategoricalDtype(STATUS_NAMES)
@@ -40,14 +36,16 @@ _FLOAT_RE = re.compile(r"^[Ee](\d+)[Mm](\d+)$")
 _FIXED_RE = re.compile(r"^[Qq](\d+)\.(\d+)$")
 
 
-def _open(path):
-    """Opens read-only and without file locking where h5py/HDF5 support it."""
+def open_file(path):
+    """Opens read-only and without HDF5's file locking (which would make a reader fail while
+    a sweep still writes the file; h5py >= 3.5 with HDF5 >= 1.10.7, as in Debian 12). Older
+    versions: set HDF5_USE_FILE_LOCKING=FALSE in the environment instead."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such results file")
     try:
         return h5py.File(path, "r", locking=False)
-    except TypeError:  # h5py < 3.5 has no locking argument; the environment variable applies
+    except TypeError:  # h5py < 3.5 has no locking argument
         return h5py.File(path, "r")
     except ValueError:  # HDF5 too old for the locking property
         return h5py.File(path, "r")
@@ -86,7 +84,7 @@ def _attr_value(value):
 
 def attributes(path):
     """Root attributes (spec, spec_sha256, name, versions, hostnames, times...) as a dict."""
-    with _open(path) as f:
+    with open_file(path) as f:
         return {k: _attr_value(v) for k, v in f.attrs.items()}
 
 
@@ -159,7 +157,7 @@ def load(path):
     mean_lost_update_fraction, epochs_run, wall_seconds, rank, baseline_index, message,
     baseline_accuracy and acc_delta = final_test_accuracy - baseline_accuracy (NaN unless the
     point links to a baseline that is done)."""
-    with _open(path) as f:
+    with open_file(path) as f:
         df = _points_frame(f)
         res = f["results"]
         n = len(df)
@@ -223,7 +221,7 @@ def curves(path):
     """Long form per-epoch metrics: columns point, epoch (1-based), status and one column per
     metric in EPOCH_METRICS present in the file. Every point has a row for each of its
     configured epochs (/points/epochs, else the dataset width); epochs not run are NaN."""
-    with _open(path) as f:
+    with open_file(path) as f:
         res = f["results"]
         status_codes = res["status"][()].astype(np.int64)
         n = status_codes.shape[0]
