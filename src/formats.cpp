@@ -52,11 +52,30 @@ int parse_small_uint(const std::string& s, std::size_t& pos) {
   return v;
 }
 
-Format floating(int e, int m) {
+// The factories' checks; `shown` is the text an error message quotes (what the user typed).
+Format make_floating(int e, int m, std::string_view shown) {
+  if (e < 2 || e > 8) bad_format(shown, "exponent bits must be 2..8, got " + std::to_string(e));
+  if (m < 0 || m > 23) bad_format(shown, "fraction bits must be 0..23, got " + std::to_string(m));
   Format f;
   f.kind = Format::Kind::floating;
   f.exp_bits = e;
   f.man_bits = m;
+  return f;
+}
+
+Format make_fixed(int i, int fr, std::string_view shown) {
+  if (i < 1) bad_format(shown, "integer bits (including the sign bit) must be >= 1");
+  if (fr < 0) bad_format(shown, "fraction bits must be >= 0");
+  if (i + fr > 25)
+    bad_format(shown, "word length i+f = " + std::to_string(i + fr) +
+                          " exceeds 25 bits, which binary32 cannot hold exactly");
+  Format f;
+  f.kind = Format::Kind::fixed;
+  f.exp_bits = 0;
+  f.man_bits = 0;
+  f.int_bits = i;
+  f.frac_bits = fr;
+  f.saturate = true;  // fixed point always saturates
   return f;
 }
 
@@ -65,6 +84,36 @@ std::uint32_t bits_of(double v) { return std::bit_cast<std::uint32_t>(static_cas
 }  // namespace
 
 // ---- Format ---------------------------------------------------------------------------------
+
+Format Format::floating(int exp_bits, int man_bits) {
+  return make_floating(exp_bits, man_bits,
+                       "E" + std::to_string(exp_bits) + "M" + std::to_string(man_bits));
+}
+
+Format Format::fixed(int int_bits, int frac_bits) {
+  return make_fixed(int_bits, frac_bits,
+                    "Q" + std::to_string(int_bits) + "." + std::to_string(frac_bits));
+}
+
+void Format::check() const {
+  auto bad = [](const std::string& why) {
+    throw std::invalid_argument("malformed Format: " + why +
+                                " (build formats with Format::floating / Format::fixed)");
+  };
+  if (kind == Kind::floating) {
+    if (exp_bits < 2 || exp_bits > 8) bad("exp_bits " + std::to_string(exp_bits) + " not in 2..8");
+    if (man_bits < 0 || man_bits > 23) bad("man_bits " + std::to_string(man_bits) + " not in 0..23");
+    if (int_bits != 0 || frac_bits != 0) bad("int_bits/frac_bits set on a floating format");
+  } else if (kind == Kind::fixed) {
+    if (int_bits < 1 || frac_bits < 0 || int_bits + frac_bits > 25)
+      bad("Q" + std::to_string(int_bits) + "." + std::to_string(frac_bits) +
+          " needs int_bits >= 1, frac_bits >= 0, int_bits + frac_bits <= 25");
+    if (exp_bits != 0 || man_bits != 0) bad("exp_bits/man_bits set on a fixed-point format");
+    if (!saturate || !subnormals || no_inf) bad("fixed point always saturates and has no options");
+  } else {
+    bad("unknown kind " + std::to_string(static_cast<int>(kind)));
+  }
+}
 
 bool Format::is_identity() const {
   return kind == Kind::floating && exp_bits == 8 && man_bits == 23 && subnormals && !no_inf;
@@ -131,17 +180,17 @@ Format parse_format(std::string_view text) {
   const std::string& base = parts[0];
   Format f;
   if (base == "fp32")
-    f = floating(8, 23);
+    f = Format::floating(8, 23);
   else if (base == "tf32")
-    f = floating(8, 10);
+    f = Format::floating(8, 10);
   else if (base == "fp16")
-    f = floating(5, 10);
+    f = Format::floating(5, 10);
   else if (base == "bf16")
-    f = floating(8, 7);
+    f = Format::floating(8, 7);
   else if (base == "fp8-e5m2")
-    f = floating(5, 2);
+    f = Format::floating(5, 2);
   else if (base == "fp8-e4m3") {
-    f = floating(4, 3);
+    f = Format::floating(4, 3);
     f.no_inf = true;
   } else if (!base.empty() && base[0] == 'e') {
     std::size_t pos = 1;
@@ -150,9 +199,7 @@ Format parse_format(std::string_view text) {
     ++pos;
     const int m = parse_small_uint(base, pos);
     if (m < 0 || pos != base.size()) bad_format(text, "unrecognised");
-    if (e < 2 || e > 8) bad_format(text, "exponent bits must be 2..8, got " + std::to_string(e));
-    if (m > 23) bad_format(text, "fraction bits must be 0..23, got " + std::to_string(m));
-    f = floating(e, m);
+    f = make_floating(e, m, text);
   } else if (!base.empty() && base[0] == 'q') {
     std::size_t pos = 1;
     const int i = parse_small_uint(base, pos);
@@ -160,16 +207,7 @@ Format parse_format(std::string_view text) {
     ++pos;
     const int fr = parse_small_uint(base, pos);
     if (fr < 0 || pos != base.size()) bad_format(text, "unrecognised");
-    if (i < 1) bad_format(text, "integer bits (including the sign bit) must be >= 1");
-    if (i + fr > 25)
-      bad_format(text, "word length i+f = " + std::to_string(i + fr) +
-                           " exceeds 25 bits, which binary32 cannot hold exactly");
-    f.kind = Format::Kind::fixed;
-    f.exp_bits = 0;
-    f.man_bits = 0;
-    f.int_bits = i;
-    f.frac_bits = fr;
-    f.saturate = true;  // fixed point always saturates
+    f = make_fixed(i, fr, text);
   } else {
     bad_format(text, "unrecognised");
   }
@@ -342,6 +380,7 @@ Totals run_chunks(std::size_t n, F chunk) {
 
 void quantize(std::span<float> x, const Format& fmt, Rounding mode, StochasticKey key,
               QuantizeStats* stats) {
+  fmt.check();
   if (stats) *stats = {};
   if (x.empty() || fmt.is_identity()) return;
   const detail::KernelParams p = detail::make_kernel_params(fmt, mode, key);
@@ -359,6 +398,7 @@ std::uint64_t subtract_round(std::span<float> x, std::span<const float> step, fl
                              const Format& fmt, Rounding mode, StochasticKey key,
                              QuantizeStats* stats) {
   if (step.size() != x.size()) throw std::invalid_argument("subtract_round: sizes differ");
+  fmt.check();
   if (stats) *stats = {};
   float* w = x.data();  // shape [n], updated in place
   const float* g = step.data();  // shape [n]

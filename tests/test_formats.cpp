@@ -787,6 +787,42 @@ TEST(FormatsParse, InvalidFormatsAreRejectedWithTheAcceptedForms) {
   }
 }
 
+TEST(FormatsParse, FactoriesCheckTheirWidths) {
+  EXPECT_EQ(Format::floating(5, 10), parse_format("fp16"));
+  EXPECT_EQ(Format::fixed(8, 8), parse_format("Q8.8"));
+  EXPECT_THROW(Format::floating(9, 3), InputError);
+  EXPECT_THROW(Format::floating(1, 3), InputError);
+  EXPECT_THROW(Format::floating(5, 24), InputError);
+  EXPECT_THROW(Format::floating(5, -1), InputError);
+  EXPECT_THROW(Format::fixed(0, 8), InputError);
+  EXPECT_THROW(Format::fixed(8, -1), InputError);
+  EXPECT_THROW(Format::fixed(20, 6), InputError);
+}
+
+TEST(FormatsParse, QuantizeRefusesAMalformedFormat) {
+  std::vector<Format> bad(8, parse_format("E5M10"));
+  bad[0].exp_bits = 9;
+  bad[1].man_bits = 24;
+  bad[2].man_bits = -3;
+  bad[3].int_bits = 4;  // a fixed-point field on a float
+  bad[4] = parse_format("Q8.8");
+  bad[4].frac_bits = 30;
+  bad[5] = parse_format("Q8.8");
+  bad[5].saturate = false;
+  bad[6] = parse_format("Q8.8");
+  bad[6].man_bits = 3;
+  bad[7].kind = static_cast<Format::Kind>(7);
+  std::vector<float> x{1.5f, -2.25f}, step{0.5f, 0.5f};
+  for (const Format& f : bad) {
+    EXPECT_THROW(f.check(), std::invalid_argument) << f.exp_bits << " " << f.man_bits;
+    EXPECT_THROW(quantize(x, f, Rounding::nearest_even), std::invalid_argument);
+    EXPECT_THROW(subtract_round(x, step, 1.0f, f, Rounding::nearest_even), std::invalid_argument);
+  }
+  EXPECT_EQ(x, (std::vector<float>{1.5f, -2.25f}));  // nothing was touched
+  for (const char* ok : {"fp32", "E2M0,no-subnormals", "fp8-e4m3,saturate", "Q1.24", "Q25.0"})
+    EXPECT_NO_THROW(parse_format(ok).check()) << ok;
+}
+
 TEST(FormatsParse, RoundingNamesAndAliases) {
   EXPECT_EQ(parse_rounding("truncate"), Rounding::toward_zero);
   EXPECT_EQ(parse_rounding("toward_zero"), Rounding::toward_zero);

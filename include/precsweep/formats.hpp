@@ -27,6 +27,15 @@ struct Format {
   bool saturate = false;   // true: finite overflow gives +-max finite instead of inf (or NaN)
   bool no_inf = false;     // OCP FP8 E4M3FN: no infinities, only the all-ones code is NaN
 
+  // Checked factories (throw InputError naming the bad width): E<e>M<m> with e in 2..8 and
+  // m in 0..23; Q<i>.<f> with i >= 1 (sign included), f >= 0, i + f <= 25 (always saturating).
+  static Format floating(int exp_bits, int man_bits);
+  static Format fixed(int int_bits, int frac_bits);
+  // Throws std::invalid_argument naming the field when a Format assembled field by field is
+  // not one the factories (plus the subnormals/saturate/no_inf options) could have made.
+  // quantize() and subtract_round() call it, so a malformed format never reaches the kernel.
+  void check() const;
+
   // binary32 itself (E8M23 with subnormals): quantizing is the identity.
   bool is_identity() const;
   // Canonical text: "E5M10", "fp8-e4m3", "Q8.8", with ",no-subnormals", ",saturate" suffixes.
