@@ -356,6 +356,7 @@ RunResult train_point(const Point& p, std::int64_t k, const DatasetPair& data, i
   config.threads = threads;
   const double point_start = mpi::wall_time();
   double stop_seen = -1;
+  bool held = false;
   abandoned = false;
   auto keep_going = [&](Stop level, double now, double epoch_ahead) -> bool {
     if (level == Stop::none) return true;
@@ -381,8 +382,18 @@ RunResult train_point(const Point& p, std::int64_t k, const DatasetPair& data, i
       const double until = point_start + knobs.point_seconds * (epoch + 1) / config.epochs;
       stop.wait_until([&] { return mpi::wall_time() >= until; });
     }
-    if (!knobs.hold_file.empty() && k >= knobs.hold_after)
+    if (!knobs.hold_file.empty() && k >= knobs.hold_after &&
+        hold_file_exists(knobs.hold_file)) {
+      // Said once per point, so that a test knows when every rank is held mid-point.
+      if (!held) {
+        std::printf("[rank %d] point %lld held after epoch %d (test-only hold file %s)\n",
+                    mpi::rank(), static_cast<long long>(p.id), epoch + 1,
+                    knobs.hold_file.c_str());
+        std::fflush(stdout);
+        held = true;
+      }
       stop.wait_until([&] { return !hold_file_exists(knobs.hold_file); });
+    }
     return keep_going(stop.look(), mpi::wall_time(), m.wall_seconds);
   };
   RunResult result;
