@@ -13,6 +13,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -241,33 +242,26 @@ bool injected_failure(std::int64_t id) {
 
 // ---- test-only knobs (docs/sweeping.md, "Test-only environment variables") ----------------
 // They let tests create a situation by an event ("k points are in the file and the sweep is
-// still running") instead of by how fast this machine trains. Unset, they cost nothing; set,
-// they only make ranks wait, so no point's results change. A stop signal ends any wait at once.
+// still running, every rank is in the middle of a point") instead of by how fast this machine
+// trains. Unset, they cost nothing; set, they only make ranks wait, so no point's results
+// change. A stop signal (to any rank) ends the wait at once.
 struct TestKnobs {
-  double point_seconds = 0;     // PRECSWEEP_TEST_POINT_SECONDS: a point lasts at least this long
   std::string hold_file;        // PRECSWEEP_TEST_HOLD_FILE: epochs pause while this file exists
   std::int64_t hold_after = 0;  // PRECSWEEP_TEST_HOLD_AFTER: ... of points from this list index
 };
 
 TestKnobs read_test_knobs() {
   TestKnobs k;
-  auto number = [](const char* name, double max) -> double {
-    const char* env = std::getenv(name);
-    if (env == nullptr || *env == '\0') return 0;
-    char* end = nullptr;
-    const double v = std::strtod(env, &end);
-    if (*end != '\0' || !(v >= 0 && v <= max))
-      throw InputError(std::string(name) + "=" + env + ": expected a number from 0 to " +
-                       std::to_string(static_cast<long long>(max)) + " (a test-only setting: "
-                       "unset it)");
-    return v;
-  };
-  k.point_seconds = number("PRECSWEEP_TEST_POINT_SECONDS", 1e6);
   if (const char* env = std::getenv("PRECSWEEP_TEST_HOLD_FILE")) k.hold_file = env;
-  const double after = number("PRECSWEEP_TEST_HOLD_AFTER", 1e15);
-  if (after != static_cast<double>(static_cast<std::int64_t>(after)))
-    throw InputError("PRECSWEEP_TEST_HOLD_AFTER: expected a whole number of points");
-  k.hold_after = static_cast<std::int64_t>(after);
+  if (const char* env = std::getenv("PRECSWEEP_TEST_HOLD_AFTER"); env != nullptr && *env) {
+    char* end = nullptr;
+    errno = 0;
+    const long long v = std::strtoll(env, &end, 10);
+    if (*end != '\0' || errno != 0 || v < 0)
+      throw InputError(std::string("PRECSWEEP_TEST_HOLD_AFTER=") + env + ": expected a whole "
+                       "number of points >= 0 (a test-only setting: unset it)");
+    k.hold_after = v;
+  }
   return k;
 }
 
@@ -354,7 +348,6 @@ RunResult train_point(const Point& p, std::int64_t k, const DatasetPair& data, i
                       bool& abandoned) {
   TrainConfig config = p.config;
   config.threads = threads;
-  const double point_start = mpi::wall_time();
   double stop_seen = -1;
   bool held = false;
   abandoned = false;
@@ -378,10 +371,6 @@ RunResult train_point(const Point& p, std::int64_t k, const DatasetPair& data, i
   };
   auto on_epoch = [&](int epoch, const EpochMetrics& m) -> bool {
     mpi::poke_progress();
-    if (knobs.point_seconds > 0) {
-      const double until = point_start + knobs.point_seconds * (epoch + 1) / config.epochs;
-      stop.wait_until([&] { return mpi::wall_time() >= until; });
-    }
     if (!knobs.hold_file.empty() && k >= knobs.hold_after &&
         hold_file_exists(knobs.hold_file)) {
       // Said once per point, so that a test knows when every rank is held mid-point.
