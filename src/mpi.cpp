@@ -145,7 +145,7 @@ double wall_time() { return MPI_Wtime(); }
 // ---- WorkCounter ---------------------------------------------------------------------------
 
 WorkCounter::WorkCounter() {
-  MPI_Aint bytes = rank() == 0 ? static_cast<MPI_Aint>(2 * sizeof(std::int64_t)) : 0;
+  MPI_Aint bytes = rank() == 0 ? static_cast<MPI_Aint>(3 * sizeof(std::int64_t)) : 0;
   check(MPI_Win_allocate(bytes, sizeof(std::int64_t), MPI_INFO_NULL, MPI_COMM_WORLD, &base_,
                          &win_),
         "MPI_Win_allocate(work counter)");
@@ -155,6 +155,7 @@ WorkCounter::WorkCounter() {
     check(MPI_Win_lock(MPI_LOCK_EXCLUSIVE, 0, 0, win_), "MPI_Win_lock");
     base_[0] = 0;
     base_[1] = 0;
+    base_[2] = 0;
     check(MPI_Win_unlock(0, win_), "MPI_Win_unlock");
   }
   barrier();
@@ -179,6 +180,8 @@ std::int64_t WorkCounter::take() { return fetch_and_op(win_, 1, MPI_SUM); }
 std::int64_t WorkCounter::peek() { return fetch_and_op(win_, 0, MPI_NO_OP); }
 void WorkCounter::request_stop() { fetch_and_op(win_, kStopOffset, MPI_SUM); }
 void WorkCounter::add_finished() { fetch_and_op(win_, 1, MPI_SUM, 1); }
+void WorkCounter::request_stop_now() { fetch_and_op(win_, 1, MPI_REPLACE, 2); }
+bool WorkCounter::stop_now_requested() { return fetch_and_op(win_, 0, MPI_NO_OP, 2) != 0; }
 
 std::int64_t WorkCounter::finished_local() const {
   if (base_ == nullptr || !root_) return -1;

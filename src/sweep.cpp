@@ -4,7 +4,7 @@
 //   2. the results file is created (or reopened with --resume) collectively;
 //   3. every rank computes the same cost-ordered list of runnable points and takes indices into
 //      it from the shared counter until the list (or a stop request) runs out, writing and
-//      syncing each finished point's row on its own;
+//      syncing each finished point's row on its own (stop signals: StopWatch);
 //   4. collective finish: totals, end_time, close; exit 3 if a stop left points pending.
 // Deliberately leaves out: the file layout (results_file.cpp) and the MPI calls (mpi.cpp).
 #include "precsweep/sweep.hpp"
@@ -13,8 +13,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -73,11 +75,27 @@ int default_threads() {
 
 namespace {
 
-// ---- signals: SIGTERM / SIGUSR1 ask the sweep to stop taking points -----------------------
+// ---- signals: USR1 finishes the points in flight, TERM / INT / USR2 abandon them ------------
+// The handler only records; the work loop passes the request on to every rank (StopWatch).
 
-volatile std::sig_atomic_t g_stop_signal = 0;
+constexpr int kStopSignals[4] = {SIGUSR1, SIGTERM, SIGINT, SIGUSR2};
+volatile std::sig_atomic_t g_stop_signal = 0;  // the latest stop signal; 0 while none came
+volatile std::sig_atomic_t g_stop_now = 0;     // one of TERM, INT, USR2 came
 
-extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
+extern "C" void on_stop_signal(int sig) {
+  g_stop_signal = sig;
+  if (sig != SIGUSR1) g_stop_now = 1;
+}
+
+const char* signal_name(int sig) {
+  switch (sig) {
+    case SIGUSR1: return "SIGUSR1";
+    case SIGUSR2: return "SIGUSR2";
+    case SIGTERM: return "SIGTERM";
+    case SIGINT: return "SIGINT";
+    default: return "signal";
+  }
+}
 
 }  // namespace
 
@@ -86,13 +104,11 @@ StopSignals::StopSignals() {
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
-  sigaction(SIGTERM, &sa, &old_term_);
-  sigaction(SIGUSR1, &sa, &old_usr1_);
+  for (int i = 0; i < 4; ++i) sigaction(kStopSignals[i], &sa, &old_[i]);
 }
 
 StopSignals::~StopSignals() {
-  sigaction(SIGTERM, &old_term_, nullptr);
-  sigaction(SIGUSR1, &old_usr1_, nullptr);
+  for (int i = 0; i < 4; ++i) sigaction(kStopSignals[i], &old_[i], nullptr);
 }
 
 namespace {
@@ -224,6 +240,94 @@ bool injected_failure(std::int64_t id) {
   return list.find("," + std::to_string(id) + ",") != std::string::npos;
 }
 
+// ---- test-only knobs (docs/sweeping.md, "Test-only environment variables") ----------------
+// They let tests create a situation by an event ("k points are in the file and the sweep is
+// still running, every rank is in the middle of a point") instead of by how fast this machine
+// trains. Unset, they cost nothing; set, they only make ranks wait, so no point's results
+// change. A stop signal (to any rank) ends the wait at once.
+struct TestKnobs {
+  std::string hold_file;        // PRECSWEEP_TEST_HOLD_FILE: epochs pause while this file exists
+  std::int64_t hold_after = 0;  // PRECSWEEP_TEST_HOLD_AFTER: ... of points from this list index
+};
+
+TestKnobs read_test_knobs() {
+  TestKnobs k;
+  if (const char* env = std::getenv("PRECSWEEP_TEST_HOLD_FILE")) k.hold_file = env;
+  if (const char* env = std::getenv("PRECSWEEP_TEST_HOLD_AFTER"); env != nullptr && *env) {
+    char* end = nullptr;
+    errno = 0;
+    const long long v = std::strtoll(env, &end, 10);
+    if (*end != '\0' || errno != 0 || v < 0)
+      throw InputError(std::string("PRECSWEEP_TEST_HOLD_AFTER=") + env + ": expected a whole "
+                       "number of points >= 0 (a test-only setting: unset it)");
+    k.hold_after = v;
+  }
+  return k;
+}
+
+bool hold_file_exists(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::exists(path, ec);
+}
+
+// ---- what one rank knows of the stop requests ------------------------------------------------
+
+enum class Stop { none, finish, now };  // finish: SIGUSR1; now: SIGTERM, SIGINT, SIGUSR2
+
+// This rank's signals, passed on to every rank through the work counter (the stop offset and
+// the stop-now flag), and the other ranks' requests read back from it.
+class StopWatch {
+ public:
+  StopWatch(mpi::WorkCounter& counter, int rank) : counter_(counter), rank_(rank) {}
+
+  // This rank's own signals only; no MPI call unless one has just arrived.
+  Stop local() {
+    if (g_stop_signal != 0 && !requested_) {
+      counter_.request_stop();
+      requested_ = true;
+      if (level_ == Stop::none) level_ = Stop::finish;
+      if (g_stop_now == 0)
+        say("taking no new points; finishing those in flight within --grace");
+    }
+    if (g_stop_now != 0 && !now_sent_) {
+      counter_.request_stop_now();
+      now_sent_ = true;
+      level_ = Stop::now;
+      say("stopping now; a point in flight is abandoned and left pending");
+    }
+    return level_;
+  }
+
+  // Also the other ranks' requests (two one-sided reads of rank 0's window).
+  Stop look() {
+    local();
+    if (level_ == Stop::none && mpi::WorkCounter::is_stop(counter_.peek())) level_ = Stop::finish;
+    if (level_ != Stop::now && counter_.stop_now_requested()) level_ = Stop::now;
+    return level_;
+  }
+
+  // Sleeps in short steps until `done()` or a stop request (signals do not cut a sleep short:
+  // sleep_for resumes after the handler). Returns the stop level.
+  template <class Done>
+  Stop wait_until(Done done) {
+    while (look() == Stop::none && !done())
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return level_;
+  }
+
+ private:
+  void say(const char* what) const {
+    std::printf("[rank %d] %s: %s\n", rank_, signal_name(static_cast<int>(g_stop_signal)), what);
+    std::fflush(stdout);
+  }
+
+  mpi::WorkCounter& counter_;
+  int rank_;
+  Stop level_ = Stop::none;
+  bool requested_ = false;  // this rank has added the stop offset
+  bool now_sent_ = false;   // this rank has set the stop-now flag
+};
+
 // The work loop of one rank. Returns what this rank finished.
 struct LoopResult {
   Counts counts;
@@ -233,23 +337,83 @@ struct LoopResult {
   double bookkeeping = 0;  // of which: taking points, writing rows, syncing
 };
 
+// Trains point `p` (list index k) until it ends or a stop request abandons it. After SIGUSR1 a
+// point keeps training while the epoch ahead (the next one, from the last epoch's time; or the
+// one in progress, projected from its batches so far) still ends within the grace period, and a
+// point whose training has ended is kept; after a stop-now request it is abandoned at the next
+// look (before each batch, at most five times a second, and after each epoch), even if its
+// training has ended. `abandoned` says whether the result must be left unwritten.
+RunResult train_point(const Point& p, std::int64_t k, const DatasetPair& data, int threads,
+                      const SweepOptions& o, const TestKnobs& knobs, StopWatch& stop,
+                      bool& abandoned) {
+  TrainConfig config = p.config;
+  config.threads = threads;
+  double stop_seen = -1;
+  bool held = false;
+  abandoned = false;
+  auto keep_going = [&](Stop level, double now, double epoch_ahead) -> bool {
+    if (level == Stop::none) return true;
+    if (level == Stop::now) {
+      abandoned = true;
+      return false;
+    }
+    if (stop_seen < 0) stop_seen = now;
+    abandoned = now - stop_seen + epoch_ahead > o.grace_seconds;
+    return !abandoned;
+  };
+  double epoch_start = 0, last_look = 0;
+  auto on_batch = [&](int, int batch, int batches) -> bool {
+    const double now = mpi::wall_time();
+    if (batch == 0) epoch_start = now;
+    if (batch == 0 || now - last_look < 0.2) return true;  // look at most 5 times a second
+    last_look = now;
+    return keep_going(stop.look(), now, (now - epoch_start) / batch * (batches - batch));
+  };
+  auto on_epoch = [&](int epoch, const EpochMetrics& m) -> bool {
+    mpi::poke_progress();
+    if (!knobs.hold_file.empty() && k >= knobs.hold_after &&
+        hold_file_exists(knobs.hold_file)) {
+      // Said once per point, so that a test knows when every rank is held mid-point.
+      if (!held) {
+        std::printf("[rank %d] point %lld held after epoch %d (test-only hold file %s)\n",
+                    mpi::rank(), static_cast<long long>(p.id), epoch + 1,
+                    knobs.hold_file.c_str());
+        std::fflush(stdout);
+        held = true;
+      }
+      stop.wait_until([&] { return !hold_file_exists(knobs.hold_file); });
+    }
+    return keep_going(stop.look(), mpi::wall_time(), m.wall_seconds);
+  };
+  RunResult result;
+  try {
+    if (injected_failure(p.id))
+      throw std::runtime_error("injected failure (PRECSWEEP_FAIL_POINTS)");
+    result = train(config, data, on_epoch, on_batch);
+    if (!abandoned && result.status == RunStatus::pending) {
+      result.status = RunStatus::failed;
+      result.message = "trainer returned without a final status";
+    }
+  } catch (const std::exception& e) {
+    result = RunResult{};
+    result.status = RunStatus::failed;
+    result.message = e.what();
+  }
+  // A finished training (done or diverged) is a result unless the stop is "now".
+  const Stop level = stop.look();
+  abandoned = level == Stop::now || (abandoned && result.status == RunStatus::pending);
+  return result;
+}
+
 LoopResult work_loop(const SweepSpec& spec, const std::vector<std::int64_t>& order,
                      const std::map<std::string, DatasetPair>& data, ResultsFile& file,
-                     mpi::WorkCounter& counter, const SweepOptions& o, int threads) {
+                     mpi::WorkCounter& counter, const SweepOptions& o, const TestKnobs& knobs,
+                     int threads) {
   const int rank = mpi::rank();
   LoopResult out;
-  bool requested = false;  // this rank has added the stop offset
-  auto check_signal = [&] {
-    if (g_stop_signal != 0 && !requested) {
-      counter.request_stop();
-      requested = true;
-      std::printf("[rank %d] signal %d: taking no new points\n", rank,
-                  static_cast<int>(g_stop_signal));
-      std::fflush(stdout);
-    }
-  };
+  StopWatch stop(counter, rank);
   for (;;) {
-    check_signal();
+    stop.local();  // a signal to this rank stops every rank's next take
     double t = mpi::wall_time();
     const std::int64_t k = counter.take();
     out.bookkeeping += mpi::wall_time() - t;
@@ -259,50 +423,13 @@ LoopResult work_loop(const SweepSpec& spec, const std::vector<std::int64_t>& ord
     }
     if (k >= static_cast<std::int64_t>(order.size())) break;
     const Point& p = spec.points[static_cast<std::size_t>(order[static_cast<std::size_t>(k)])];
-    TrainConfig config = p.config;
-    config.threads = threads;
-
-    // After a stop request, a point keeps training while the epoch ahead (the next one, from
-    // the last epoch's time; or the one in progress, projected from its batches so far) still
-    // ends within the grace period; otherwise it is abandoned and left pending.
-    double stop_seen = -1;
     bool abandoned = false;
-    auto abandon = [&](double now, double epoch_ahead) -> bool {
-      check_signal();
-      if (!requested && !mpi::WorkCounter::is_stop(counter.peek())) return false;
-      if (stop_seen < 0) stop_seen = now;
-      abandoned = now - stop_seen + epoch_ahead > o.grace_seconds;
-      return abandoned;
-    };
-    double epoch_start = 0, last_look = 0;
-    auto on_batch = [&](int, int batch, int batches) -> bool {
-      const double now = mpi::wall_time();
-      if (batch == 0) epoch_start = now;
-      if (batch == 0 || now - last_look < 0.2) return true;  // look at most 5 times a second
-      last_look = now;
-      return !abandon(now, (now - epoch_start) / batch * (batches - batch));
-    };
-    auto on_epoch = [&](int, const EpochMetrics& m) -> bool {
-      mpi::poke_progress();
-      return !abandon(mpi::wall_time(), m.wall_seconds);
-    };
-    RunResult result;
-    try {
-      if (injected_failure(p.id))
-        throw std::runtime_error("injected failure (PRECSWEEP_FAIL_POINTS)");
-      result = train(config, data.at(p.dataset), on_epoch, on_batch);
-      if (!abandoned && result.status == RunStatus::pending) {
-        result.status = RunStatus::failed;
-        result.message = "trainer returned without a final status";
-      }
-    } catch (const std::exception& e) {
-      result = RunResult{};
-      result.status = RunStatus::failed;
-      result.message = e.what();
-    }
+    const RunResult result =
+        train_point(p, k, data.at(p.dataset), threads, o, knobs, stop, abandoned);
     if (abandoned) {
-      std::printf("[rank %d] point %lld abandoned after the grace period; left pending\n", rank,
-                  static_cast<long long>(p.id));
+      std::printf("[rank %d] point %lld abandoned %s; left pending\n", rank,
+                  static_cast<long long>(p.id),
+                  stop.look() == Stop::now ? "(stop now)" : "after the grace period");
       std::fflush(stdout);
       out.saw_stop = true;
       break;
@@ -335,8 +462,10 @@ int run_sweep(const SweepOptions& o) {
   // 1. Spec, output, data: every failure here is the user's input, agreed by all ranks.
   std::string message;
   SweepSpec spec;
+  TestKnobs knobs;
   bool ok = true;
   try {
+    knobs = read_test_knobs();
     spec = load_spec(o.spec_path);
     if (!o.data_dir.empty()) spec.data_dir = o.data_dir;
   } catch (const std::exception& e) {
@@ -422,7 +551,7 @@ int run_sweep(const SweepOptions& o) {
         progress = std::make_unique<ProgressPrinter>(counter, total, complete_before,
                                                      o.progress_seconds);
       const double t0 = mpi::wall_time();
-      mine = work_loop(spec, order, data, file, counter, o, threads);
+      mine = work_loop(spec, order, data, file, counter, o, knobs, threads);
       mine.seconds = mpi::wall_time() - t0;
       if (progress) progress->stop();
       // Every rank is out of its loop before the window goes away; ranks that finish early

@@ -158,44 +158,54 @@ def test_missing_file_is_a_clear_error(tmp_path):
 
 def test_load_during_a_running_sweep_and_after_it_is_stopped(tmp_path):
     """A real 2-rank sweep, read while it runs (MPI-IO writer holding the file), then stopped
-    with SIGTERM: every read sees complete finished rows and pending rows without metrics."""
+    with SIGTERM: every read sees complete finished rows and pending rows without metrics.
+    The sweep is kept running by events, not by its length: with the test-only hold file
+    (docs/sweeping.md) it trains 4 points, then each rank holds its next point mid-training
+    until the file goes or a stop signal comes."""
     import signal
     import time
 
     from conftest import SOURCE_DIR, TINY_SPEC, binary
     exe = binary()
-    spec = tmp_path / "long.yaml"
-    spec.write_text(TINY_SPEC.replace("epochs: 3", "epochs: 25").replace("[16]", "[48]"))
-    out = tmp_path / "long.h5"
-    sweep = subprocess.Popen([os.path.join(SOURCE_DIR, "scripts", "mpirun"), "-np", "2", exe,
-                              "sweep", str(spec), "--out", str(out), "--threads", "1"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                             env=dict(os.environ, OMP_NUM_THREADS="1"))
-    reads_while_running = 0
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY_SPEC)
+    out = tmp_path / "running.h5"
+    log = tmp_path / "running.log"
+    hold = tmp_path / "hold"
+    hold.touch()
+    env = dict(os.environ, OMP_NUM_THREADS="1", PRECSWEEP_TEST_HOLD_FILE=str(hold),
+               PRECSWEEP_TEST_HOLD_AFTER="4")
+    with open(log, "w") as stdout:
+        sweep = subprocess.Popen([os.path.join(SOURCE_DIR, "scripts", "mpirun"), "-np", "2", exe,
+                                  "sweep", str(spec), "--out", str(out), "--threads", "1",
+                                  "--progress", "0"],
+                                 stdout=stdout, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        while sweep.poll() is None and reads_while_running < 3:
-            try:
-                df = load(out)
-            except (FileNotFoundError, OSError):  # not created (or not yet flushed) yet
-                time.sleep(0.1)
-                continue
-            if sweep.poll() is not None:
-                break
+        # Both ranks hold a point (a bound of 300 s only turns a broken build into a failure).
+        deadline = time.monotonic() + 300
+        while log.read_text().count("held after epoch") < 2:
+            assert sweep.poll() is None, f"the sweep ended while it should hold: {log.read_text()}"
+            assert time.monotonic() < deadline, "the sweep never held its points"
+            time.sleep(0.05)
+        for _ in range(3):
+            df = load(out)
             finished = df["status"].isin(["done", "diverged"])
+            assert finished.sum() == 4
             assert df.loc[finished, "final_test_accuracy"].notna().all()
             assert df.loc[df["status"] == "pending", "final_test_accuracy"].isna().all()
-            if finished.any():
-                reads_while_running += 1
-            time.sleep(0.2)
+            assert len(curves(out)) == int(df["epochs"].sum())
+        assert sweep.poll() is None, "the sweep was not running while it was read"
+        sweep.send_signal(signal.SIGTERM)  # stop now: the held points are abandoned
+        _, err = sweep.communicate(timeout=300)
     finally:
         if sweep.poll() is None:
-            sweep.send_signal(signal.SIGTERM)
-        sweep.communicate(timeout=300)
-    assert reads_while_running >= 1, "the sweep ended before it could be read while running"
+            sweep.kill()
+    assert sweep.returncode == 3, f"exit {sweep.returncode}: {log.read_text()}\n{err}"
     df = load(out)
     finished = df["status"].isin(["done", "diverged"])
-    assert finished.any()
+    assert finished.sum() == 4
     assert (df.loc[finished, "epochs_run"] > 0).all()
     assert df.loc[~finished, "final_test_accuracy"].isna().all()
+    assert (df.loc[~finished, "epochs_run"] == 0).all()
     cv = curves(out)
     assert cv[cv["point"].isin(df.loc[~finished, "point"])]["test_accuracy"].isna().all()

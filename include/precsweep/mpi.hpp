@@ -4,7 +4,8 @@
 // Work distribution (WorkCounter): one 64-bit counter in an MPI-3 window on rank 0. Every rank,
 // rank 0 included, takes the next index with an atomic MPI_Fetch_and_op(+1) — no manager rank
 // spends its core on bookkeeping. A stop request adds kStopOffset, so every later take returns
-// an index past the end and each rank stops after its current point.
+// an index past the end and each rank stops after its current point. A third slot is a flag
+// asking every rank to abandon its point in flight at once ("stop now", SIGTERM/SIGINT).
 // Deliberately leaves out: communicators other than MPI_COMM_WORLD, any data-parallel training.
 #pragma once
 #include <mpi.h>
@@ -81,6 +82,10 @@ class WorkCounter {
   void request_stop();
   static bool is_stop(std::int64_t v) { return v >= kStopOffset; }
 
+  // "Stop now": any rank sets the flag, every rank reads it (atomically, like take()).
+  void request_stop_now();
+  bool stop_now_requested();
+
   // A second counter: points finished (any rank). add_finished() is atomic like take().
   void add_finished();
   // Rank 0 only: the finished counter read from local window memory with a relaxed atomic
@@ -90,7 +95,8 @@ class WorkCounter {
 
  private:
   MPI_Win win_ = MPI_WIN_NULL;
-  std::int64_t* base_ = nullptr;  // [2] on rank 0: {next index, finished}; unused elsewhere
+  std::int64_t* base_ = nullptr;  // [3] on rank 0: {next index, finished, stop now}; unused
+                                  // elsewhere
   bool root_ = false;
 };
 

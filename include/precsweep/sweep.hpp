@@ -1,8 +1,9 @@
 // The sweep runner: every rank parses the spec, the points still to run are ordered by
 // estimated cost (largest first), and ranks take them one at a time from a shared atomic
 // counter (mpi::WorkCounter), train them, and write each row into the shared results file
-// (results_file.hpp) as soon as it finishes. Resumable, stoppable by SIGTERM/SIGUSR1, and a
-// point that throws is recorded as failed while the sweep goes on. Guide: docs/sweeping.md.
+// (results_file.hpp) as soon as it finishes. Resumable; SIGUSR1 stops it gracefully and
+// SIGTERM/SIGINT/SIGUSR2 at once (both exit 3); a point that throws is recorded as failed while
+// the sweep goes on. Guide: docs/sweeping.md.
 // Deliberately leaves out: spec parsing (spec.hpp), training (train.hpp), file layout
 // (results_file.hpp), MPI calls (mpi.hpp).
 #pragma once
@@ -45,14 +46,18 @@ struct SweepOptions {
   bool retry_failed = false;
   int threads = 0;             // per rank; 0: OMP_NUM_THREADS, else 1
   std::string data_dir;        // overrides the spec's data folder when not empty
-  double grace_seconds = 60;   // after a stop signal: abandon in-flight points after this long
+  double grace_seconds = 60;   // after SIGUSR1: abandon in-flight points after this long
   double progress_seconds = 10;  // rank 0 progress line period
 };
 
-// SIGTERM and SIGUSR1 ask a running sweep to stop taking points (docs/sweeping.md). Held by the
-// caller of run_sweep from before MPI starts (the command line does), so that a signal arriving
-// while the job is still starting, as Slurm's early warning can, is remembered instead of
-// killing the rank. Restores the previous handlers on destruction.
+// The stop signals (docs/sweeping.md, "Signals"): SIGUSR1 asks a running sweep to take no new
+// points and finish those in flight within --grace; SIGTERM, SIGINT (Ctrl-C) and SIGUSR2 (the
+// one Open MPI's mpirun forwards; scripts/mpirun and the jobscript turn TERM/INT into it) ask it
+// to stop now: points in flight are abandoned, left pending, and nothing of them is written.
+// Either way every rank exits 3. Held by the caller of run_sweep from before MPI starts (the
+// command line does), so that a signal arriving while the job is still starting, as Slurm's
+// early warning can, is remembered instead of killing the rank. Restores the previous handlers
+// on destruction.
 class StopSignals {
  public:
   StopSignals();
@@ -61,8 +66,7 @@ class StopSignals {
   StopSignals& operator=(const StopSignals&) = delete;
 
  private:
-  struct sigaction old_term_ {};
-  struct sigaction old_usr1_ {};
+  struct sigaction old_[4] {};  // SIGUSR1, SIGTERM, SIGINT, SIGUSR2
 };
 
 // Runs the sweep on every rank of MPI_COMM_WORLD (MPI must be initialised, and a StopSignals

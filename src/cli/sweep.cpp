@@ -29,7 +29,8 @@ Command add_sweep(CLI::App& root) {
       ->check(CLI::Range(1, 1024));
   app->add_option("--data-dir", o->data_dir, "Dataset folder (overrides the spec's)");
   app->add_option("--grace", o->grace_seconds,
-                  "Seconds to finish in-flight points after SIGTERM/SIGUSR1 (default 60)")
+                  "Seconds to finish in-flight points after SIGUSR1 (default 60); SIGTERM, SIGINT "
+                  "and SIGUSR2 abandon them at once")
       ->check(CLI::NonNegativeNumber);
   app->add_option("--progress", o->progress_seconds,
                   "Seconds between rank 0's progress lines (default 10; 0: none)")

@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
 # End-to-end test of jobscripts/sweep.sbatch on a real Slurm (one node, this machine):
 #   tests/slurm/test_sweep_chain.sh SOURCE_DIR PRECSWEEP_BINARY
-# 0. sizes tests/slurm/chain_spec.yaml (number of seeds) for ~80 s of work on 2 ranks here;
-# 1. runs it with a plain `scripts/mpirun -np 2 precsweep sweep` (the reference);
+# 1. runs tests/slurm/chain_spec.yaml (24 tiny points) with a plain `scripts/mpirun -np 2
+#    precsweep sweep` (the reference);
 # 2. starts munged, slurmctld and slurmd (tests/slurm/cluster.sh) in a temporary folder;
-# 3. submits the real jobscript with 2 tasks, a 1-minute limit and --signal=B:USR1@25: the
-#    sweep (~80 s on 2 ranks) cannot finish in one job, so the chain must stop early and
-#    resubmit itself at least twice;
+# 3. submits the real jobscript with 2 tasks, a 1-minute limit and --signal=B:USR1@20. How long
+#    a job runs never depends on how fast this machine trains: with the sweep's test-only hold
+#    file (docs/sweeping.md) each job trains its first 4 points and then holds its next ones in
+#    the middle of training until it is warned. The first job gets Slurm's own warning (the real
+#    --signal path); the second gets it from this test (`scancel --signal=USR1 --batch`) once
+#    its points are held; the third is let go when its points are held (which also shows that
+#    resubmitted jobs keep the submitter's environment) and completes the sweep. So the chain
+#    has 3 jobs (more only if Slurm warns a job first, which the checks accept);
 # 4. checks the job records: the chain log (one line per event, written by the jobscript), the
 #    jobs seen by squeue/scontrol while they ran (tasks, limit, afterany dependency), jobcomp's
 #    records (every job COMPLETED), the job logs (each point finished exactly once);
 # 5. checks the results file: every point finished, metrics bit-identical to the reference
 #    (tests/slurm/check_results.py, h5py), one run recorded per job, `precsweep status`;
 # 6. submits twice more on the finished file: with the same spec the first job resumes it
-#    (nothing left, completes); with another spec precsweep refuses and no job is resubmitted.
+#    (nothing left, completes); with another spec precsweep refuses and no job is resubmitted;
+# 7. PRECSWEEP_STOP_SIGNAL=TERM (stop now): a warned job abandons its points in flight, exits 3
+#    and resubmits; the next job completes the sweep, again equal to the reference.
 # Needs root (the daemons run as root); exits 77 (ctest SKIP_RETURN_CODE) when not root or when
 # Slurm/munge are not installed (scripts/setup installs them). Stops only the daemons it started,
 # removes its folder (kept with PRECSWEEP_KEEP_TMP=1), and prints every log on failure.
@@ -85,29 +92,21 @@ cleanup() {
 trap cleanup EXIT
 trap 'fail "interrupted"' INT TERM
 
-# ---- 0. size the sweep to this machine --------------------------------------------------------
-# The chain must outlast two jobs whatever the speed of the machine and of the trainer: time one
-# seed (16 points) on 2 ranks, then take enough seeds for ~target_seconds of work on 2 ranks.
-# Slurm checks limits every 30 s, so with --time=1 and @25 a job works ~25-27 s (a job starts
-# just after the check that warned its predecessor and is warned at the next one): 80 s of
-# work needs 3-4 jobs (at least 3 unless the estimate is 30% high; it tends to be low, as it
-# leaves out MPI start-up and the first point's data generation).
-target_seconds=${PRECSWEEP_SLURM_TEST_WORK:-80}
-with_seeds() { sed -E "s/^seed: \{from: 1, to: [0-9]+, step: 1\}/seed: {from: 1, to: $1, step: 1}/" \
-                 "$src/tests/slurm/chain_spec.yaml"; }
-with_seeds 1 >"$work/calibrate.yaml"
-grep -q '^seed: {from: 1, to: 1, step: 1}' "$work/calibrate.yaml" || fail "chain_spec.yaml: seed line not found"
-(cd "$work" && "$src/scripts/mpirun" -np 2 "$bin" sweep calibrate.yaml --out calibrate.h5 --progress 0) \
-  >"$tmp/calibrate.log" 2>&1 || { cat "$tmp/calibrate.log"; fail "calibration run failed"; }
-# Training time of one seed on 2 ranks: the points' own wall times (no MPI start-up) / 2.
-per_seed=$(/usr/bin/python3 -c 'import h5py, sys; f = h5py.File(sys.argv[1], "r"); print(f["results/wall_seconds"][:].sum() / 2)' \
-           "$work/calibrate.h5") || fail "cannot read the calibration file"
-seeds=$(awk -v per="$per_seed" -v t="$target_seconds" 'BEGIN {
-  n = int(t / per + 0.999); if (n < 2) n = 2; if (n > 60) n = 60; print n }')
-with_seeds "$seeds" >"$work/spec.yaml"
-note "one seed trains in $(printf %.1f "$per_seed") s on 2 ranks: the test sweep uses $seeds seeds (~$target_seconds s)"
+# ---- 0. the spec ---------------------------------------------------------------------------------
+cp "$src/tests/slurm/chain_spec.yaml" "$work/spec.yaml"
 npoints=$("$bin" list "$work/spec.yaml" --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["points"])') \
   || fail "precsweep list failed on the test spec"
+# Points finished in a results file, from `precsweep status` (works while a sweep writes it).
+finished() {
+  "$bin" status "$1" 2>/dev/null | tail -n 1 \
+    | awk '{for (i = 1; i <= NF; i++) {split($i, kv, "="); n[kv[1]] = kv[2]}}
+           END {print n["done"] + n["diverged"] + n["failed"]}'
+}
+# Lines in which a job's ranks say they hold a point (the sweep's test-only hold file).
+held_lines() { grep -c "held after epoch" "$work/logs/$job_name-$1.out" 2>/dev/null; }
+# Job id of chain index $2 in chain log $1 (empty until it started).
+job_at() { grep -E " index=$2 job=[0-9]+ event=start" "$1" 2>/dev/null | sed -E 's/.* job=([0-9]+) .*/\1/' | head -n 1; }
+hold_after=4   # each run trains this many points, then holds its next ones while the file exists
 
 # ---- 1. reference: a plain mpirun run -----------------------------------------------------------
 note "reference: scripts/mpirun -np 2 precsweep sweep ($npoints points)"
@@ -121,20 +120,27 @@ sinfo
 
 # ---- 3. the chain -------------------------------------------------------------------------------
 # The warning signal is given on the command line and, for the resubmitted jobs, in
-# PRECSWEEP_SBATCH_ARGS (what scripts/submit does).
+# PRECSWEEP_SBATCH_ARGS (what scripts/submit does). Slurm checks limits every 30 s and sends a
+# warning up to one check early, so with --time=1 and @20 a job is warned 10-40 s in, well
+# before its limit; the hold keeps the first job running until then.
+hold=$work/hold
+touch "$hold"
 first=$(cd "$work" && PRECSWEEP_HOME=$src PRECSWEEP_BIN=$bin PRECSWEEP_BIND=$launch_bind \
         PRECSWEEP_LAUNCHER=$launcher \
-        PRECSWEEP_MAX_RESUBMITS=20 PRECSWEEP_SBATCH_ARGS="--signal=B:USR1@25" \
+        PRECSWEEP_MAX_RESUBMITS=20 PRECSWEEP_SBATCH_ARGS="--signal=B:USR1@20" \
+        PRECSWEEP_TEST_HOLD_FILE=$hold PRECSWEEP_TEST_HOLD_AFTER=$hold_after \
         sbatch --parsable --job-name=$job_name --ntasks=2 --cpus-per-task=1 --time=1 \
-        --signal=B:USR1@25 "$src/jobscripts/sweep.sbatch" spec.yaml out.h5) \
+        --signal=B:USR1@20 "$src/jobscripts/sweep.sbatch" spec.yaml out.h5) \
   || fail "sbatch refused the jobscript"
 first=${first%%;*}
 note "submitted job $first"
 chain_log=$work/out.h5.chain.log
 
-# Watch the queue: every change of squeue's view, and each job's record once it runs.
-last_view="" seen_running=" "
-deadline=$((budget_end - 30))   # leaves time for the checks and step 6
+# Watch the queue: every change of squeue's view, and each job's record once it runs. Drive the
+# chain by events: job 1 (index 1) is warned by this test once its points are held, and the
+# hold is lifted once a later job holds its points.
+last_view="" seen_running=" " signalled="" released=""
+deadline=$((budget_end - 60))   # leaves time for the checks and steps 6 and 7
 while :; do
   view=$(squeue -h -o '%i|%j|%T|%M|%l|%D|%C|%E' 2>/dev/null)
   if [ "$view" != "$last_view" ]; then
@@ -148,6 +154,18 @@ while :; do
       note "job $id running"
     fi
   done <<<"$view"
+  second=$(job_at "$chain_log" 1)
+  if [ -z "$signalled" ] && [ -n "$second" ] && [ "$(held_lines "$second")" -ge 1 ]; then
+    note "job $second holds its points ($(finished "$work/out.h5") of $npoints finished): scancel --signal=USR1 --batch $second"
+    scancel --signal=USR1 --batch "$second" || note "scancel failed (job $second already warned by Slurm?)"
+    signalled=$second
+  fi
+  third=$(job_at "$chain_log" 2)
+  if [ -z "$released" ] && [ -n "$third" ] && [ "$(held_lines "$third")" -ge 1 ]; then
+    note "job $third holds its points ($(finished "$work/out.h5") of $npoints finished): lifting the hold"
+    rm -f "$hold"
+    released=$third
+  fi
   last_event=$(tail -n 1 "$chain_log" 2>/dev/null | grep -o 'event=[a-z]*')
   if [ -z "$view" ] && [[ $last_event =~ event=(complete|failed|stopped) ]]; then break; fi
   [ "$(date +%s)" -lt "$deadline" ] || fail "the chain did not finish within the test's budget ($budget s in all)"
@@ -161,6 +179,12 @@ echo "---- chain log ----"; cat "$chain_log"
 mapfile -t jobs < <(grep 'event=start' "$chain_log" | sed -E 's/.* job=([0-9]+) .*/\1/')
 njobs=${#jobs[@]}
 [ "$njobs" -ge 3 ] || fail "expected >= 3 jobs in the chain (signal-and-resubmit twice), got $njobs"
+[ "${jobs[1]}" = "$signalled" ] || fail "this test never warned the chain's second job"
+[ -n "$released" ] || fail "no third job held its points (did resubmitted jobs lose the environment?)"
+for ((k = 0; k < 3; k++)); do
+  [ "$(held_lines "${jobs[k]}")" -ge 1 ] \
+    || fail "job ${jobs[k]} never held a point: it did not get PRECSWEEP_TEST_HOLD_FILE"
+done
 [ "${jobs[0]}" = "$first" ] || fail "the chain did not start with the submitted job $first"
 for ((k = 0; k < njobs; k++)); do
   id=${jobs[k]}
@@ -169,7 +193,7 @@ for ((k = 0; k < njobs; k++)); do
   grep -q "chain=$first " <<<"$events" || fail "job $id: not in chain $first"
   if ((k < njobs - 1)); then
     next=${jobs[k + 1]}
-    grep -q "event=signal signal=USR1" <<<"$events" || fail "job $id: no USR1 warning from Slurm"
+    grep -q "event=signal signal=USR1" <<<"$events" || fail "job $id: no USR1 warning"
     grep -q "event=resubmitted rc=3 next=$next\$" <<<"$events" \
       || fail "job $id: expected 'stopped early (rc 3), resubmitted as $next'"
     # The dependency as Slurm's controller recorded it, if the poll caught the job pending.
@@ -186,7 +210,7 @@ for ((k = 0; k < njobs; k++)); do
   [ -f "$work/logs/$job_name-$id.out" ] || fail "job $id: no log logs/$job_name-$id.out"
 done
 squeue_jobs=$(grep -cE '^[0-9]+\|' "$tmp/squeue.log" || true)
-note "job records: $njobs jobs (${jobs[*]}): $((njobs - 1)) stopped early by Slurm's warning and resubmitted, the last completed; jobcomp: all COMPLETED"
+note "job records: $njobs jobs (${jobs[*]}): $((njobs - 1)) stopped early by a warning (Slurm's, then this test's) and resubmitted, the last completed; jobcomp: all COMPLETED"
 [ "$(grep -c "Name=$job_name" "$tmp/cluster/jobcomp.txt")" -eq "$njobs" ] \
   || fail "jobcomp records a different number of jobs than the chain log"
 [ "$squeue_jobs" -gt 0 ] || fail "squeue never showed the jobs"
@@ -238,5 +262,47 @@ grep -qE "job=$other event=failed rc=2" "$chain_log" \
 grep -q "job=$other event=resubmitted" "$chain_log" && fail "job $other resubmitted after a refusal"
 "$bin" status "$work/out.h5" | grep -qE "^points=$npoints .*pending=0" || fail "out.h5 changed"
 note "existing file: same spec resumed (job $again, via scripts/submit, nothing left), other spec refused (job $other)"
+
+# ---- 7. PRECSWEEP_STOP_SIGNAL=TERM: the warning stops the sweep at once, and the chain goes on --
+# A new file; the first job's ranks each hold a point mid-training when this test warns the job:
+# both points are abandoned (nothing of them written), the sweep exits 3, the job resubmits,
+# and the next job (let go once it holds its points) completes the sweep.
+hold2=$work/hold2
+touch "$hold2"
+t7=$(cd "$work" && PRECSWEEP_HOME=$src PRECSWEEP_BIN=$bin PRECSWEEP_BIND=$launch_bind \
+     PRECSWEEP_LAUNCHER=$launcher PRECSWEEP_STOP_SIGNAL=TERM \
+     PRECSWEEP_TEST_HOLD_FILE=$hold2 PRECSWEEP_TEST_HOLD_AFTER=$hold_after \
+     sbatch --parsable --job-name=$job_name --ntasks=2 --cpus-per-task=1 --time=1 \
+     "$src/jobscripts/sweep.sbatch" spec.yaml out2.h5) || fail "sbatch refused the jobscript (step 7)"
+t7=${t7%%;*}
+log7=$work/out2.h5.chain.log
+warned7="" next7=""
+while :; do
+  if [ -z "$warned7" ] && [ "$(held_lines "$t7")" -ge 2 ]; then
+    note "job $t7 holds a point on each rank: scancel --signal=USR1 --batch $t7 (PRECSWEEP_STOP_SIGNAL=TERM)"
+    scancel --signal=USR1 --batch "$t7" || fail "scancel --signal=USR1 --batch $t7 failed"
+    warned7=1
+  fi
+  next7=$(job_at "$log7" 1)
+  if [ -n "$next7" ] && [ -f "$hold2" ] && [ "$(held_lines "$next7")" -ge 1 ]; then rm -f "$hold2"; fi
+  # (If a later job is warned again, the chain goes on; let every later job go as well.)
+  [ -n "$next7" ] && [ -f "$hold2" ] && [ "$(grep -c 'event=start' "$log7")" -gt 2 ] && rm -f "$hold2"
+  last7=$(tail -n 1 "$log7" 2>/dev/null | grep -o 'event=[a-z]*')
+  if [ -z "$(squeue -h -o %i)" ] && [[ $last7 =~ event=(complete|failed|stopped) ]]; then break; fi
+  [ "$(date +%s)" -lt "$budget_end" ] || fail "the TERM chain did not finish within the test's budget"
+  sleep 0.5
+done
+echo "---- chain log (PRECSWEEP_STOP_SIGNAL=TERM) ----"; cat "$log7"
+grep -q "job=$t7 event=signal signal=USR1 forwarded=USR2" "$log7" \
+  || fail "job $t7: the warning was not passed on as USR2 (stop now)"
+[ "$(grep -c "abandoned (stop now); left pending" "$work/logs/$job_name-$t7.out")" -eq 2 ] \
+  || fail "job $t7: expected both ranks to abandon their point in flight"
+grep -q "job=$t7 event=resubmitted rc=3 next=$next7\$" "$log7" \
+  || fail "job $t7: PRECSWEEP_STOP_SIGNAL=TERM did not end in exit 3 and a resubmission"
+grep -q "event=complete rc=0" <<<"$(tail -n 1 "$log7")" || fail "the TERM chain did not complete the sweep"
+njobs7=$(grep -c 'event=start' "$log7")
+/usr/bin/python3 "$src/tests/slurm/check_results.py" "$work/out2.h5" "$work/reference.h5" "$njobs7" \
+  || fail "results of the TERM chain differ from the plain mpirun run"
+note "PRECSWEEP_STOP_SIGNAL=TERM: job $t7 abandoned its 2 points in flight, exited 3, resubmitted; the chain completed in $njobs7 jobs"
 
 note "PASS"
