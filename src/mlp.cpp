@@ -45,14 +45,23 @@ constexpr int kOutBlock = 128;
 // Runs body(i) for i = 0 .. n-1 on the run's OpenMP threads, each call on one thread, with
 // OpenBLAS single-threaded inside it. OpenBLAS's OpenMP build (0.3.21: num_cpu_avail in
 // common_thread.h) runs a call on one thread when omp_get_max_threads() == 1 or
-// omp_in_parallel(), and otherwise on omp_get_max_threads() threads. A team of one (one block,
-// or a 1-thread run) is not an active region, so there the region's own thread count is set to
-// 1 (an ICV of the region's task: it ends with the region). Checked by CPU time on this build.
-// openblas_set_num_threads(1) would not do: in that build the next call resets it from
-// omp_get_max_threads(), and it sets OpenMP's thread count as well.
+// omp_in_parallel() (an active region: a team of two or more), and otherwise on
+// omp_get_max_threads() threads. So one block, or a 1-thread run, runs here on the calling
+// thread with the thread count set to 1 around it (no parallel region: it would cost more than
+// the call at batch 64); and a region whose team turns out to have one thread (not active) sets
+// its own count to 1 (an ICV of the region's task: it ends with the region). Checked by CPU time
+// on this build. openblas_set_num_threads(1) would not do: in that build the next call resets
+// it from omp_get_max_threads(), and it sets OpenMP's thread count as well.
 template <class F>
 void for_each_block(int n, F body) {
-#pragma omp parallel if (n > 1)
+  const int threads = omp_get_max_threads();
+  if (n == 1 || threads == 1) {
+    if (threads > 1) omp_set_num_threads(1);
+    for (int i = 0; i < n; ++i) body(i);
+    if (threads > 1) omp_set_num_threads(threads);
+    return;
+  }
+#pragma omp parallel
   {
     if (!omp_in_parallel()) omp_set_num_threads(1);
 #pragma omp for schedule(static)
