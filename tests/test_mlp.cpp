@@ -1,8 +1,7 @@
 // Tests of the MLP (src/mlp.cpp): the fast sgemm path against the frozen double reference for
 // several shapes and every activation, the same bits at any thread count, a finite-difference
-// check of the reference gradient,
-// the layout and init, and the weight-update kernel (swamping pinned in isolation, master
-// weights, equality with one whole-array quantize call).
+// check of the reference gradient, the layout and init, and the weight-update kernel (swamping
+// pinned in isolation, master weights, equality with one whole-array quantize call).
 // Deliberately leaves out: training runs (test_train.cpp).
 #include <gtest/gtest.h>
 #include <omp.h>
