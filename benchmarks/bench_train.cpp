@@ -1,7 +1,9 @@
 // Speed of one training epoch of the seed-style network (784-100-10 sigmoid, batch 64, MNIST)
 // at 1 and 2 threads, in fp32 and with per-batch E5M10 truncation of the weights (and fp32 for
 // the wider 784-256-128-10 relu network), next to the time of the sgemm calls alone for the
-// same shapes (the floor for this design) and the weight rounding alone. The PyTorch peer is benchmarks/torch_peer.py; results: docs/performance.md.
+// same shapes (the floor for this design), those calls cut into the trainer's fixed blocks (or
+// smaller ones), and the weight rounding alone. The PyTorch peer is benchmarks/torch_peer.py;
+// results: docs/performance.md.
 // Deliberately leaves out: the MNIST loading time (measured once, outside the loops).
 #include <benchmark/benchmark.h>
 #include <cblas.h>
@@ -266,7 +268,12 @@ void BM_QuantizeE5M10(benchmark::State& state) {
 
 BENCHMARK(BM_QuantizeE5M10)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_EpochFp32)->Arg(1)->Arg(2)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_EpochFp32Relu256x128)->Arg(1)->Arg(2)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_EpochFp32Relu256x128)
+    ->Arg(1)
+    ->Arg(2)
+    ->UseManualTime()
+    ->Iterations(5)
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_EpochE5M10Truncate)->Arg(1)->Arg(2)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_TruncationOverheadPaired)->Iterations(9)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SgemmOnlyEpoch)->Arg(1)->Arg(2)->Iterations(5)->Unit(benchmark::kMillisecond);
