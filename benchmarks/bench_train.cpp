@@ -1,7 +1,9 @@
 // Speed of one training epoch of the seed-style network (784-100-10 sigmoid, batch 64, MNIST)
-// at 1 thread, in fp32 and with per-batch E5M10 truncation of the weights, next to the time of
-// the sgemm calls alone for the same shapes (the floor for this design) and the weight
-// rounding alone. The PyTorch peer is benchmarks/torch_peer.py; results: docs/performance.md.
+// at 1 and 2 threads, in fp32 and with per-batch E5M10 truncation of the weights (and fp32 for
+// the wider 784-256-128-10 relu network), next to the time of the sgemm calls alone for the
+// same shapes (the floor for this design), those calls cut into the trainer's fixed blocks (or
+// smaller ones), and the weight rounding alone. The PyTorch peer is benchmarks/torch_peer.py;
+// results: docs/performance.md.
 // Deliberately leaves out: the MNIST loading time (measured once, outside the loops).
 #include <benchmark/benchmark.h>
 #include <cblas.h>
@@ -67,6 +69,16 @@ void run_epoch(benchmark::State& state, const TrainConfig& config) {
 
 void BM_EpochFp32(benchmark::State& state) {
   TrainConfig c;  // 784-100-10 sigmoid, lr 0.1, batch 64, 1 epoch, fp32
+  c.threads = static_cast<int>(state.range(0));
+  run_epoch(state, c);
+}
+
+// The issue-14 network, 784-256-128-10 relu, batch 64, fp32: the first layer's dW is cut into
+// two 128-row blocks (src/mlp.cpp), so this shows what the fixed blocks cost where they cut.
+void BM_EpochFp32Relu256x128(benchmark::State& state) {
+  TrainConfig c;
+  c.hidden = {256, 128};
+  c.activation = Activation::relu;
   c.threads = static_cast<int>(state.range(0));
   run_epoch(state, c);
 }
@@ -150,6 +162,59 @@ void BM_SgemmOnlyEpoch(benchmark::State& state) {
   state.SetLabel("blas core " + build_info::blas_core());
 }
 
+// What cutting the products into fixed blocks costs at 1 thread (src/mlp.cpp: the trainer cuts
+// the forward and delta products into blocks of 64 batch rows and dW into blocks of 128 output
+// rows): the sgemm calls of BM_SgemmOnlyEpoch (784-100-10, batch 64, test chunks of 256 rows),
+// each product cut into blocks of range(0) rows (forward, delta; 0 = not cut) and dW into
+// blocks of range(1) output rows (0 = not cut). Counter: the fastest epoch's CPU time (one
+// thread, so it is the calls' own time, less disturbed by other load than wall time).
+void BM_SgemmBlockedEpoch(benchmark::State& state) {
+  const int n_train = 60000, n_test = 10000, in = 784, hid = 100, out = 10, batch = 64, chunk = 256;
+  const int rows = state.range(0) > 0 ? static_cast<int>(state.range(0)) : chunk;
+  const int dw_rows = state.range(1) > 0 ? static_cast<int>(state.range(1)) : hid;
+  std::vector<float> X(static_cast<std::size_t>(chunk) * in, 0.5f), W0(hid * in, 0.01f),
+      W1(out * hid, 0.01f), A1(static_cast<std::size_t>(chunk) * hid), Z2(chunk * out),
+      D2(batch * out, 0.01f), D1(batch * hid, 0.01f), dW0(hid * in), dW1(out * hid);
+  // C[M, N] = A[M, K] op(B) in blocks of `rows` rows of C
+  auto by_rows = [&](bool transB, int M, int N, int K, const float* A, const float* B, float* C) {
+    for (int r = 0; r < M; r += rows)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                  std::min(rows, M - r), N, K, 1.f, A + static_cast<std::size_t>(r) * K, K, B,
+                  transB ? K : N, 0.f, C + static_cast<std::size_t>(r) * N, N);
+  };
+  // dW[n_out, n_in] = D[B, n_out]^T A[B, n_in] in blocks of dw_rows output rows
+  auto dw = [&](int n_out, int n_in, int B, const float* D, const float* A, float* G) {
+    for (int j = 0; j < n_out; j += dw_rows)
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, std::min(dw_rows, n_out - j), n_in, B,
+                  1.f, D + j, n_out, A, n_in, 0.f, G + static_cast<std::size_t>(j) * n_in, n_in);
+  };
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  double best_cpu = 1e300;
+  for (auto _ : state) {
+    const double c0 = process_cpu_seconds();
+    for (int r0 = 0; r0 < n_train; r0 += batch) {
+      const int B = std::min(batch, n_train - r0);
+      by_rows(true, B, hid, in, X.data(), W0.data(), A1.data());
+      by_rows(true, B, out, hid, A1.data(), W1.data(), Z2.data());
+      dw(out, hid, B, D2.data(), A1.data(), dW1.data());
+      by_rows(false, B, hid, out, D2.data(), W1.data(), D1.data());
+      dw(hid, in, B, D1.data(), X.data(), dW0.data());
+    }
+    for (int r0 = 0; r0 < n_test; r0 += chunk) {
+      const int B = std::min(chunk, n_test - r0);
+      by_rows(true, B, hid, in, X.data(), W0.data(), A1.data());
+      by_rows(true, B, out, hid, A1.data(), W1.data(), Z2.data());
+    }
+    benchmark::DoNotOptimize(dW0.data());
+    benchmark::ClobberMemory();
+    best_cpu = std::min(best_cpu, process_cpu_seconds() - c0);
+  }
+  omp_set_num_threads(saved);
+  state.counters["min_process_cpu_s"] = best_cpu;
+  state.SetLabel("blas core " + build_info::blas_core());
+}
+
 // One weight update over the 79,510 parameters of 784-100-10 at 1 thread: Arg 0 fp32 add only,
 // Arg 1 add + E5M10 truncation + lost-update count (the difference is what each batch pays for
 // rounding), Arg 2 the same plus the overflow/underflow counts. The weights are the network's
@@ -203,9 +268,23 @@ void BM_QuantizeE5M10(benchmark::State& state) {
 
 BENCHMARK(BM_QuantizeE5M10)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_EpochFp32)->Arg(1)->Arg(2)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_EpochFp32Relu256x128)
+    ->Arg(1)
+    ->Arg(2)
+    ->UseManualTime()
+    ->Iterations(5)
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_EpochE5M10Truncate)->Arg(1)->Arg(2)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_TruncationOverheadPaired)->Iterations(9)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SgemmOnlyEpoch)->Arg(1)->Arg(2)->Iterations(5)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SgemmBlockedEpoch)
+    ->Args({0, 0})
+    ->Args({64, 128})
+    ->Args({32, 128})
+    ->Args({32, 64})
+    ->Args({16, 64})
+    ->Iterations(5)
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ApplyUpdateE5M10)
     ->Arg(0)
     ->Arg(1)

@@ -1,6 +1,10 @@
 // The MLP's fast path (CBLAS sgemm + fused OpenMP loops), its frozen reference (plain loops in
 // double), parameter initialisation and the weight-update kernel. Shapes and the parameter
 // layout are documented in include/precsweep/mlp.hpp.
+// Thread count independence: every product is cut into fixed blocks that depend on its shape
+// only (kRowBlock, kOutBlock below), each block is one single-threaded sgemm, and the blocks are
+// spread over the run's OpenMP threads; every other loop is elementwise or sums in a fixed
+// order. So 1, 2 or 16 threads give the same bits (docs/training.md, "Threads").
 // Deliberately leaves out: any allocation after construction, and libm in the fast path (exp is
 // a fixed polynomial below, so results do not change with the libm version and the loops
 // vectorise).
@@ -24,6 +28,59 @@ namespace {
 constexpr std::uint64_t kStreamInit = 0x1417;
 // Elementwise loops below this many elements stay on one thread (a parallel region costs more).
 constexpr long kParallelMin = 1L << 15;
+
+// The fixed partition of the products (the same at every thread count):
+//   forward Z = A W^T and delta D_prev = D W: blocks of kRowBlock batch rows;
+//   dW = D^T A_prev (and db): blocks of kOutBlock output units (rows of dW).
+// Each block is one sgemm over the whole reduction dimension, so a value's sum is never split
+// between threads. An sgemm's own arithmetic can depend on where a value sits in the call (the
+// Haswell/Zen kernels' tile edges do; Prescott's do not), so cutting a product changes its bits
+// on some kernels: the sizes are large enough that the default run (batch 64, 784-100-10)
+// keeps one block per training product and its results stay as they were at 1 thread, and
+// measured at no cost at 1 thread (docs/performance.md). Smaller blocks, e.g. 32 rows, would
+// spread a batch of 64 over two threads but cost 6% more sgemm time at 1 thread.
+constexpr int kRowBlock = 64;
+constexpr int kOutBlock = 128;
+
+// Runs body(i) for i = 0 .. n-1 on the run's OpenMP threads, each call on one thread, with
+// OpenBLAS single-threaded inside it. OpenBLAS's OpenMP build (0.3.21: num_cpu_avail in
+// common_thread.h) runs a call on one thread when omp_get_max_threads() == 1 or
+// omp_in_parallel() (an active region: a team of two or more), and otherwise on
+// omp_get_max_threads() threads. So one block, or a 1-thread run, runs here on the calling
+// thread with the thread count set to 1 around it (no parallel region: it would cost more than
+// the call at batch 64); and a region whose team turns out to have one thread (not active) sets
+// its own count to 1 (an ICV of the region's task: it ends with the region). Checked by CPU time
+// on this build. openblas_set_num_threads(1) would not do: in that build the next call resets
+// it from omp_get_max_threads(), and it sets OpenMP's thread count as well.
+template <class F>
+void for_each_block(int n, F body) {
+  const int threads = omp_get_max_threads();
+  if (n == 1 || threads == 1) {
+    if (threads > 1) omp_set_num_threads(1);
+    for (int i = 0; i < n; ++i) body(i);
+    if (threads > 1) omp_set_num_threads(threads);
+    return;
+  }
+#pragma omp parallel
+  {
+    if (!omp_in_parallel()) omp_set_num_threads(1);
+#pragma omp for schedule(static)
+    for (int i = 0; i < n; ++i) body(i);
+  }
+}
+
+int block_count(int n, int block) { return (n + block - 1) / block; }
+
+// Row-major C[M, N] = A[M, K] op(B), cut into blocks of `rows` rows of C (and of A).
+void sgemm_row_blocks(bool transB, int M, int N, int K, const float* A, int lda, const float* B,
+                      int ldb, float* C, int ldc, int rows) {
+  for_each_block(block_count(M, rows), [&](int i) {
+    const int r0 = i * rows, m = std::min(rows, M - r0);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, N, K, 1.0f,
+                A + static_cast<std::size_t>(r0) * lda, lda, B, ldb, 0.0f,
+                C + static_cast<std::size_t>(r0) * ldc, ldc);
+  });
+}
 
 // Branch-free "x < lo ? lo : x" as an integer blend: GCC (with the default -ftrapping-math)
 // does not if-convert a float select that feeds more float arithmetic, which would keep the
@@ -177,8 +234,7 @@ const float* Mlp::forward(const float* X, int B, const TensorHook& hook) {
     const int in = layout_.in(l), out = layout_.out(l);
     float* Z = acts_[static_cast<std::size_t>(l)].data();  // [B, out]
     // Z[B, out] = A[B, in] * W[out, in]^T
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, out, in, 1.0f, A, in, W(l), in, 0.0f,
-                Z, out);
+    sgemm_row_blocks(true, B, out, in, A, in, W(l), in, Z, out, kRowBlock);
     const float* bias = b(l);
     if (static_cast<long>(B) * out < kParallelMin) {
       const int kind = l + 1 < L ? static_cast<int>(activation_) : 3;
@@ -257,21 +313,23 @@ void Mlp::backward(const float* X, int B, const TensorHook& hook) {
     float* D = deltas_[static_cast<std::size_t>(l)].data();  // [B, out]
     if (hook) hook({D, static_cast<std::size_t>(B) * out}, l);
     const float* A = l == 0 ? X : acts_[static_cast<std::size_t>(l) - 1].data();  // [B, in]
-    // dW[out, in] = D[B, out]^T * A[B, in]
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, B, 1.0f, D, out, A, in, 0.0f,
-                dW(l), in);
-    // db[out] = sum over rows of D (rows in order: deterministic at any thread count)
+    // dW[out, in] = D[B, out]^T * A[B, in], in blocks of output units (rows of dW); with each
+    // block, its part of db[out] = the sum over the rows of D, added in row order.
     float* g = db(l);
-    std::fill(g, g + out, 0.0f);
-    for (int r = 0; r < B; ++r) {
-      const float* d = D + static_cast<std::size_t>(r) * out;
-      for (int j = 0; j < out; ++j) g[j] += d[j];
-    }
+    for_each_block(block_count(out, kOutBlock), [&](int i) {
+      const int j0 = i * kOutBlock, n = std::min(kOutBlock, out - j0);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, in, B, 1.0f, D + j0, out, A, in,
+                  0.0f, dW(l) + static_cast<std::size_t>(j0) * in, in);
+      std::fill(g + j0, g + j0 + n, 0.0f);
+      for (int r = 0; r < B; ++r) {
+        const float* d = D + static_cast<std::size_t>(r) * out;
+        for (int j = j0; j < j0 + n; ++j) g[j] += d[j];
+      }
+    });
     if (l > 0) {
       float* Dprev = deltas_[static_cast<std::size_t>(l) - 1].data();  // [B, in]
       // Dprev[B, in] = D[B, out] * W[out, in], then times f'(a) of layer l-1
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, in, out, 1.0f, D, out, W(l), in,
-                  0.0f, Dprev, in);
+      sgemm_row_blocks(false, B, in, out, D, out, W(l), in, Dprev, in, kRowBlock);
       multiply_derivative(Dprev, acts_[static_cast<std::size_t>(l) - 1].data(),
                           static_cast<long>(B) * in, activation_);
     }

@@ -1,14 +1,16 @@
 // Tests of the MLP (src/mlp.cpp): the fast sgemm path against the frozen double reference for
-// several shapes and every activation, a finite-difference check of the reference gradient,
-// the layout and init, and the weight-update kernel (swamping pinned in isolation, master
-// weights, equality with one whole-array quantize call).
+// several shapes and every activation, the same bits at any thread count, a finite-difference
+// check of the reference gradient, the layout and init, and the weight-update kernel (swamping
+// pinned in isolation, master weights, equality with one whole-array quantize call).
 // Deliberately leaves out: training runs (test_train.cpp).
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <string>
 #include <vector>
 
 #include "precsweep/error.hpp"
@@ -132,6 +134,52 @@ TEST(MlpFast, MatchesReferenceForwardAndBackward) {
 
 // The reference gradient equals central differences of the reference loss (double, tiny net):
 // this is what ties both implementations to the mathematics.
+// One forward + loss + backward at 1, 2 and 3 OpenMP threads gives the same bits in every
+// layer output, the loss and every gradient: the products are cut into fixed blocks (64 batch
+// rows, 128 dW rows), not by thread count. 150 rows (blocks of 64, 64, 22) and a 300-wide layer
+// (dW blocks of 128, 128, 44) exercise several blocks and partial ones, in shapes large enough
+// that OpenBLAS would otherwise split each product over the threads itself.
+TEST(MlpFast, SameBitsAtAnyThreadCount) {
+  const int B = 150;
+  const std::vector<int> sizes{784, 300, 130, 10};
+  const auto X = random_inputs(B, sizes[0], 5);
+  const auto y = random_labels(B, sizes.back(), 5);
+  struct Out {
+    std::vector<std::vector<float>> outputs;
+    double loss;
+    int correct;
+    std::vector<float> grads;
+  };
+  auto run = [&](int threads) {
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    Mlp net(sizes, Activation::tanh, B);
+    randomise(net, 11);
+    net.forward(X.data(), B);
+    Out o;
+    for (int l = 0; l < net.layout().layers(); ++l)
+      o.outputs.emplace_back(net.output(l),
+                             net.output(l) + static_cast<std::size_t>(B) * net.layout().out(l));
+    o.loss = net.loss_and_output_delta(y.data(), B, &o.correct);
+    net.backward(X.data(), B);
+    o.grads = net.grads;
+    omp_set_num_threads(saved);
+    return o;
+  };
+  const Out one = run(1);
+  for (int t : {2, 3}) {
+    SCOPED_TRACE("threads " + std::to_string(t));
+    const Out o = run(t);
+    for (std::size_t l = 0; l < one.outputs.size(); ++l)
+      EXPECT_EQ(0, std::memcmp(one.outputs[l].data(), o.outputs[l].data(),
+                               one.outputs[l].size() * sizeof(float)))
+          << "layer " << l;
+    EXPECT_EQ(0, std::memcmp(&one.loss, &o.loss, sizeof(double)));
+    EXPECT_EQ(one.correct, o.correct);
+    EXPECT_EQ(0, std::memcmp(one.grads.data(), o.grads.data(), one.grads.size() * sizeof(float)));
+  }
+}
+
 TEST(MlpReference, FiniteDifferenceGradientCheck) {
   const MlpLayout L({4, 5, 3, 3});
   const int B = 3;

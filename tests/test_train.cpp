@@ -17,6 +17,8 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "precsweep/dataset.hpp"
 #include "precsweep/error.hpp"
@@ -196,6 +198,57 @@ TEST(Train, BitIdenticalRepeats) {
   c.seed = 4;
   const RunResult other = train(c, synthetic());
   EXPECT_NE(0, std::memcmp(other.params.data(), c2a.params.data(), other.params.size() * sizeof(float)));
+}
+
+// A run's numbers depend only on its parameters and seed, not on the thread count (issue 14):
+// 1, 2 and 3 threads give the same bits for fp32 and for every rounding role and mode. The
+// shapes are chosen so that the old code differed: products large enough that OpenBLAS would
+// split them across threads (it keeps those under 2^18 multiply-adds on one), batches of 96
+// rows (two of the MLP's fixed 64-row blocks) ending in a partial batch of 88, hidden layers
+// of 256 and 128 (dW in two 128-row blocks and one), and a test set of two evaluation chunks.
+TEST(Train, ThreadCountDoesNotChangeAnyBit) {
+  static const DatasetPair data = make_synthetic(280, 300, 784, 10, 5);
+  TrainConfig base;
+  base.hidden = {256, 128};
+  base.activation = Activation::relu;
+  base.lr = 0.1;
+  base.batch = 96;
+  base.epochs = 1;
+  base.seed = 7;
+  base.save_weights = true;
+  std::vector<std::pair<std::string, TrainConfig>> cases{{"fp32", base}};
+  const std::pair<unsigned, const char*> roles[] = {{kApplyWeights, "weights"},
+                                                    {kApplyActivations, "activations"},
+                                                    {kApplyGradients, "gradients"},
+                                                    {kApplyUpdates, "updates"}};
+  for (auto [role, role_name] : roles)
+    for (Rounding m : {Rounding::toward_zero, Rounding::nearest_even, Rounding::up,
+                       Rounding::down, Rounding::stochastic}) {
+      TrainConfig c = base;
+      c.format = parse_format("E5M6");
+      c.rounding = m;
+      c.apply_to = role;
+      cases.emplace_back(std::string(role_name) + " " + to_string(m), c);
+    }
+  TrainConfig all = base;  // every role at once, with master weights and momentum
+  all.format = parse_format("E4M3");
+  all.rounding = Rounding::stochastic;
+  all.apply_to = kApplyWeights | kApplyActivations | kApplyGradients | kApplyUpdates;
+  all.master_weights = true;
+  all.momentum = 0.5;
+  cases.emplace_back("all roles E4M3 stochastic, master weights, momentum", all);
+
+  for (auto& [name, c] : cases) {
+    SCOPED_TRACE(name);
+    c.threads = 1;
+    const RunResult one = train(c, data);
+    ASSERT_FALSE(one.epochs.empty());
+    for (int t : {2, 3}) {
+      SCOPED_TRACE("threads " + std::to_string(t));
+      c.threads = t;
+      expect_same_run(one, train(c, data));
+    }
+  }
 }
 
 TEST(Train, E8M23EveryRoundingModeIdenticalToFp32) {

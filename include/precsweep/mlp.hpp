@@ -1,6 +1,7 @@
 // The multilayer perceptron the trainer runs: dense layers, a hidden activation (sigmoid, tanh or
-// relu), softmax + cross-entropy output. Fast forward/backward through CBLAS sgemm (row-major)
-// with bias, activation and derivative in fused OpenMP loops, plus a naive reference
+// relu), softmax + cross-entropy output. Fast forward/backward through CBLAS sgemm (row-major;
+// each product in fixed blocks, one single-threaded sgemm per block, so the results do not
+// depend on the thread count) with bias, activation and derivative in fused OpenMP loops, plus a naive reference
 // (forward_ref/backward_ref: plain loops, double accumulation) that the tests compare against.
 //
 // Parameter layout (one contiguous buffer of layout.count floats, llm.c style), for each layer

@@ -51,7 +51,7 @@ struct TrainConfig {
   unsigned apply_to = kApplyWeights;
   int every = 1;                    // round every N batches; 0 = once per epoch
   bool master_weights = false;      // fp32 master copy receives updates; working copy rounded
-  int threads = 1;                  // OpenMP (and BLAS) threads for this run
+  int threads = 1;                  // OpenMP threads for this run (speed only, not results)
   bool save_weights = false;        // keep the final parameters in RunResult::params
 
   // Throws InputError naming the bad field (negative lr, batch 0, empty hidden, ...).
@@ -92,7 +92,8 @@ using EpochCallback = std::function<bool(int epoch, const EpochMetrics&)>;
 // at once: the epoch in progress is dropped and the result has status pending.
 using BatchCallback = std::function<bool(int epoch, int batch, int batches)>;
 
-// Trains one run. Deterministic: same config, data and thread count give bit-identical results.
+// Trains one run. Deterministic: same config and data give bit-identical results, at any
+// thread count (docs/training.md, "Threads").
 // Throws InputError on a bad config; a NaN/inf loss or an accuracy stuck at chance is a result
 // (status diverged), not an exception.
 RunResult train(const TrainConfig& config, const DatasetPair& data,
