@@ -389,19 +389,31 @@ int run_sweep(const SweepOptions& o) {
     info.start_time = mpi::broadcast(iso8601_utc_now());
     const h5::Access access = h5::Access::mpio(mpi::world());
     ResultsFile file;
-    try {
-      if (o.resume) {
-        file = ResultsFile::open(o.out, access, true);
-        file.record_run(info);
-        file.file().flush();
-      } else {
-        file = ResultsFile::create(o.out, spec, info, access, rank == 0);
+    // Room for the file first, agreed by all ranks: parallel HDF5 cannot agree on a write that
+    // fails on one rank inside a collective call (the others wait forever).
+    if (rank == 0) {
+      try {
+        check_free_space(o.out, o.resume ? 0 : ResultsFile::estimated_bytes(spec));
+      } catch (const std::exception& e) {
+        ok = false;
+        message = e.what();
       }
-    } catch (const std::exception& e) {
-      // Every rank made the same collective calls, so they fail alike: report once (a file
-      // this run was creating has been removed by ResultsFile::create).
-      ok = false;
-      message = e.what();
+    }
+    if (mpi::all_ok(ok, message)) {
+      try {
+        if (o.resume) {
+          file = ResultsFile::open(o.out, access, true);
+          file.record_run(info);
+          file.file().flush();
+        } else {
+          file = ResultsFile::create(o.out, spec, info, access, rank == 0);
+        }
+      } catch (const std::exception& e) {
+        // Every rank made the same collective calls, so they fail alike: report once (a file
+        // this run was creating has been removed by ResultsFile::create).
+        ok = false;
+        message = io_failure_text(o.out, e);
+      }
     }
     if (!mpi::all_ok(ok, message)) {
       file = ResultsFile();

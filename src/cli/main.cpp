@@ -12,6 +12,7 @@
 #include "commands.hpp"
 #include "precsweep/build_info.hpp"
 #include "precsweep/error.hpp"
+#include "precsweep/h5.hpp"
 #include "precsweep/memory_limit.hpp"
 
 namespace {
@@ -68,6 +69,9 @@ int main(int argc, char** argv) {
   } catch (const InputError& e) {
     std::fprintf(stderr, "precsweep: error: %s\n", e.what());
     code = kExitInput;
+  } catch (const h5::DiskFull& e) {  // not the user's input, but nothing internal either
+    std::fprintf(stderr, "precsweep: error: %s\n", e.what());
+    code = kExitInternal;
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "precsweep: error: out of memory (%s)\n",
                  memory_limit_text().c_str());

@@ -108,7 +108,11 @@ int run_train(const TrainArgs& args) {
   });
 
   if (out) {
-    write_single_run(out->temp_path(), config, args.dataset, result);
+    try {
+      write_single_run(out->temp_path(), config, args.dataset, result);
+    } catch (const h5::DiskFull& e) {  // named by the file the user asked for
+      throw h5::DiskFull(args.out + ": " + e.what());
+    }
     out->commit();
   }
 
