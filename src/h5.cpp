@@ -4,6 +4,7 @@
 #include "precsweep/h5.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <mutex>
 
@@ -94,13 +95,29 @@ std::string error_stack_text() {
 
 void silence_automatic_errors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
 
+// A failed call's exception; a full disk (or quota) noticed by errno is named as such in one
+// short line (the MPI-IO driver's short writes often leave errno alone: see is_write_failure).
+[[noreturn]] static void throw_failure(const std::string& what, int err) {
+  std::string stack = error_stack_text();
+  const bool write_failed = stack.find("Write failed") != std::string::npos;
+  if (write_failed && (err == ENOSPC || err == EDQUOT))
+    throw DiskFull("no space left on device (HDF5: " + what + " failed)");
+  throw Error("HDF5: " + what + " failed" + stack);
+}
+
+bool is_write_failure(const std::exception& e) {
+  if (dynamic_cast<const DiskFull*>(&e) != nullptr) return true;
+  return dynamic_cast<const Error*>(&e) != nullptr &&
+         std::string(e.what()).find("Write failed") != std::string::npos;
+}
+
 herr_t check(herr_t status, const std::string& what) {
-  if (status < 0) throw Error("HDF5: " + what + " failed" + error_stack_text());
+  if (status < 0) throw_failure(what, errno);
   return status;
 }
 
 hid_t check_id(hid_t id, const std::string& what) {
-  if (id < 0) throw Error("HDF5: " + what + " failed" + error_stack_text());
+  if (id < 0) throw_failure(what, errno);
   return id;
 }
 

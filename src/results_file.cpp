@@ -4,6 +4,7 @@
 #include "precsweep/results_file.hpp"
 
 #include <fcntl.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -104,6 +105,49 @@ void write_build_attrs(h5::Group& root) {
 
 }  // namespace
 
+std::string io_failure_text(const std::filesystem::path& file, const std::exception& e) {
+  if (!h5::is_write_failure(e)) return e.what();
+  const std::filesystem::path folder =
+      file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path();
+  struct statvfs fs {};
+  if (::statvfs(folder.c_str(), &fs) != 0) return e.what();
+  const unsigned long long free_kib =
+      static_cast<unsigned long long>(fs.f_bavail) * fs.f_frsize / 1024;
+  // HDF5's own writes are small: a write that failed with less than this left was out of space.
+  constexpr unsigned long long kNearlyFullKiB = 16 * 1024;
+  if (dynamic_cast<const h5::DiskFull*>(&e) == nullptr && free_kib >= kNearlyFullKiB)
+    return e.what();
+  return "no space left on device (" + std::to_string(free_kib) + " KiB free in " +
+         folder.string() + ")";
+}
+
+void check_free_space(const std::filesystem::path& file, std::uint64_t bytes) {
+  constexpr std::uint64_t kMargin = std::uint64_t{256} << 10;  // metadata of a resume or finish
+  const std::filesystem::path folder =
+      file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path();
+  struct statvfs fs {};
+  if (::statvfs(folder.c_str(), &fs) != 0) return;  // no answer: let the writes tell
+  const std::uint64_t free_bytes = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+  if (free_bytes >= bytes + kMargin) return;
+  throw h5::DiskFull("no space left on device: the file needs about " +
+                     std::to_string((bytes + kMargin) / 1024) + " KiB, " + folder.string() +
+                     " has " + std::to_string(free_bytes / 1024) + " KiB free");
+}
+
+std::uint64_t ResultsFile::estimated_bytes(const SweepSpec& spec) {
+  const std::uint64_t n = spec.points.size();
+  int epochs = 0;
+  for (const Point& p : spec.points) epochs = std::max(epochs, p.config.epochs);
+  // Per point: the /points columns (numbers and parameter texts, generously 64 bytes each), the
+  // message, status/rank/baseline/final/wall, the per-epoch metrics, and the weights.
+  const std::uint64_t per_point = 64 * (parameter_names().size() + 3) + kMessageBytes + 40 +
+                                  8 * per_epoch_metric_names().size() *
+                                      static_cast<std::uint64_t>(epochs) +
+                                  4 * static_cast<std::uint64_t>(weight_slots(spec.points)) + 8;
+  // Attributes (the spec text twice over) and object headers.
+  return n * per_point + 2 * spec.text.size() + (std::uint64_t{64} << 10);
+}
+
 std::string iso8601_utc_now() {
   std::time_t t = std::time(nullptr);
   std::tm tm{};
@@ -130,7 +174,13 @@ ResultsFile ResultsFile::create(const std::filesystem::path& path, const SweepSp
   try {
     r.fill_new_file(spec, info, write_points);
   } catch (...) {
-    // No partial output: the file this call created goes (once: by the writing rank).
+    // No partial output: the file this call created goes (once: by the writing rank). It is
+    // emptied before it is closed: on a full disk HDF5's close must still write its metadata,
+    // and a failed close leaves the library holding a broken file that crashes MPI_Finalize.
+    if (write_points) {
+      const int ignored_rc = ::truncate(path.c_str(), 0);
+      (void)ignored_rc;
+    }
     r = ResultsFile();
     std::error_code ignored;
     if (write_points) std::filesystem::remove(path, ignored);
@@ -419,15 +469,25 @@ void write_single_run(const std::filesystem::path& path, const TrainConfig& conf
   ::gethostname(host, sizeof host - 1);
   info.hostnames = {host};
   info.start_time = iso8601_utc_now();
-  ResultsFile r = ResultsFile::create(path, spec, info, h5::Access::serial(), true);
+  // Room first: HDF5 crashes at exit after a close that failed for want of space.
+  check_free_space(path, ResultsFile::estimated_bytes(spec));
   try {
-    r.write_point(0, result, 0);
-    r.finish(iso8601_utc_now());
-  } catch (...) {
-    r = ResultsFile();
-    std::error_code ignored;
-    std::filesystem::remove(path, ignored);  // no partial output
-    throw;
+    ResultsFile r = ResultsFile::create(path, spec, info, h5::Access::serial(), true);
+    try {
+      r.write_point(0, result, 0);
+      r.finish(iso8601_utc_now());
+    } catch (...) {
+      const int ignored_rc = ::truncate(path.c_str(), 0);  // room for the close (see create)
+      (void)ignored_rc;
+      r = ResultsFile();
+      std::error_code ignored;
+      std::filesystem::remove(path, ignored);  // no partial output
+      throw;
+    }
+  } catch (const h5::Error& e) {
+    const std::string text = io_failure_text(path, e);
+    if (text == e.what()) throw;
+    throw h5::DiskFull(text);
   }
 }
 

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <set>
@@ -639,12 +640,61 @@ SweepSpec parse_spec(const std::string& yaml_text, const std::string& source) {
   return Parser(source).parse(yaml_text);
 }
 
+namespace {
+
+// Length of the UTF-8 sequence starting at text[i], or 0 if it is not valid UTF-8 (RFC 3629:
+// no overlong forms, no surrogates, nothing above U+10FFFF).
+std::size_t utf8_sequence_length(const std::string& text, std::size_t i) {
+  auto byte = [&](std::size_t k) -> unsigned {
+    return k < text.size() ? static_cast<unsigned char>(text[k]) : 0u;
+  };
+  auto cont = [&](std::size_t k) { return (byte(k) & 0xC0u) == 0x80u; };
+  const unsigned b = byte(i);
+  if (b < 0x80) return 1;
+  if (b >= 0xC2 && b <= 0xDF) return cont(i + 1) ? 2 : 0;
+  if (b >= 0xE0 && b <= 0xEF) {
+    const unsigned b1 = byte(i + 1);
+    if ((b == 0xE0 && b1 < 0xA0) || (b == 0xED && b1 > 0x9F)) return 0;  // overlong, surrogate
+    return cont(i + 1) && cont(i + 2) ? 3 : 0;
+  }
+  if (b >= 0xF0 && b <= 0xF4) {
+    const unsigned b1 = byte(i + 1);
+    if ((b == 0xF0 && b1 < 0x90) || (b == 0xF4 && b1 > 0x8F)) return 0;  // overlong, > U+10FFFF
+    return cont(i + 1) && cont(i + 2) && cont(i + 3) ? 4 : 0;
+  }
+  return 0;
+}
+
+// A spec is stored in the results file as a UTF-8 string attribute and read back by `report`
+// and the analysis, so a byte that is not UTF-8 (a Latin-1 comment, say) is refused here.
+void check_utf8(const std::string& text, const std::string& source) {
+  std::size_t line = 1, line_start = 0;
+  for (std::size_t i = 0; i < text.size();) {
+    const std::size_t n = utf8_sequence_length(text, i);
+    if (n == 0) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02x", static_cast<unsigned char>(text[i]));
+      throw InputError(source + ":" + std::to_string(line) + ": byte " +
+                       std::to_string(i - line_start + 1) + " of the line (" + hex +
+                       ") is not UTF-8; save the spec as UTF-8");
+    }
+    if (text[i] == '\n') {
+      ++line;
+      line_start = i + 1;
+    }
+    i += n;
+  }
+}
+
+}  // namespace
+
 SweepSpec load_spec(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path.string() + ": cannot read the spec file");
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) throw InputError(path.string() + ": error while reading the spec file");
+  check_utf8(text.str(), path.string());
   return parse_spec(text.str(), path.string());
 }
 

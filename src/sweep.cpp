@@ -25,6 +25,7 @@
 #include "precsweep/dataset.hpp"
 #include "precsweep/error.hpp"
 #include "precsweep/mpi.hpp"
+#include "precsweep/output_lock.hpp"
 #include "precsweep/results_file.hpp"
 #include "precsweep/spec.hpp"
 #include "precsweep/train.hpp"
@@ -185,20 +186,33 @@ std::string key_params(const SweepSpec& spec, const Point& p) {
   return s;
 }
 
-// Rank 0, before anything is written: may the output be created / resumed?
-void check_output(const SweepOptions& o, const SweepSpec& spec) {
+// Rank 0, before anything is written: may the output be created / resumed? Returns the writer
+// lock (output_lock.hpp), which rank 0 holds until the sweep ends: a second sweep on the same
+// file, new or resumed, is refused here with exit 2.
+OutputLock check_output(const SweepOptions& o, const SweepSpec& spec) {
   namespace fs = std::filesystem;
   const std::string out = o.out.string();
+  std::string holder;
   if (!o.resume) {
-    if (fs::exists(o.out))
-      throw InputError("--out " + out + " exists: pass --resume to continue that sweep, or choose "
-                       "another file (an existing output is never overwritten)");
     fs::path parent = o.out.parent_path();
     if (!parent.empty() && !fs::is_directory(parent))
       throw InputError("--out " + out + ": folder " + parent.string() + " does not exist");
-    return;
+    OutputLock lock = OutputLock::try_acquire(o.out, holder);
+    if (!lock.held())  // two new sweeps started together: this one came second
+      throw InputError("--out " + out + " exists: another sweep (" + holder + ", lock " +
+                       OutputLock::lock_path(o.out).string() + ") is creating it; choose "
+                       "another file, or --resume once that sweep has ended");
+    if (fs::exists(o.out))
+      throw InputError("--out " + out + " exists: pass --resume to continue that sweep, or choose "
+                       "another file (an existing output is never overwritten)");
+    return lock;
   }
   if (!fs::exists(o.out)) throw InputError("--resume: " + out + " does not exist");
+  OutputLock lock = OutputLock::try_acquire(o.out, holder);
+  if (!lock.held())
+    throw InputError("--resume: " + out + " is being written by another sweep (" + holder +
+                     ", lock " + OutputLock::lock_path(o.out).string() +
+                     "); wait for it to end or stop it, then resume");
   if (!h5::File::is_hdf5(o.out))
     throw InputError("--resume: " + out + " is not an HDF5 file (a sweep killed while it was "
                      "still creating the file leaves one: remove it and start again)");
@@ -211,6 +225,7 @@ void check_output(const SweepOptions& o, const SweepSpec& spec) {
   if (f.size() != static_cast<std::int64_t>(spec.points.size()))
     throw InputError("--resume: " + out + " has " + std::to_string(f.size()) +
                      " points, the spec expands to " + std::to_string(spec.points.size()));
+  return lock;
 }
 
 struct Counts {
@@ -473,9 +488,10 @@ int run_sweep(const SweepOptions& o) {
     message = e.what();
   }
   if (!mpi::all_ok(ok, message)) return input_failure(message);
+  OutputLock writer_lock;  // rank 0's, held until this function returns
   if (rank == 0) {
     try {
-      check_output(o, spec);
+      writer_lock = check_output(o, spec);
     } catch (const std::exception& e) {
       ok = false;
       message = e.what();
@@ -502,19 +518,31 @@ int run_sweep(const SweepOptions& o) {
     info.start_time = mpi::broadcast(iso8601_utc_now());
     const h5::Access access = h5::Access::mpio(mpi::world());
     ResultsFile file;
-    try {
-      if (o.resume) {
-        file = ResultsFile::open(o.out, access, true);
-        file.record_run(info);
-        file.file().flush();
-      } else {
-        file = ResultsFile::create(o.out, spec, info, access, rank == 0);
+    // Room for the file first, agreed by all ranks: parallel HDF5 cannot agree on a write that
+    // fails on one rank inside a collective call (the others wait forever).
+    if (rank == 0) {
+      try {
+        check_free_space(o.out, o.resume ? 0 : ResultsFile::estimated_bytes(spec));
+      } catch (const std::exception& e) {
+        ok = false;
+        message = e.what();
       }
-    } catch (const std::exception& e) {
-      // Every rank made the same collective calls, so they fail alike: report once (a file
-      // this run was creating has been removed by ResultsFile::create).
-      ok = false;
-      message = e.what();
+    }
+    if (mpi::all_ok(ok, message)) {
+      try {
+        if (o.resume) {
+          file = ResultsFile::open(o.out, access, true);
+          file.record_run(info);
+          file.file().flush();
+        } else {
+          file = ResultsFile::create(o.out, spec, info, access, rank == 0);
+        }
+      } catch (const std::exception& e) {
+        // Every rank made the same collective calls, so they fail alike: report once (a file
+        // this run was creating has been removed by ResultsFile::create).
+        ok = false;
+        message = io_failure_text(o.out, e);
+      }
     }
     if (!mpi::all_ok(ok, message)) {
       file = ResultsFile();

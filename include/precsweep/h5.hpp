@@ -27,6 +27,11 @@ namespace precsweep::h5 {
 struct Error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// A write failed because the file system is full (ENOSPC) or over quota (EDQUOT); what() is one
+// short line without HDF5's stack.
+struct DiskFull : Error {
+  using Error::Error;
+};
 
 // Owner of one HDF5 identifier, released with `Close` (H5Fclose, H5Dclose, ...).
 template <herr_t (*Close)(hid_t)>
@@ -63,6 +68,9 @@ using Dataspace = Handle<H5Sclose>;
 using PropList = Handle<H5Pclose>;
 using Attribute = Handle<H5Aclose>;
 using Datatype = Handle<H5Tclose>;
+
+// True if `e` is an HDF5 failure to write to the file (DiskFull, or a stack with a write error).
+bool is_write_failure(const std::exception& e);
 
 // Throws Error with HDF5's error stack if `status` < 0; `what` names the call and its object.
 herr_t check(herr_t status, const std::string& what);

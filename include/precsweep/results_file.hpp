@@ -31,6 +31,14 @@ struct RunInfo {
   std::string start_time;              // ISO 8601 UTC
 };
 
+// The one-line reason a write to `file` failed: "no space left on device (12 KiB free in
+// FOLDER)" when it was an HDF5 write failure on a (nearly) full file system, else e.what().
+std::string io_failure_text(const std::filesystem::path& file, const std::exception& e);
+
+// Throws h5::DiskFull ("no space left on device: the file needs about N KiB, FOLDER has M KiB
+// free") unless `file`'s folder has `bytes` + 256 KiB free (for the metadata a run adds).
+void check_free_space(const std::filesystem::path& file, std::uint64_t bytes);
+
 // "2026-11-29T03:15:01Z"
 std::string iso8601_utc_now();
 
@@ -48,6 +56,9 @@ class ResultsFile {
   // fails after the file was created, that rank removes it again (no partial output).
   static ResultsFile create(const std::filesystem::path& path, const SweepSpec& spec,
                             const RunInfo& info, h5::Access access, bool write_points);
+  // Upper estimate of the bytes a new file for `spec` takes (every dataset is allocated at
+  // creation, so later row writes need no space).
+  static std::uint64_t estimated_bytes(const SweepSpec& spec);
   // Opens an existing results file (collective when parallel). Checks the schema version.
   static ResultsFile open(const std::filesystem::path& path, h5::Access access, bool writable);
 

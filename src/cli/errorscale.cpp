@@ -16,6 +16,7 @@
 #include "precsweep/dataset.hpp"
 #include "precsweep/error.hpp"
 #include "precsweep/errorscale.hpp"
+#include "precsweep/new_output.hpp"
 #include "precsweep/weights.hpp"
 
 namespace precsweep::cli {
@@ -85,8 +86,7 @@ int run_errorscale(const ErrorScaleArgs& args) {
   cfg.validate();
   if (args.samples < 1) throw InputError("--samples must be >= 1, got " + std::to_string(args.samples));
   if (args.threads < 1) throw InputError("--threads must be >= 1, got " + std::to_string(args.threads));
-  if (!args.out.empty() && std::filesystem::exists(args.out))
-    throw InputError("--out: '" + args.out + "' exists; refusing to overwrite it");
+  if (!args.out.empty()) check_new_output(args.out, "--out");  // written at the end, via a temp name
   const StoredNetwork net = read_weights(args.weights, args.point);
   const DatasetPair data = load_dataset(args.dataset, args.data_dir);
   if (data.test.dim != net.sizes.front() || data.test.classes != net.sizes.back())

@@ -34,13 +34,31 @@ struct QuantizeOptions {
 
 // Converts one whitespace-free token to binary32 with round to nearest (strtof: decimal, C99
 // hex float, inf/infinity, nan). Out-of-range decimals round like IEEE: to +-inf or to a
-// subnormal/zero. Returns false if the token is not entirely a number.
+// subnormal/zero. Returns false if the token is not entirely a number; strtof stops at a NUL
+// byte, so the whole token must be consumed ("1\0" "2" is one bad token, not the number 1).
 bool parse_number(const std::string& token, float& out) {
   const char* begin = token.c_str();
   char* end = nullptr;
   errno = 0;
   out = std::strtof(begin, &end);
-  return end != begin && *end == '\0';
+  return end != begin && end == begin + token.size();
+}
+
+// A token as shown in a message: at most 40 bytes, control bytes (NUL included) as \xNN so the
+// message stays one printable line.
+std::string shown_token(const std::string& token) {
+  std::string out;
+  for (std::size_t i = 0; i < token.size() && i < 40; ++i) {
+    const unsigned char c = static_cast<unsigned char>(token[i]);
+    if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return token.size() > 40 ? out + "..." : out;
 }
 
 std::string format_hex(float v) {
@@ -81,7 +99,7 @@ int run_quantize(const QuantizeOptions& o) {
     const std::string token = input.substr(i, j - i);
     float v = 0;
     if (!parse_number(token, v)) {
-      std::string shown = token.size() > 40 ? token.substr(0, 40) + "..." : token;
+      const std::string shown = shown_token(token);
       throw InputError("quantize: token " + std::to_string(values.size() + 1) + " \"" + shown +
                        "\" (line " + std::to_string(line) + ", column " + std::to_string(col) +
                        ") is not a number (expected a decimal, a C99 hex float like 0x1.8p+3, "

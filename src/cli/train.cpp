@@ -13,6 +13,7 @@
 #include "precsweep/build_info.hpp"
 #include "precsweep/dataset.hpp"
 #include "precsweep/error.hpp"
+#include "precsweep/new_output.hpp"
 #include "precsweep/results_file.hpp"
 #include "precsweep/train.hpp"
 
@@ -78,8 +79,8 @@ int run_train(const TrainArgs& args) {
   const TrainConfig config = to_config(args);  // all flag errors before any data is read
   if (args.save_weights && args.out.empty())
     throw InputError("--save-weights needs --out FILE (the weights are stored in that file)");
-  if (!args.out.empty() && std::filesystem::exists(args.out))
-    throw InputError("--out " + args.out + ": file exists (not overwritten)");
+  std::unique_ptr<NewOutput> out;  // checked now, written under a temporary name at the end
+  if (!args.out.empty()) out = std::make_unique<NewOutput>(args.out, "--out");
   const DatasetPair data = load_dataset(args.dataset, args.data_dir);
 
   std::string shape = std::to_string(data.train.dim);
@@ -106,7 +107,14 @@ int run_train(const TrainArgs& args) {
     return true;
   });
 
-  if (!args.out.empty()) write_single_run(args.out, config, args.dataset, result);
+  if (out) {
+    try {
+      write_single_run(out->temp_path(), config, args.dataset, result);
+    } catch (const h5::DiskFull& e) {  // named by the file the user asked for
+      throw h5::DiskFull(args.out + ": " + e.what());
+    }
+    out->commit();
+  }
 
   std::printf("status=%s%s%s\n", to_string(result.status).c_str(),
               result.message.empty() ? "" : " ", result.message.c_str());
