@@ -230,12 +230,15 @@ class Parser {
       const std::int64_t s = to_int(ss, parts["step"], path + ".step");
       if (s <= 0) fail(parts["step"], path + ".step", "range step must be > 0");
       if (a > b) fail(parts["from"], path, "range from (" + sf + ") must be <= to (" + st + ")");
-      if ((double(b) - double(a)) / double(s) + 1 > double(kMaxAxisValues))  // no int overflow
+      // In uint64: b - a and a + i*s fit there (modulo 2^64) for any int64 a <= b, s > 0,
+      // where the int64 expressions would overflow (from: INT64_MIN, to: INT64_MAX).
+      const std::uint64_t span = static_cast<std::uint64_t>(b) - static_cast<std::uint64_t>(a);
+      const std::uint64_t steps = span / static_cast<std::uint64_t>(s);
+      if (steps >= static_cast<std::uint64_t>(kMaxAxisValues))
         fail(n, path, "range has more than " + std::to_string(kMaxAxisValues) + " values");
-      for (std::int64_t v = a; v <= b; v += s) {
-        out.push_back(std::to_string(v));
-        if (b - v < s) break;  // avoids overflow of v + s near INT64_MAX
-      }
+      for (std::uint64_t i = 0; i <= steps; ++i)
+        out.push_back(std::to_string(static_cast<std::int64_t>(
+            static_cast<std::uint64_t>(a) + i * static_cast<std::uint64_t>(s))));
       return out;
     }
     if (integer_only) {

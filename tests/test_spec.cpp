@@ -258,6 +258,16 @@ TEST(Spec, IntegerAndFloatRanges) {
   EXPECT_EQ(seeds("{from: 1, to: 10, step: 3}"), (std::vector<std::uint64_t>{1, 4, 7, 10}));
   EXPECT_EQ(seeds("{from: 1, to: 9, step: 3}"), (std::vector<std::uint64_t>{1, 4, 7}));
   EXPECT_EQ(seeds("{from: 5, to: 5, step: 1}"), (std::vector<std::uint64_t>{5}));
+  // Near the int64 limits: no signed overflow while stepping (UBSan checks this build-wide).
+  EXPECT_EQ(seeds("{from: 0, to: 9223372036854775807, step: 4611686018427387904}"),
+            (std::vector<std::uint64_t>{0, 4611686018427387904u}));
+  EXPECT_EQ(seeds("{from: 9223372036854775806, to: 9223372036854775807, step: 9223372036854775807}"),
+            (std::vector<std::uint64_t>{9223372036854775806u}));
+  EXPECT_EQ(error_of("seed: {from: -9223372036854775808, to: 9223372036854775807, "
+                     "step: 4611686018427387904}\n"),
+            "x.yaml:1: seed: expected a non-negative integer seed, got '-9223372036854775808'");
+  EXPECT_EQ(error_of("seed: {from: -9223372036854775808, to: 9223372036854775807, step: 1}\n"),
+            "x.yaml:1: seed: range has more than 1000000 values");
   // Float: from + i*step, not accumulated: 0.1 + 2*0.1 must give the double nearest 0.3.
   EXPECT_EQ(lrs_of(parse_spec("train: {lr: {from: 0.1, to: 0.5, step: 0.1}}")),
             (std::vector<double>{0.1, 0.2, 0.3, 0.4, 0.5}));
