@@ -10,6 +10,7 @@
 #include "precsweep/sweep.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -66,9 +67,15 @@ std::string format_duration(double seconds) {
 
 int default_threads() {
   const char* env = std::getenv("OMP_NUM_THREADS");
-  if (env == nullptr) return 1;
-  int n = std::atoi(env);  // "4" or "4,2" (nested levels): the first level
-  return n > 0 ? n : 1;
+  if (env == nullptr || *env == '\0') return 1;
+  const std::string text(env);
+  const std::string first = text.substr(0, text.find(','));  // "4,2" (nested levels): the first
+  int n = 0;
+  const auto r = std::from_chars(first.data(), first.data() + first.size(), n);
+  if (r.ec != std::errc() || r.ptr != first.data() + first.size() || n < 1 || n > kMaxThreads)
+    throw InputError("OMP_NUM_THREADS=" + text + ": threads per rank must be 1.." +
+                     std::to_string(kMaxThreads) + " (set it in range, or pass --threads N)");
+  return n;
 }
 
 namespace {
@@ -173,6 +180,7 @@ std::string key_params(const SweepSpec& spec, const Point& p) {
 void check_output(const SweepOptions& o, const SweepSpec& spec) {
   namespace fs = std::filesystem;
   const std::string out = o.out.string();
+  if (out.empty()) throw InputError("--out: empty file name (give the results file to write)");
   if (!o.resume) {
     if (fs::exists(o.out))
       throw InputError("--out " + out + " exists: pass --resume to continue that sweep, or choose "
@@ -335,10 +343,12 @@ int run_sweep(const SweepOptions& o) {
   // 1. Spec, output, data: every failure here is the user's input, agreed by all ranks.
   std::string message;
   SweepSpec spec;
+  int threads = 1;
   bool ok = true;
   try {
     spec = load_spec(o.spec_path);
     if (!o.data_dir.empty()) spec.data_dir = o.data_dir;
+    threads = o.threads > 0 ? o.threads : default_threads();
   } catch (const std::exception& e) {
     ok = false;
     message = e.what();
@@ -353,7 +363,6 @@ int run_sweep(const SweepOptions& o) {
     }
   }
   if (!mpi::all_ok(ok, message)) return input_failure(message);
-  const int threads = o.threads > 0 ? o.threads : default_threads();
   std::map<std::string, DatasetPair> data;
   try {
     for (const Point& p : spec.points)

@@ -4,6 +4,7 @@
 // With --out the run is also written as a one-point results file in the sweep layout
 // (write_single_run, results_file.hpp: the sweep engine's code).
 // Deliberately leaves out: any training logic (train.cpp) and file layout (results_file.cpp).
+#include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -14,6 +15,7 @@
 #include "precsweep/dataset.hpp"
 #include "precsweep/error.hpp"
 #include "precsweep/results_file.hpp"
+#include "precsweep/spec.hpp"
 #include "precsweep/train.hpp"
 
 namespace precsweep::cli {
@@ -30,7 +32,7 @@ struct TrainArgs {
   std::string lr_schedule = "constant";
   int batch = 64;
   int epochs = 1;
-  std::uint64_t seed = 1;
+  std::string seed = "1";  // parsed by parse_seed: CLI11 would wrap -1 to 2^64-1
   std::string format = "fp32";
   std::string rounding = "toward_zero";
   std::string apply_to = "weights";
@@ -52,6 +54,15 @@ int parse_every(const std::string& text) {
   return n;
 }
 
+// 0..2^64-1, decimal; a sign, a fraction or anything out of range is refused.
+std::uint64_t parse_seed(const std::string& text) {
+  std::uint64_t v = 0;
+  const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size())
+    throw InputError("--seed: expected an integer in 0..18446744073709551615, got '" + text + "'");
+  return v;
+}
+
 TrainConfig to_config(const TrainArgs& a) {
   TrainConfig c;
   c.hidden = parse_hidden(a.hidden, "--hidden");
@@ -62,7 +73,7 @@ TrainConfig to_config(const TrainArgs& a) {
   c.lr_schedule = a.lr_schedule;
   c.batch = a.batch;
   c.epochs = a.epochs;
-  c.seed = a.seed;
+  c.seed = parse_seed(a.seed);
   c.format = parse_format(a.format);
   c.rounding = parse_rounding(a.rounding);
   c.apply_to = parse_apply_to(a.apply_to);
@@ -80,6 +91,11 @@ int run_train(const TrainArgs& args) {
     throw InputError("--save-weights needs --out FILE (the weights are stored in that file)");
   if (!args.out.empty() && std::filesystem::exists(args.out))
     throw InputError("--out " + args.out + ": file exists (not overwritten)");
+  if (args.dataset == "mnist" || args.dataset == "fashion-mnist" || args.dataset == "synthetic") {
+    const DatasetShape shape = dataset_shape(args.dataset);  // refuse before reading any data
+    check_network_size(config, shape.dim, shape.classes);
+    check_memory(config, shape.dim, shape.classes);
+  }
   const DatasetPair data = load_dataset(args.dataset, args.data_dir);
 
   std::string shape = std::to_string(data.train.dim);
