@@ -70,10 +70,12 @@ void expect_input_error(const std::string& args, const std::string& expect) {
 }  // namespace
 
 TEST(CliInput, SeedOutsideUint64IsRefused) {
-  for (const char* seed : {"-1", "18446744073709551616", "1.5", "+3", ""})
-    expect_input_error(std::string("train --dataset synthetic --seed '") + seed + "'",
-                       std::string("--seed: expected an integer in 0..18446744073709551615, got '") +
-                           seed + "'");
+  for (const char* cmd : {"train --dataset synthetic", "quantize --format E5M2 </dev/null",
+                          "errorscale --dataset synthetic"})
+    for (const char* seed : {"-1", "18446744073709551616", "1.5", "+3", ""})
+      expect_input_error(std::string(cmd) + " --seed '" + seed + "'",
+                         std::string("--seed: expected an integer in 0..18446744073709551615, "
+                                     "got '") + seed + "'");
 }
 
 TEST(CliInput, NumbersInMessagesAreShortestRoundTrip) {

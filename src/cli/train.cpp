@@ -4,7 +4,6 @@
 // With --out the run is also written as a one-point results file in the sweep layout
 // (write_single_run, results_file.hpp: the sweep engine's code).
 // Deliberately leaves out: any training logic (train.cpp) and file layout (results_file.cpp).
-#include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -32,7 +31,7 @@ struct TrainArgs {
   std::string lr_schedule = "constant";
   int batch = 64;
   int epochs = 1;
-  std::string seed = "1";  // parsed by parse_seed: CLI11 would wrap -1 to 2^64-1
+  std::uint64_t seed = 1;
   std::string format = "fp32";
   std::string rounding = "toward_zero";
   std::string apply_to = "weights";
@@ -54,15 +53,6 @@ int parse_every(const std::string& text) {
   return n;
 }
 
-// 0..2^64-1, decimal; a sign, a fraction or anything out of range is refused.
-std::uint64_t parse_seed(const std::string& text) {
-  std::uint64_t v = 0;
-  const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size())
-    throw InputError("--seed: expected an integer in 0..18446744073709551615, got '" + text + "'");
-  return v;
-}
-
 TrainConfig to_config(const TrainArgs& a) {
   TrainConfig c;
   c.hidden = parse_hidden(a.hidden, "--hidden");
@@ -73,7 +63,7 @@ TrainConfig to_config(const TrainArgs& a) {
   c.lr_schedule = a.lr_schedule;
   c.batch = a.batch;
   c.epochs = a.epochs;
-  c.seed = parse_seed(a.seed);
+  c.seed = a.seed;
   c.format = parse_format(a.format);
   c.rounding = parse_rounding(a.rounding);
   c.apply_to = parse_apply_to(a.apply_to);
@@ -152,7 +142,8 @@ Command add_train(CLI::App& root) {
   app->add_option("--batch", args->batch, "Mini-batch size (>= 1)")->capture_default_str();
   app->add_option("--epochs", args->epochs, "Epochs (>= 1)")->capture_default_str();
   app->add_option("--seed", args->seed, "Seed for init, shuffling and stochastic rounding")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(seed_range());
   app->add_option("--format", args->format, "Number format: fp32, E5M10, bf16, fp8-e4m3, Q8.8, ...")
       ->capture_default_str();
   app->add_option("--rounding", args->rounding,
