@@ -205,6 +205,26 @@ void check_output(const SweepOptions& o, const SweepSpec& spec) {
                      " points, the spec expands to " + std::to_string(spec.points.size()));
 }
 
+// Every rank trains one point at a time: refuse up front (all ranks, exit 2) a spec whose
+// largest network needs more memory than a rank can get, instead of failing those points.
+void check_largest_point_fits(const SweepSpec& spec) {
+  const Point* largest = nullptr;
+  std::uint64_t most = 0;
+  for (const Point& p : spec.points) {
+    const DatasetShape shape = dataset_shape(p.dataset);
+    const std::uint64_t bytes = estimated_memory_bytes(p.config, shape.dim, shape.classes);
+    if (bytes > most) most = bytes, largest = &p;
+  }
+  if (largest == nullptr) return;
+  const DatasetShape shape = dataset_shape(largest->dataset);
+  try {
+    check_memory(largest->config, shape.dim, shape.classes);
+  } catch (const InputError& e) {
+    throw InputError(spec.source + ": point " + std::to_string(largest->id) + " (hidden=" +
+                     parameter_text(*largest, "hidden") + "): " + e.what());
+  }
+}
+
 struct Counts {
   std::int64_t done = 0, diverged = 0, failed = 0;
   void add(RunStatus s) {
@@ -349,6 +369,7 @@ int run_sweep(const SweepOptions& o) {
     spec = load_spec(o.spec_path);
     if (!o.data_dir.empty()) spec.data_dir = o.data_dir;
     threads = o.threads > 0 ? o.threads : default_threads();
+    check_largest_point_fits(spec);
   } catch (const std::exception& e) {
     ok = false;
     message = e.what();

@@ -98,6 +98,19 @@ TEST(CliInput, NetworkLargerThanMemoryIsRefusedWithTheFigure) {
   EXPECT_NE(err.find("hidden: this network needs at least 16.16 GiB of memory"), std::string::npos)
       << err;
   EXPECT_EQ(precsweep::test::read_text(d.path / "out"), "");
+  // A sweep checks its largest point the same way, before creating the results file.
+  std::ofstream(d.path / "big.yaml") << "dataset: synthetic\nmodel: {hidden: [[4], [32768, 32768]]}\n";
+  const std::string sweep = "ulimit -v 4000000; '" + std::string(PRECSWEEP_BINARY) + "' sweep '" +
+                            (d.path / "big.yaml").string() + "' --out '" +
+                            (d.path / "big.h5").string() + "' 2>'" + (d.path / "err").string() + "'";
+  const int sweep_status = std::system(sweep.c_str());
+  const std::string sweep_err = precsweep::test::read_text(d.path / "err");
+  EXPECT_TRUE(WIFEXITED(sweep_status) && WEXITSTATUS(sweep_status) == 2) << sweep_err;
+  EXPECT_NE(sweep_err.find("big.yaml: point 1 (hidden=32768,32768): hidden: this network needs at "
+                           "least 16.16 GiB"),
+            std::string::npos)
+      << sweep_err;
+  EXPECT_FALSE(std::filesystem::exists(d.path / "big.h5"));
   // Above the parameter cap on any machine: the count and the memory it would take.
   expect_input_error("train --dataset synthetic --hidden 65536,65536",
                      "hidden: a network of 4299948042 parameters (64 inputs, 2 hidden layers up to "
