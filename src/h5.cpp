@@ -140,6 +140,38 @@ bool write_all(int fd, const void* data, std::size_t n) {
 // The values are therefore read by a forked child that sends them back through a pipe; a
 // child that crashes, fails or takes over a minute means the attribute is damaged. (Files
 // this layer writes now hold fixed-length attributes; this path serves older files.)
+// Everything the child writes to `fd` until it closes it (true), or false after 60 s or
+// 64 MiB (no sane attribute is larger).
+bool read_child_output(int fd, std::string& data) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd pfd{fd, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) == 0) return false;
+    char buf[4096];
+    const ssize_t r = ::read(fd, buf, sizeof buf);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return r == 0;
+    data.append(buf, static_cast<std::size_t>(r));
+    if (data.size() > (std::size_t{1} << 26)) return false;
+  }
+}
+
+// The child's records (8-byte length, bytes) back into exactly `n` strings; false otherwise.
+bool decode_child_output(const std::string& data, std::size_t n, std::vector<std::string>& out) {
+  std::size_t off = 0;
+  while (out.size() < n && off + 8 <= data.size()) {
+    std::uint64_t len = 0;
+    std::memcpy(&len, data.data() + off, 8);
+    off += 8;
+    if (len > data.size() - off) return false;
+    out.emplace_back(data.data() + off, len);
+    off += len;
+  }
+  return out.size() == n && off == data.size();
+}
+
 std::vector<std::string> read_vlen_strings_isolated(hid_t attr, const std::string& what,
                                                     std::size_t n) {
   int fds[2];
@@ -156,40 +188,15 @@ std::vector<std::string> read_vlen_strings_isolated(hid_t attr, const std::strin
   }
   ::close(fds[1]);
   std::string data;
-  bool complete = false;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    pollfd pfd{fds[0], POLLIN, 0};
-    if (left.count() <= 0 || (::poll(&pfd, 1, static_cast<int>(left.count())) == 0)) break;
-    char buf[4096];
-    const ssize_t r = ::read(fds[0], buf, sizeof buf);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) {
-      complete = r == 0;
-      break;
-    }
-    data.append(buf, static_cast<std::size_t>(r));
-    if (data.size() > (std::size_t{1} << 26)) break;  // 64 MiB: no sane attribute
-  }
+  const bool complete = read_child_output(fds[0], data);
   ::close(fds[0]);
   if (!complete) ::kill(pid, SIGKILL);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  const bool ok = complete && WIFEXITED(status) && WEXITSTATUS(status) == 0;
   std::vector<std::string> out;
-  std::size_t off = 0;
-  while (ok && out.size() < n && off + 8 <= data.size()) {
-    std::uint64_t len = 0;
-    std::memcpy(&len, data.data() + off, 8);
-    off += 8;
-    if (len > data.size() - off) break;
-    out.emplace_back(data.data() + off, len);
-    off += len;
-  }
-  if (!ok || out.size() != n || off != data.size())
+  if (!complete || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+      !decode_child_output(data, n, out))
     throw Error("h5: attribute " + what + " (variable-length strings) is damaged: reading it " +
                 (WIFSIGNALED(status) ? "crashed (signal " + std::to_string(WTERMSIG(status)) + ")"
                                      : std::string("failed")));
