@@ -470,6 +470,26 @@ static hssize_t attr_elements(hid_t attr, const std::string& what) {
   return n;
 }
 
+void Group::check_attributes() const {
+  std::vector<std::string> names;
+  check(H5Aiterate2(
+            id(), H5_INDEX_NAME, H5_ITER_NATIVE, nullptr,
+            [](hid_t, const char* name, const H5A_info_t*, void* data) -> herr_t {
+              static_cast<std::vector<std::string>*>(data)->push_back(name);
+              return 0;
+            },
+            &names),
+        "H5Aiterate2(" + path_ + ")");
+  for (const std::string& name : names) {
+    const std::string what = path_ + "@" + name;
+    Attribute a(check_id(H5Aopen(id(), name.c_str(), H5P_DEFAULT), "H5Aopen(" + what + ")"));
+    Datatype t(check_id(H5Aget_type(a.id()), "H5Aget_type(" + what + ")"));
+    if (H5Tget_class(t.id()) < 0 || H5Tget_size(t.id()) == 0)
+      throw Error("h5: attribute " + what + " has an invalid type");
+    attr_elements(a.id(), what);
+  }
+}
+
 std::vector<std::string> Group::read_attr_strings(const std::string& name) const {
   std::string what = path_ + "@" + name;
   Attribute a(check_id(H5Aopen(id(), name.c_str(), H5P_DEFAULT), "H5Aopen(" + what + ")"));

@@ -244,6 +244,7 @@ ResultsFile ResultsFile::open(const std::filesystem::path& path, h5::Access acce
     ResultsFile r;
     r.file_ = h5::File::open(path, writable, access);
     const h5::Group& root = r.file_.root();
+    root.check_attributes();  // resume rewrites some, which walks them all
     if (!root.has_attr("schema_version") || !root.exists("results"))
       damaged(path, "no schema_version attribute or /results group");
     std::int64_t v = root.read_attr_int("schema_version");

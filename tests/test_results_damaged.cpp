@@ -256,3 +256,22 @@ TEST(ResultsDamaged, HugeMaxEpochsIsRefused) {
   set_int_attr(file, "max_epochs", std::int64_t{1} << 40);
   expect_refused(dir.path, file, "damaged: max_epochs 1099511627776 is outside 0..100000");
 }
+
+// An attribute message nobody reads back (mpi_size: `status` shows it, `--resume` only rewrites
+// its neighbours) with a damaged name length: the resume's attribute rewrite walks every
+// message, so the readers check them all up front (it was exit 1 from the parallel phase).
+TEST(ResultsDamaged, DamagedAttributeMessageIsExit2ForBothReaders) {
+  TempDir dir;
+  const fs::path file = make_results(dir.path);
+  std::vector<char> data = read_bytes(file);
+  const std::string name("mpi_size\0", 9);
+  const auto at = std::search(data.begin(), data.end(), name.begin(), name.end());
+  ASSERT_NE(at, data.end());
+  // Attribute message (version 1): version, reserved, name size (2 bytes), ..., then the name.
+  const std::size_t pos = static_cast<std::size_t>(at - data.begin());
+  ASSERT_GE(pos, 6u);
+  ASSERT_EQ(static_cast<unsigned char>(data[pos - 6]), name.size());  // "mpi_size" + NUL
+  data[pos - 6] = static_cast<char>(data[pos - 6] + 1);
+  write_bytes(file, data, data.size());
+  expect_refused(dir.path, file, "not a precsweep results file or damaged: ");
+}

@@ -160,6 +160,9 @@ class Group {
   void write_attr(const std::string& name, std::int64_t value);
   void write_attr(const std::string& name, double value);
   bool has_attr(const std::string& name) const;
+  // Decodes every attribute's header message, type and shape (not its value): h5::Error if
+  // any is damaged, so that a later H5Aexists/H5Adelete (which walk them all) cannot fail.
+  void check_attributes() const;
   // Readers check the attribute's class, size and shape first (h5::Error if they disagree);
   // numbers must be one value, strings may be fixed- or variable-length.
   std::string read_attr_string(const std::string& name) const;
