@@ -471,23 +471,11 @@ static hssize_t attr_elements(hid_t attr, const std::string& what) {
 }
 
 void Group::check_attributes() const {
-  std::vector<std::string> names;
-  check(H5Aiterate2(
-            id(), H5_INDEX_NAME, H5_ITER_NATIVE, nullptr,
-            [](hid_t, const char* name, const H5A_info_t*, void* data) -> herr_t {
-              static_cast<std::vector<std::string>*>(data)->push_back(name);
-              return 0;
-            },
-            &names),
-        "H5Aiterate2(" + path_ + ")");
-  for (const std::string& name : names) {
-    const std::string what = path_ + "@" + name;
-    Attribute a(check_id(H5Aopen(id(), name.c_str(), H5P_DEFAULT), "H5Aopen(" + what + ")"));
-    Datatype t(check_id(H5Aget_type(a.id()), "H5Aget_type(" + what + ")"));
-    if (H5Tget_class(t.id()) < 0 || H5Tget_size(t.id()) == 0)
-      throw Error("h5: attribute " + what + " has an invalid type");
-    attr_elements(a.id(), what);
-  }
+  // H5Aexists of a name no attribute has decodes every attribute message on its way. Not
+  // H5Aiterate2: on a damaged message HDF5 1.10 frees its half-built attribute table and can
+  // crash doing so.
+  const std::string none = "\x01precsweep: no such attribute";
+  check(H5Aexists(id(), none.c_str()), "H5Aexists(" + path_ + ", walking every attribute)");
 }
 
 std::vector<std::string> Group::read_attr_strings(const std::string& name) const {

@@ -261,6 +261,7 @@ ResultsFile ResultsFile::open(const std::filesystem::path& path, h5::Access acce
                         std::to_string(kMaxEpochs));
     r.n_ = n;
     r.max_epochs_ = static_cast<int>(e);
+    if (root.has_attr("runs")) root.read_attr_int("runs");  // record_run reads it to count on
     r.sha256_ = root.read_attr_string("spec_sha256");
     r.open_datasets();
     r.read_status();  // checks every value

@@ -214,7 +214,7 @@ TEST(ResultsDamaged, OldLayoutReadsAndItsByteFlipsGiveExit0Or2) {
   EXPECT_EQ(s.code, 0) << s.err;
   EXPECT_NE(s.out.find("spec: tiny (sha256"), std::string::npos) << s.out;
   EXPECT_NE(s.out.find("failed 1"), std::string::npos) << s.out;
-  flip_and_check(dir.path, file, 60, 20);
+  flip_and_check(dir.path, file, 60, 10);
   const fs::path copy = dir.path / "resumed.h5";
   fs::copy_file(file, copy);
   const CliRun r = run_precsweep("sweep " + q(dir.path / "tiny.yaml") + " --out " + q(copy) +

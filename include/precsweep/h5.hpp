@@ -160,8 +160,8 @@ class Group {
   void write_attr(const std::string& name, std::int64_t value);
   void write_attr(const std::string& name, double value);
   bool has_attr(const std::string& name) const;
-  // Decodes every attribute's header message, type and shape (not its value): h5::Error if
-  // any is damaged, so that a later H5Aexists/H5Adelete (which walk them all) cannot fail.
+  // Decodes every attribute's header message (not its value): h5::Error if any is damaged,
+  // so that a later H5Aexists/H5Acreate/H5Adelete (which walk them all) cannot fail.
   void check_attributes() const;
   // Readers check the attribute's class, size and shape first (h5::Error if they disagree);
   // numbers must be one value, strings may be fixed- or variable-length.
