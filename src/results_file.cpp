@@ -262,7 +262,9 @@ ResultsFile ResultsFile::open(const std::filesystem::path& path, h5::Access acce
     r.n_ = n;
     r.max_epochs_ = static_cast<int>(e);
     if (root.has_attr("runs")) root.read_attr_int("runs");  // record_run reads it to count on
-    r.sha256_ = root.read_attr_string("spec_sha256");
+    // Serial opens only: in an older file it is variable-length, read in a forked child,
+    // which must not run MPI-IO (the sweep's collective open reads no string attribute).
+    if (!access.parallel) r.sha256_ = root.read_attr_string("spec_sha256");
     r.open_datasets();
     r.read_status();  // checks every value
     return r;
@@ -359,7 +361,14 @@ ResultsFile::ResultsFile(ResultsFile&&) noexcept = default;
 ResultsFile& ResultsFile::operator=(ResultsFile&&) noexcept = default;
 ResultsFile::~ResultsFile() = default;
 
-std::string ResultsFile::spec_sha256() const { return sha256_; }
+std::string ResultsFile::spec_sha256() const {
+  if (!sha256_.empty()) return sha256_;
+  try {
+    return root().read_attr_string("spec_sha256");
+  } catch (const h5::Error& e) {
+    damaged(file_.path(), e.what());
+  }
+}
 
 std::vector<std::int8_t> ResultsFile::read_status() const {
   std::vector<std::int8_t> s;

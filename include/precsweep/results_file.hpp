@@ -87,7 +87,7 @@ class ResultsFile {
   void fill_new_file(const SweepSpec& spec, const RunInfo& info, bool write_points);
 
   h5::File file_;
-  std::string sha256_;  // spec_sha256, read at open
+  std::string sha256_;  // spec_sha256, read at a serial open
   std::int64_t n_ = 0;
   int max_epochs_ = 0;
   std::int64_t weight_slots_ = 0;  // /weights/params columns (0: no /weights group)
