@@ -23,8 +23,10 @@ std::filesystem::path find_file(const std::filesystem::path& dir, const std::str
                    ".gz); run scripts/setup to fetch the data, or pass --data-dir");
 }
 
-Dataset load_split(const std::filesystem::path& dir, const std::string& prefix) {
-  const auto img_path = find_file(dir, prefix + "-images-idx3-ubyte");
+// One split; `img_path` and `shape` ([rows, cols]) are returned for the train/test comparison.
+Dataset load_split(const std::filesystem::path& dir, const std::string& prefix,
+                   std::filesystem::path& img_path, std::string& shape) {
+  img_path = find_file(dir, prefix + "-images-idx3-ubyte");
   const auto lbl_path = find_file(dir, prefix + "-labels-idx1-ubyte");
   IdxArray images = read_idx(img_path);
   IdxArray labels = read_idx(lbl_path);
@@ -34,6 +36,10 @@ Dataset load_split(const std::filesystem::path& dir, const std::string& prefix) 
   if (labels.dims.size() != 1)
     throw InputError(lbl_path.string() + ": labels must have 1 dimension [n], got " +
                      std::to_string(labels.dims.size()));
+  shape = std::to_string(images.dims[1]) + "x" + std::to_string(images.dims[2]);
+  if (images.dims[0] == 0 || images.dims[1] == 0 || images.dims[2] == 0)
+    throw InputError(img_path.string() + ": holds " + std::to_string(images.dims[0]) +
+                     " images of " + shape + " pixels; a dataset needs images with pixels");
   if (images.dims[0] != labels.dims[0])
     throw InputError(img_path.string() + " holds " + std::to_string(images.dims[0]) +
                      " images but " + lbl_path.filename().string() + " holds " +
@@ -90,10 +96,14 @@ DatasetPair load_dataset(const std::string& name, const std::filesystem::path& d
                      " does not exist; run scripts/setup to fetch it, or pass --data-dir");
   DatasetPair p;
   p.name = name;
-  p.train = load_split(dir, "train");
-  p.test = load_split(dir, "t10k");
-  if (p.train.dim != p.test.dim)
-    throw InputError(dir.string() + ": train and test images differ in size");
+  std::filesystem::path train_path, test_path;
+  std::string train_shape, test_shape;
+  p.train = load_split(dir, "train", train_path, train_shape);
+  p.test = load_split(dir, "t10k", test_path, test_shape);
+  if (train_shape != test_shape)  // same pixel count in another shape is still another image
+    throw InputError(test_path.string() + " holds " + test_shape + " images but " +
+                     train_path.filename().string() + " holds " + train_shape +
+                     "; train and test images must have the same shape");
   return p;
 }
 

@@ -3,8 +3,18 @@
 // Deliberately leaves out: anything the results file does not use (see h5.hpp).
 #include "precsweep/h5.hpp"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <limits>
 #include <cstring>
 #include <mutex>
 
@@ -51,9 +61,8 @@ Datatype string_type(std::size_t len) {
   return t;
 }
 
-// String attributes are variable-length UTF-8 (h5py reads them as str). Unlike raw data,
-// attribute values live in metadata, which parallel HDF5 writes collectively, so variable
-// length is allowed here.
+// Variable-length UTF-8 (h5py reads it as str): only for the one attribute that may outgrow an
+// object-header message (Group::write_attr_long_text) and for reading older files.
 Datatype vlen_string_type() {
   Datatype t(check_id(H5Tcopy(H5T_C_S1), "H5Tcopy(C_S1)"));
   check(H5Tset_size(t.id(), H5T_VARIABLE), "H5Tset_size(variable)");
@@ -76,6 +85,121 @@ std::vector<std::string> unpack(const std::vector<char>& buf, std::size_t len) {
     while (n < len && buf[off + n] != '\0') ++n;
     out.emplace_back(buf.data() + off, n);
   }
+  return out;
+}
+
+// Largest value an attribute can hold: attributes live in object-header messages of at most
+// 64 KiB (the file format this layer writes), so any larger claim is damage.
+constexpr hsize_t kMaxAttrBytes = 65536;
+
+bool write_all(int fd, const void* data, std::size_t n) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const ssize_t w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return true;
+}
+
+// Child side of read_vlen_strings_isolated: reads the strings and sends each as an 8-byte
+// length and its bytes; exit status 0 when all were sent.
+[[noreturn]] void vlen_child(hid_t attr, std::size_t n, int fd) {
+  // A damaged length can ask for gigabytes (which Linux would grant, then fill for seconds):
+  // cap the child's address space at what it maps now plus 256 MiB.
+  char statm[128] = "";
+  const int sfd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (sfd >= 0) {
+    const ssize_t got = ::read(sfd, statm, sizeof statm - 1);
+    ::close(sfd);
+    const unsigned long long pages = got > 0 ? std::strtoull(statm, nullptr, 10) : 0;
+    if (pages > 0) {
+      const rlim_t cap = static_cast<rlim_t>(pages) * static_cast<rlim_t>(::sysconf(_SC_PAGESIZE)) +
+                         (rlim_t{256} << 20);
+      const rlimit lim{cap, cap};
+      ::setrlimit(RLIMIT_AS, &lim);
+    }
+  }
+  std::vector<char*> ptrs(n, nullptr);
+  Datatype mt = vlen_string_type();
+  Datatype ft(H5Aget_type(attr));
+  if (ft.id() < 0 || H5Tset_cset(mt.id(), H5Tget_cset(ft.id())) < 0 ||
+      H5Aread(attr, mt.id(), ptrs.data()) < 0)
+    ::_exit(3);
+  for (const char* p : ptrs) {
+    const std::uint64_t len = p ? std::strlen(p) : 0;
+    if (!write_all(fd, &len, sizeof len) || !write_all(fd, p, len)) ::_exit(4);
+  }
+  ::_exit(0);
+}
+
+// HDF5 1.10 follows a variable-length string's global-heap reference without checking the
+// stored length against the heap object, so a damaged file can crash the reading process.
+// The values are therefore read by a forked child that sends them back through a pipe; a
+// child that crashes, fails or takes over a minute means the attribute is damaged. (Files
+// this layer writes now hold fixed-length attributes; this path serves older files.)
+// Everything the child writes to `fd` until it closes it (true), or false after 60 s or
+// 64 MiB (no sane attribute is larger).
+bool read_child_output(int fd, std::string& data) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd pfd{fd, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) == 0) return false;
+    char buf[4096];
+    const ssize_t r = ::read(fd, buf, sizeof buf);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return r == 0;
+    data.append(buf, static_cast<std::size_t>(r));
+    if (data.size() > (std::size_t{1} << 26)) return false;
+  }
+}
+
+// The child's records (8-byte length, bytes) back into exactly `n` strings; false otherwise.
+bool decode_child_output(const std::string& data, std::size_t n, std::vector<std::string>& out) {
+  std::size_t off = 0;
+  while (out.size() < n && off + 8 <= data.size()) {
+    std::uint64_t len = 0;
+    std::memcpy(&len, data.data() + off, 8);
+    off += 8;
+    if (len > data.size() - off) return false;
+    out.emplace_back(data.data() + off, len);
+    off += len;
+  }
+  return out.size() == n && off == data.size();
+}
+
+std::vector<std::string> read_vlen_strings_isolated(hid_t attr, const std::string& what,
+                                                    std::size_t n) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw Error("h5: pipe for reading " + what + " failed");
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    throw Error("h5: fork for reading " + what + " failed");
+  }
+  if (pid == 0) {
+    ::close(fds[0]);
+    vlen_child(attr, n, fds[1]);
+  }
+  ::close(fds[1]);
+  std::string data;
+  const bool complete = read_child_output(fds[0], data);
+  ::close(fds[0]);
+  if (!complete) ::kill(pid, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  std::vector<std::string> out;
+  if (!complete || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+      !decode_child_output(data, n, out))
+    throw Error("h5: attribute " + what + " (variable-length strings) is damaged: reading it " +
+                (WIFSIGNALED(status) ? "crashed (signal " + std::to_string(WTERMSIG(status)) + ")"
+                                     : std::string("failed")));
   return out;
 }
 
@@ -138,9 +262,33 @@ std::vector<hsize_t> Dataset::dims() const {
   return d;
 }
 
+// Checks, before anything is allocated for a read, that the stored bytes are exactly shape x
+// element size and fit in the file: every dataset here is contiguous and allocated at
+// creation, so a mismatch means a damaged header (which could claim any shape or size).
 std::size_t Dataset::element_count() const {
+  constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max();
   std::size_t n = 1;
-  for (hsize_t d : dims()) n *= d;
+  for (hsize_t d : dims()) {
+    if (d != 0 && n > kMax / d) throw Error("h5: dataset " + path_ + " claims an impossible shape");
+    n *= static_cast<std::size_t>(d);
+  }
+  if (n == 0) return 0;
+  Datatype t(check_id(H5Dget_type(id()), "H5Dget_type(" + path_ + ")"));
+  const std::size_t elem = H5Tget_size(t.id());
+  if (elem == 0 || n > kMax / elem)
+    throw Error("h5: dataset " + path_ + " claims an impossible element size");
+  const hsize_t bytes = static_cast<hsize_t>(n) * elem;
+  const hsize_t stored = H5Dget_storage_size(id());
+  // The size on disk (H5Fget_filesize fails under the MPI-IO driver).
+  char name[4096] = "";
+  check(static_cast<herr_t>(H5Fget_name(id(), name, sizeof name)), "H5Fget_name(" + path_ + ")");
+  std::error_code ec;
+  const hsize_t file_size = std::filesystem::file_size(name, ec);
+  if (ec) throw Error("h5: size of " + std::string(name) + ": " + ec.message());
+  if (stored != bytes || bytes > file_size)
+    throw Error("h5: dataset " + path_ + " stores " + std::to_string(stored) + " bytes; its shape " +
+                "and type need " + std::to_string(bytes) + " (file size " +
+                std::to_string(file_size) + ")");
   return n;
 }
 
@@ -285,22 +433,31 @@ Attribute Group::create_attr(const std::string& name, hid_t type, hid_t space) {
 }
 
 void Group::write_attr(const std::string& name, const std::string& value) {
+  Datatype t = string_type(value.size());
+  Dataspace scalar(check_id(H5Screate(H5S_SCALAR), "H5Screate(scalar)"));
+  Attribute a = create_attr(name, t.id(), scalar.id());
+  std::vector<char> buf = pack({value}, H5Tget_size(t.id()));
+  check(H5Awrite(a.id(), t.id(), buf.data()), "H5Awrite(" + path_ + "@" + name + ")");
+}
+
+void Group::write_attr(const std::string& name, const std::vector<std::string>& values) {
+  std::size_t len = 1;
+  for (const auto& v : values) len = std::max(len, v.size());
+  Datatype t = string_type(len);
+  hsize_t n = values.size();
+  Dataspace space(check_id(H5Screate_simple(1, &n, nullptr), "H5Screate_simple"));
+  Attribute a = create_attr(name, t.id(), space.id());
+  if (values.empty()) return;  // an empty attribute; H5Awrite refuses a null buffer
+  std::vector<char> buf = pack(values, len);  // [n, len]
+  check(H5Awrite(a.id(), t.id(), buf.data()), "H5Awrite(" + path_ + "@" + name + ")");
+}
+
+void Group::write_attr_long_text(const std::string& name, const std::string& value) {
   Datatype t = vlen_string_type();
   Dataspace scalar(check_id(H5Screate(H5S_SCALAR), "H5Screate(scalar)"));
   Attribute a = create_attr(name, t.id(), scalar.id());
   const char* p = value.c_str();
   check(H5Awrite(a.id(), t.id(), &p), "H5Awrite(" + path_ + "@" + name + ")");
-}
-
-void Group::write_attr(const std::string& name, const std::vector<std::string>& values) {
-  Datatype t = vlen_string_type();
-  hsize_t n = values.size();
-  Dataspace space(check_id(H5Screate_simple(1, &n, nullptr), "H5Screate_simple"));
-  Attribute a = create_attr(name, t.id(), space.id());
-  if (values.empty()) return;  // an empty attribute; H5Awrite refuses a null buffer
-  std::vector<const char*> ptrs;  // [n]
-  for (const auto& v : values) ptrs.push_back(v.c_str());
-  check(H5Awrite(a.id(), t.id(), ptrs.data()), "H5Awrite(" + path_ + "@" + name + ")");
 }
 
 void Group::write_attr(const std::string& name, std::int64_t value) {
@@ -315,26 +472,48 @@ void Group::write_attr(const std::string& name, double value) {
   check(H5Awrite(a.id(), H5T_NATIVE_DOUBLE, &value), "H5Awrite(" + path_ + "@" + name + ")");
 }
 
+// Elements of an attribute's dataspace: 1 for a scalar, 0 for a null space, the product of
+// the extent for a simple one (at most 1-D here).
+static hssize_t attr_elements(hid_t attr, const std::string& what) {
+  Dataspace space(check_id(H5Aget_space(attr), "H5Aget_space(" + what + ")"));
+  const H5S_class_t cls = H5Sget_simple_extent_type(space.id());
+  if (cls == H5S_SCALAR) return 1;
+  if (cls == H5S_NULL) return 0;
+  if (cls != H5S_SIMPLE || H5Sget_simple_extent_ndims(space.id()) > 1)
+    throw Error("h5: attribute " + what + " has an unexpected shape");
+  const hssize_t n = H5Sget_simple_extent_npoints(space.id());
+  if (n < 0) check(-1, "H5Sget_simple_extent_npoints(" + what + ")");
+  return n;
+}
+
+void Group::check_attributes() const {
+  // H5Aexists of a name no attribute has decodes every attribute message on its way. Not
+  // H5Aiterate2: on a damaged message HDF5 1.10 frees its half-built attribute table and can
+  // crash doing so.
+  const std::string none = "\x01precsweep: no such attribute";
+  check(H5Aexists(id(), none.c_str()), "H5Aexists(" + path_ + ", walking every attribute)");
+}
+
 std::vector<std::string> Group::read_attr_strings(const std::string& name) const {
   std::string what = path_ + "@" + name;
   Attribute a(check_id(H5Aopen(id(), name.c_str(), H5P_DEFAULT), "H5Aopen(" + what + ")"));
   Datatype t(check_id(H5Aget_type(a.id()), "H5Aget_type(" + what + ")"));
   if (H5Tget_class(t.id()) != H5T_STRING) throw Error("h5: attribute " + what + " is not a string");
-  Dataspace space(check_id(H5Aget_space(a.id()), "H5Aget_space(" + what + ")"));
-  hssize_t n = H5Sget_simple_extent_npoints(space.id());
-  if (n < 0) check(-1, "H5Sget_simple_extent_npoints(" + what + ")");
+  const hssize_t n = attr_elements(a.id(), what);
   if (n == 0) return {};
-  if (H5Tis_variable_str(t.id()) > 0) {  // written by another tool (h5py's default)
-    std::vector<char*> ptrs(static_cast<std::size_t>(n), nullptr);
-    Datatype mt = vlen_string_type();
-    check(H5Tset_cset(mt.id(), H5Tget_cset(t.id())), "H5Tset_cset");
-    check(H5Aread(a.id(), mt.id(), ptrs.data()), "H5Aread(" + what + ")");
-    std::vector<std::string> out;
-    for (char* p : ptrs) out.emplace_back(p ? p : "");
-    H5Dvlen_reclaim(mt.id(), space.id(), H5P_DEFAULT, ptrs.data());
-    return out;
+  const hsize_t stored = H5Aget_storage_size(a.id());
+  if (check(H5Tis_variable_str(t.id()), "H5Tis_variable_str(" + what + ")") > 0) {
+    // Written by precsweep before fixed-length attributes, or by another tool (h5py's default).
+    if (static_cast<hsize_t>(n) > kMaxAttrBytes / 16)
+      throw Error("h5: attribute " + what + " claims " + std::to_string(n) + " strings");
+    return read_vlen_strings_isolated(a.id(), what, static_cast<std::size_t>(n));
   }
-  std::size_t len = H5Tget_size(t.id());
+  // Fixed length: the values sit in the attribute's header message, n * len bytes of it.
+  const std::size_t len = H5Tget_size(t.id());
+  if (len == 0 || static_cast<hsize_t>(n) > kMaxAttrBytes / len ||
+      stored != static_cast<hsize_t>(n) * len)
+    throw Error("h5: attribute " + what + " claims " + std::to_string(n) + " strings of " +
+                std::to_string(len) + " bytes but stores " + std::to_string(stored));
   Datatype mt = string_type(len);
   std::vector<char> buf(static_cast<std::size_t>(n) * len);  // [n, len]
   check(H5Aread(a.id(), mt.id(), buf.data()), "H5Aread(" + what + ")");
@@ -347,19 +526,33 @@ std::string Group::read_attr_string(const std::string& name) const {
   return v[0];
 }
 
+// One number: class `want` (integer, or integer/float for a double), one element of a
+// standard size, so H5Aread writes exactly one native value.
+static void read_attr_number(hid_t group, const std::string& path, const std::string& name,
+                             hid_t mem_type, void* out) {
+  std::string what = path + "@" + name;
+  Attribute a(check_id(H5Aopen(group, name.c_str(), H5P_DEFAULT), "H5Aopen(" + what + ")"));
+  Datatype t(check_id(H5Aget_type(a.id()), "H5Aget_type(" + what + ")"));
+  const H5T_class_t cls = H5Tget_class(t.id());
+  const std::size_t size = H5Tget_size(t.id());
+  const bool want_int = H5Tget_class(mem_type) == H5T_INTEGER;
+  const bool ok = cls == H5T_INTEGER ? (size == 1 || size == 2 || size == 4 || size == 8)
+                                     : (!want_int && cls == H5T_FLOAT && (size == 4 || size == 8));
+  if (!ok) throw Error("h5: attribute " + what + " is not " + (want_int ? "an integer" : "a number"));
+  if (attr_elements(a.id(), what) != 1)
+    throw Error("h5: attribute " + what + " is not a single value");
+  check(H5Aread(a.id(), mem_type, out), "H5Aread(" + what + ")");
+}
+
 std::int64_t Group::read_attr_int(const std::string& name) const {
-  std::string what = path_ + "@" + name;
-  Attribute a(check_id(H5Aopen(id(), name.c_str(), H5P_DEFAULT), "H5Aopen(" + what + ")"));
   std::int64_t v = 0;
-  check(H5Aread(a.id(), H5T_NATIVE_INT64, &v), "H5Aread(" + what + ")");
+  read_attr_number(id(), path_, name, H5T_NATIVE_INT64, &v);
   return v;
 }
 
 double Group::read_attr_double(const std::string& name) const {
-  std::string what = path_ + "@" + name;
-  Attribute a(check_id(H5Aopen(id(), name.c_str(), H5P_DEFAULT), "H5Aopen(" + what + ")"));
   double v = 0;
-  check(H5Aread(a.id(), H5T_NATIVE_DOUBLE, &v), "H5Aread(" + what + ")");
+  read_attr_number(id(), path_, name, H5T_NATIVE_DOUBLE, &v);
   return v;
 }
 

@@ -39,7 +39,16 @@ std::vector<std::uint8_t> read_bytes(const std::filesystem::path& path, std::uin
         int err = 0;
         fail(path, std::string("corrupt gzip data (") + gzerror(f, &err) + ")");
       }
-      if (n == 0) break;
+      if (n == 0) {
+        // End of the data: zlib has checked the trailer's CRC-32 and length, unless the
+        // stream ended before it (a cut-off file), which gzread reports only here.
+        int err = Z_OK;
+        const char* msg = gzerror(f, &err);
+        if (err != Z_OK)
+          fail(path, std::string("truncated or corrupt gzip file (") + msg +
+                         "): its CRC-32/length trailer is missing or wrong");
+        break;
+      }
       out.insert(out.end(), chunk, chunk + n);
     }
     return out;
@@ -63,7 +72,13 @@ std::uint32_t be32(const std::uint8_t* p) {
 }  // namespace
 
 IdxArray read_idx(const std::filesystem::path& path) {
-  if (!std::filesystem::is_regular_file(path)) fail(path, "no such file");
+  std::error_code ec;
+  const auto st = std::filesystem::status(path, ec);
+  if (!std::filesystem::exists(st)) fail(path, "no such file");
+  if (std::filesystem::is_directory(st)) fail(path, "is a directory, not an IDX file");
+  if (std::filesystem::is_fifo(st)) fail(path, "is a FIFO (named pipe), not an IDX file");
+  if (!std::filesystem::is_regular_file(st))
+    fail(path, "is not a regular file (a socket or device), not an IDX file");
   // Header first: 4 magic bytes + up to kMaxRank dimensions.
   std::vector<std::uint8_t> head = read_bytes(path, 4 + 4 * kMaxRank);
   if (head.size() < 4) fail(path, "truncated: shorter than the 4-byte IDX magic");

@@ -20,6 +20,7 @@
 #include "precsweep/build_info.hpp"
 #include "precsweep/error.hpp"
 #include "precsweep/mlp.hpp"
+#include "spec_internal.hpp"
 
 #ifndef PRECSWEEP_CXX_FLAGS
 #define PRECSWEEP_CXX_FLAGS ""
@@ -90,6 +91,29 @@ std::int64_t weight_slots(const std::vector<Point>& pts) {
     slots = std::max<std::int64_t>(slots, static_cast<std::int64_t>(MlpLayout(sizes).count));
   }
   return slots;
+}
+
+[[noreturn]] void damaged(const std::filesystem::path& path, const std::string& why) {
+  throw InputError(path.string() + ": not a precsweep results file or damaged: " + why);
+}
+
+std::string dims_text(const std::vector<hsize_t>& d) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < d.size(); ++i) s += (i ? ", " : "") + std::to_string(d[i]);
+  return s + "]";
+}
+
+// Opens `name` and checks its shape and kind (string or numeric) before anything reads it.
+h5::Dataset open_checked(const h5::Group& g, const std::string& name,
+                         const std::vector<hsize_t>& shape, bool string = false) {
+  h5::Dataset d = g.open_dataset(name);
+  if (d.dims() != shape)
+    throw h5::Error(d.path() + " has shape " + dims_text(d.dims()) + ", expected " +
+                    dims_text(shape));
+  if ((d.type() == h5::Type::string) != string)
+    throw h5::Error(d.path() + (string ? " is not a string dataset" : " is not numeric"));
+  if (string) d.string_size();  // fixed-length only
+  return d;
 }
 
 // Root attributes describing the build (same for every rank).
@@ -197,7 +221,7 @@ void ResultsFile::fill_new_file(const SweepSpec& spec, const RunInfo& info, bool
 
   // Root attributes (collective: every rank passes the same values).
   root.write_attr("schema_version", kSchemaVersion);
-  root.write_attr("spec", spec.text);
+  root.write_attr_long_text("spec", spec.text);  // may exceed an attribute's 64 KiB
   root.write_attr("spec_sha256", spec.sha256);
   root.write_attr("spec_name", spec.name);
   std::vector<std::string> axes;
@@ -266,36 +290,58 @@ void ResultsFile::fill_new_file(const SweepSpec& spec, const RunInfo& info, bool
 
 ResultsFile ResultsFile::open(const std::filesystem::path& path, h5::Access access,
                               bool writable) {
-  ResultsFile r;
-  r.file_ = h5::File::open(path, writable, access);
-  const h5::Group& root = r.file_.root();
-  if (!root.has_attr("schema_version") || !root.exists("results"))
-    throw InputError(path.string() + ": not a precsweep results file (no schema_version)");
-  std::int64_t v = root.read_attr_int("schema_version");
-  if (v != kSchemaVersion)
-    throw InputError(path.string() + ": results schema version " + std::to_string(v) +
-                     ", this precsweep reads " + std::to_string(kSchemaVersion));
-  r.n_ = root.read_attr_int("n_points");
-  r.max_epochs_ = static_cast<int>(root.read_attr_int("max_epochs"));
-  r.open_datasets();
-  return r;
+  try {
+    ResultsFile r;
+    r.file_ = h5::File::open(path, writable, access);
+    const h5::Group& root = r.file_.root();
+    root.check_attributes();  // resume rewrites some, which walks them all
+    if (!root.has_attr("schema_version") || !root.exists("results"))
+      damaged(path, "no schema_version attribute or /results group");
+    std::int64_t v = root.read_attr_int("schema_version");
+    if (v != kSchemaVersion)
+      throw InputError(path.string() + ": results schema version " + std::to_string(v) +
+                       ", this precsweep reads " + std::to_string(kSchemaVersion));
+    const std::int64_t n = root.read_attr_int("n_points");
+    const std::int64_t e = root.read_attr_int("max_epochs");
+    if (n < 0 || n > spec_detail::kMaxPoints)
+      damaged(path, "n_points " + std::to_string(n) + " is outside 0.." +
+                        std::to_string(spec_detail::kMaxPoints));
+    if (e < 0 || e > kMaxEpochs)
+      damaged(path, "max_epochs " + std::to_string(e) + " is outside 0.." +
+                        std::to_string(kMaxEpochs));
+    r.n_ = n;
+    r.max_epochs_ = static_cast<int>(e);
+    if (root.has_attr("runs")) root.read_attr_int("runs");  // record_run reads it to count on
+    // Serial opens only: in an older file it is variable-length, read in a forked child,
+    // which must not run MPI-IO (the sweep's collective open reads no string attribute).
+    if (!access.parallel) r.sha256_ = root.read_attr_string("spec_sha256");
+    r.open_datasets();
+    r.read_status();  // checks every value
+    return r;
+  } catch (const h5::Error& e) {
+    damaged(path, e.what());
+  }
 }
 
 void ResultsFile::open_datasets() {
+  const hsize_t n = static_cast<hsize_t>(n_), e = static_cast<hsize_t>(max_epochs_);
   h5::Group results = file_.root().open_group("results");
-  status_ = results.open_dataset("status");
-  final_acc_ = results.open_dataset("final_test_accuracy");
-  wall_ = results.open_dataset("wall_seconds");
-  rank_ = results.open_dataset("rank");
-  message_ = results.open_dataset("message");
+  status_ = open_checked(results, "status", {n});
+  final_acc_ = open_checked(results, "final_test_accuracy", {n});
+  wall_ = open_checked(results, "wall_seconds", {n});
+  rank_ = open_checked(results, "rank", {n});
+  message_ = open_checked(results, "message", {n}, true);
   per_epoch_.clear();
   for (const std::string& name : per_epoch_metric_names())
-    per_epoch_.push_back(results.open_dataset(name));
+    per_epoch_.push_back(open_checked(results, name, {n, e}));
   if (file_.root().exists("weights")) {
     h5::Group w = file_.root().open_group("weights");
     weights_ = w.open_dataset("params");
-    weight_count_ = w.open_dataset("count");
-    weight_slots_ = static_cast<std::int64_t>(weights_.dims()[1]);
+    const std::vector<hsize_t> d = weights_.dims();
+    if (d.size() != 2 || d[1] == 0) throw h5::Error("/weights/params is not [N, slots]");
+    weights_ = open_checked(w, "params", {n, d[1]});
+    weight_count_ = open_checked(w, "count", {n});
+    weight_slots_ = static_cast<std::int64_t>(d[1]);
   }
 }
 
@@ -365,9 +411,28 @@ ResultsFile::ResultsFile(ResultsFile&&) noexcept = default;
 ResultsFile& ResultsFile::operator=(ResultsFile&&) noexcept = default;
 ResultsFile::~ResultsFile() = default;
 
-std::string ResultsFile::spec_sha256() const { return root().read_attr_string("spec_sha256"); }
+std::string ResultsFile::spec_sha256() const {
+  if (!sha256_.empty()) return sha256_;
+  try {
+    return root().read_attr_string("spec_sha256");
+  } catch (const h5::Error& e) {
+    damaged(file_.path(), e.what());
+  }
+}
 
-std::vector<std::int8_t> ResultsFile::read_status() const { return status_.read_all<std::int8_t>(); }
+std::vector<std::int8_t> ResultsFile::read_status() const {
+  std::vector<std::int8_t> s;
+  try {
+    s = status_.read_all<std::int8_t>();
+  } catch (const h5::Error& e) {
+    damaged(file_.path(), e.what());
+  }
+  for (std::size_t i = 0; i < s.size(); ++i)
+    if (s[i] < 0 || s[i] > 3)
+      damaged(file_.path(), "/results/status of point " + std::to_string(i) + " is " +
+                                std::to_string(s[i]) + " (0 pending, 1 done, 2 diverged, 3 failed)");
+  return s;
+}
 
 void ResultsFile::write_point(std::int64_t id, const RunResult& result, int rank) {
   if (id < 0 || id >= n_) throw std::out_of_range("write_point: id " + std::to_string(id));

@@ -5,6 +5,7 @@
 // lists, ranges, variants) is documented in docs/sweep-spec.md.
 // Deliberately leaves out: YAML anchors/merge keys semantics beyond what yaml-cpp resolves,
 // and any I/O besides reading the spec file.
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -48,7 +49,23 @@ class Parser {
                          const std::string& msg) const {
     std::string where = source_;
     if (node.IsDefined() && !node.Mark().is_null()) where += ":" + std::to_string(node.Mark().line + 1);
-    throw InputError(where + ": " + (path.empty() ? "" : path + ": ") + msg);
+    throw InputError(printable(where + ": " + (path.empty() ? "" : path + ": ") + msg));
+  }
+
+  // Control bytes (a NUL or ESC in a key or value) as \xNN, so the one-line message shows
+  // them instead of being cut or redrawing the terminal.
+  static std::string printable(const std::string& s) {
+    std::string out;
+    for (unsigned char c : s) {
+      if (c < 0x20 || c == 0x7f) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\x%02x", c);
+        out += buf;
+      } else {
+        out += static_cast<char>(c);
+      }
+    }
+    return out;
   }
 
   static int line_of(const YAML::Node& node) {
@@ -137,10 +154,11 @@ class Parser {
         if (param == kMomentum && !(v >= 0 && v < 1))
           fail(n, path, "momentum must be in [0, 1), got " + text);
         if (param == kWeightDecay && !(v >= 0)) fail(n, path, "weight decay must be >= 0, got " + text);
-        const std::string canon = format_double(v);
+        const std::string canon = format_double(v == 0 ? 0.0 : v);  // -0 is 0: one point
         if (param == kLr) return {canon, [v](Point& p) { p.config.lr = v; }};
-        if (param == kMomentum) return {canon, [v](Point& p) { p.config.momentum = v; }};
-        return {canon, [v](Point& p) { p.config.weight_decay = v; }};
+        const double z = v == 0 ? 0.0 : v;
+        if (param == kMomentum) return {canon, [z](Point& p) { p.config.momentum = z; }};
+        return {canon, [z](Point& p) { p.config.weight_decay = z; }};
       }
       case kLrSchedule: {
         check_schedule(text, n, path);
@@ -231,12 +249,15 @@ class Parser {
       const std::int64_t s = to_int(ss, parts["step"], path + ".step");
       if (s <= 0) fail(parts["step"], path + ".step", "range step must be > 0");
       if (a > b) fail(parts["from"], path, "range from (" + sf + ") must be <= to (" + st + ")");
-      if ((double(b) - double(a)) / double(s) + 1 > double(kMaxAxisValues))  // no int overflow
+      // In uint64: b - a and a + i*s fit there (modulo 2^64) for any int64 a <= b, s > 0,
+      // where the int64 expressions would overflow (from: INT64_MIN, to: INT64_MAX).
+      const std::uint64_t span = static_cast<std::uint64_t>(b) - static_cast<std::uint64_t>(a);
+      const std::uint64_t steps = span / static_cast<std::uint64_t>(s);
+      if (steps >= static_cast<std::uint64_t>(kMaxAxisValues))
         fail(n, path, "range has more than " + std::to_string(kMaxAxisValues) + " values");
-      for (std::int64_t v = a; v <= b; v += s) {
-        out.push_back(std::to_string(v));
-        if (b - v < s) break;  // avoids overflow of v + s near INT64_MAX
-      }
+      for (std::uint64_t i = 0; i <= steps; ++i)
+        out.push_back(std::to_string(static_cast<std::int64_t>(
+            static_cast<std::uint64_t>(a) + i * static_cast<std::uint64_t>(s))));
       return out;
     }
     if (integer_only) {
@@ -320,7 +341,9 @@ class Parser {
     // `at` is the node reported in errors (the range's map for generated widths).
     auto width_text = [&](const std::string& text, const YAML::Node& at, const std::string& p) {
       const std::int64_t v = to_int(text, at, p);
-      if (v < 1 || v > 1'000'000) fail(at, p, "layer width must be in 1..1000000, got " + std::to_string(v));
+      if (v < 1 || v > kMaxLayerWidth)
+        fail(at, p, "layer width must be in 1.." + std::to_string(kMaxLayerWidth) + ", got " +
+                        std::to_string(v));
       return static_cast<int>(v);
     };
     auto width = [&](const YAML::Node& w, const std::string& p) {
@@ -337,7 +360,8 @@ class Parser {
     };
     auto layers = [&](const YAML::Node& list, const std::string& p) {
       if (list.size() == 0) fail(list, p, "empty list of layer widths");
-      if (list.size() > 64) fail(list, p, "more than 64 hidden layers");
+      if (list.size() > static_cast<std::size_t>(kMaxHiddenLayers))
+        fail(list, p, "more than " + std::to_string(kMaxHiddenLayers) + " hidden layers");
       std::vector<int> widths;
       for (std::size_t i = 0; i < list.size(); ++i)
         widths.push_back(width(list[i], p + "[" + std::to_string(i) + "]"));
@@ -549,6 +573,10 @@ class Parser {
     std::vector<YAML::Node> docs;
     try {
       docs = YAML::LoadAll(text);
+    } catch (const YAML::DeepRecursion& e) {
+      throw InputError(source_ + ":" + std::to_string(e.mark.line + 1) +
+                       ": nested too deeply (" + std::to_string(e.depth()) +
+                       " levels of lists or maps); a spec needs only a few");
     } catch (const YAML::Exception& e) {
       std::string where = source_;
       if (!e.mark.is_null()) where += ":" + std::to_string(e.mark.line + 1);
@@ -689,6 +717,13 @@ void check_utf8(const std::string& text, const std::string& source) {
 }  // namespace
 
 SweepSpec load_spec(const std::filesystem::path& path) {
+  std::error_code ec;
+  const auto st = std::filesystem::status(path, ec);
+  if (std::filesystem::is_directory(st))
+    throw InputError(path.string() + ": is a directory, not a spec file");
+  if (std::filesystem::exists(st) && !std::filesystem::is_regular_file(st))
+    throw InputError(path.string() + ": is not a regular file (a FIFO, socket or device); give "
+                                     "the spec's YAML file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path.string() + ": cannot read the spec file");
   std::ostringstream text;

@@ -93,6 +93,8 @@ void expand(const std::vector<Table>& tables, bool baseline, SweepSpec& spec) {
   for (const Point& p : spec.points) {
     try {
       p.config.validate();
+      const DatasetShape shape = dataset_shape(p.dataset);
+      check_network_size(p.config, shape.dim, shape.classes);
     } catch (const InputError& e) {
       std::string what;
       for (const auto& name : parameter_names()) what += " " + name + "=" + parameter_text(p, name);

@@ -10,6 +10,7 @@
 #include "precsweep/sweep.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -69,9 +70,15 @@ std::string format_duration(double seconds) {
 
 int default_threads() {
   const char* env = std::getenv("OMP_NUM_THREADS");
-  if (env == nullptr) return 1;
-  int n = std::atoi(env);  // "4" or "4,2" (nested levels): the first level
-  return n > 0 ? n : 1;
+  if (env == nullptr || *env == '\0') return 1;
+  const std::string text(env);
+  const std::string first = text.substr(0, text.find(','));  // "4,2" (nested levels): the first
+  int n = 0;
+  const auto r = std::from_chars(first.data(), first.data() + first.size(), n);
+  if (r.ec != std::errc() || r.ptr != first.data() + first.size() || n < 1 || n > kMaxThreads)
+    throw InputError("OMP_NUM_THREADS=" + text + ": threads per rank must be 1.." +
+                     std::to_string(kMaxThreads) + " (set it in range, or pass --threads N)");
+  return n;
 }
 
 namespace {
@@ -192,6 +199,7 @@ std::string key_params(const SweepSpec& spec, const Point& p) {
 OutputLock check_output(const SweepOptions& o, const SweepSpec& spec) {
   namespace fs = std::filesystem;
   const std::string out = o.out.string();
+  if (out.empty()) throw InputError("--out: empty file name (give the results file to write)");
   std::string holder;
   if (!o.resume) {
     fs::path parent = o.out.parent_path();
@@ -226,6 +234,26 @@ OutputLock check_output(const SweepOptions& o, const SweepSpec& spec) {
     throw InputError("--resume: " + out + " has " + std::to_string(f.size()) +
                      " points, the spec expands to " + std::to_string(spec.points.size()));
   return lock;
+}
+
+// Every rank trains one point at a time: refuse up front (all ranks, exit 2) a spec whose
+// largest network needs more memory than a rank can get, instead of failing those points.
+void check_largest_point_fits(const SweepSpec& spec) {
+  const Point* largest = nullptr;
+  std::uint64_t most = 0;
+  for (const Point& p : spec.points) {
+    const DatasetShape shape = dataset_shape(p.dataset);
+    const std::uint64_t bytes = estimated_memory_bytes(p.config, shape.dim, shape.classes);
+    if (bytes > most) most = bytes, largest = &p;
+  }
+  if (largest == nullptr) return;
+  const DatasetShape shape = dataset_shape(largest->dataset);
+  try {
+    check_memory(largest->config, shape.dim, shape.classes);
+  } catch (const InputError& e) {
+    throw InputError(spec.source + ": point " + std::to_string(largest->id) + " (hidden=" +
+                     parameter_text(*largest, "hidden") + "): " + e.what());
+  }
 }
 
 struct Counts {
@@ -478,11 +506,14 @@ int run_sweep(const SweepOptions& o) {
   std::string message;
   SweepSpec spec;
   TestKnobs knobs;
+  int threads = 1;
   bool ok = true;
   try {
     knobs = read_test_knobs();
     spec = load_spec(o.spec_path);
     if (!o.data_dir.empty()) spec.data_dir = o.data_dir;
+    threads = o.threads > 0 ? o.threads : default_threads();
+    check_largest_point_fits(spec);
   } catch (const std::exception& e) {
     ok = false;
     message = e.what();
@@ -498,7 +529,6 @@ int run_sweep(const SweepOptions& o) {
     }
   }
   if (!mpi::all_ok(ok, message)) return input_failure(message);
-  const int threads = o.threads > 0 ? o.threads : default_threads();
   std::map<std::string, DatasetPair> data;
   try {
     for (const Point& p : spec.points)

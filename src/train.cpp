@@ -5,11 +5,15 @@
 // Deliberately leaves out: output files (the sweep engine and `train --out` write them),
 // checkpointing, and any optimizer but SGD.
 #include <omp.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <limits>
 #include <numbers>
 
 #include "precsweep/error.hpp"
@@ -203,22 +207,34 @@ std::string to_string(RunStatus s) {
   return "?";
 }
 
+// Shortest text that reads back as `x` ("-1e-07", "0.1"): messages show the value given.
+static std::string number_text(double x) {
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof buf, x);
+  return std::string(buf, r.ptr);
+}
+
 void TrainConfig::validate() const {
   auto bad = [](const std::string& what) { throw InputError(what); };
   if (hidden.empty()) bad("hidden: at least one hidden layer width is needed");
+  if (hidden.size() > static_cast<std::size_t>(kMaxHiddenLayers))
+    bad("hidden: " + std::to_string(hidden.size()) + " layers, at most " +
+        std::to_string(kMaxHiddenLayers));
   for (int h : hidden)
-    if (h < 1 || h > (1 << 16))
-      bad("hidden: layer width " + std::to_string(h) + " out of range (1..65536)");
-  if (!(std::isfinite(lr) && lr > 0)) bad("lr: must be a finite number > 0, got " + std::to_string(lr));
+    if (h < 1 || h > kMaxLayerWidth)
+      bad("hidden: layer width " + std::to_string(h) + " out of range (1.." +
+          std::to_string(kMaxLayerWidth) + ")");
+  if (!(std::isfinite(lr) && lr > 0)) bad("lr: must be a finite number > 0, got " + number_text(lr));
   if (!(std::isfinite(momentum) && momentum >= 0 && momentum < 1))
-    bad("momentum: must be in [0, 1), got " + std::to_string(momentum));
+    bad("momentum: must be in [0, 1), got " + number_text(momentum));
   if (!(std::isfinite(weight_decay) && weight_decay >= 0))
-    bad("weight_decay: must be a finite number >= 0, got " + std::to_string(weight_decay));
+    bad("weight_decay: must be a finite number >= 0, got " + number_text(weight_decay));
   parse_schedule(lr_schedule);
   if (batch < 1) bad("batch: must be >= 1, got " + std::to_string(batch));
   if (epochs < 1) bad("epochs: must be >= 1, got " + std::to_string(epochs));
   if (every < 0) bad("every: must be >= 0 (0 = once per epoch), got " + std::to_string(every));
-  if (threads < 1 || threads > 1024) bad("threads: must be in 1..1024, got " + std::to_string(threads));
+  if (threads < 1 || threads > kMaxThreads)
+    bad("threads: must be in 1.." + std::to_string(kMaxThreads) + ", got " + std::to_string(threads));
   if (apply_to == 0 || (apply_to & ~15u) != 0)
     bad("apply_to: must name at least one of weights, activations, gradients, updates");
 }
@@ -232,6 +248,94 @@ double estimated_cost(const TrainConfig& config, int input_dim, int n_train, int
   }
   params += (static_cast<double>(prev) + 1) * classes;
   return static_cast<double>(config.epochs) * params * n_train;
+}
+
+static std::string gib(std::uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(bytes) / (1024.0 * 1024 * 1024));
+  return buf;
+}
+
+std::int64_t check_network_size(const TrainConfig& config, int input_dim, int classes) {
+  std::int64_t params = 0;
+  std::int64_t prev = input_dim;
+  for (int h : config.hidden) {
+    params += (prev + 1) * h;  // at most 64 layers of (65536 + 1) * 65536: no overflow
+    prev = h;
+  }
+  params += (prev + 1) * classes;
+  if (params > kMaxParameters)
+    throw InputError("hidden: a network of " + std::to_string(params) + " parameters (" +
+                     std::to_string(input_dim) + " inputs, " + std::to_string(config.hidden.size()) +
+                     " hidden layers up to " +
+                     std::to_string(*std::max_element(config.hidden.begin(), config.hidden.end())) +
+                     " wide, " + std::to_string(classes) + " classes) needs at least " +
+                     gib(estimated_memory_bytes(config, input_dim, classes)) +
+                     " of memory; one run holds at most " + std::to_string(kMaxParameters) +
+                     " parameters");
+  return params;
+}
+
+std::uint64_t estimated_memory_bytes(const TrainConfig& config, int input_dim, int classes) {
+  std::uint64_t params = 0, units = 0;
+  std::uint64_t prev = static_cast<std::uint64_t>(input_dim);
+  for (int h : config.hidden) {
+    params += (prev + 1) * static_cast<std::uint64_t>(h);
+    units += static_cast<std::uint64_t>(h);
+    prev = static_cast<std::uint64_t>(h);
+  }
+  params += (prev + 1) * static_cast<std::uint64_t>(classes);
+  units += static_cast<std::uint64_t>(classes);
+  // params, grads, velocity, master (train.cpp, mlp.hpp); activations and deltas per unit and
+  // the input batch, for the larger of the batch and the evaluation chunk.
+  const std::uint64_t rows = static_cast<std::uint64_t>(std::max(config.batch, kEvalChunk));
+  return sizeof(float) * (4 * params + rows * (2 * units + static_cast<std::uint64_t>(input_dim)));
+}
+
+namespace {
+
+// MemAvailable from /proc/meminfo, else free physical pages (sysconf); 0 if neither is known.
+std::uint64_t available_memory() {
+  std::FILE* f = std::fopen("/proc/meminfo", "r");
+  if (f) {
+    char line[256];
+    unsigned long long kb = 0;
+    bool found = false;
+    while (!found && std::fgets(line, sizeof line, f))
+      found = std::sscanf(line, "MemAvailable: %llu kB", &kb) == 1;
+    std::fclose(f);
+    if (found) return static_cast<std::uint64_t>(kb) * 1024;
+  }
+  const long pages = ::sysconf(_SC_AVPHYS_PAGES), size = ::sysconf(_SC_PAGESIZE);
+  return pages > 0 && size > 0 ? static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(size) : 0;
+}
+
+// RLIMIT_AS minus the address space already mapped (/proc/self/statm); max if unlimited.
+std::uint64_t address_space_left() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_AS, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY)
+    return std::numeric_limits<std::uint64_t>::max();
+  unsigned long long pages = 0;
+  if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%llu", &pages) != 1) pages = 0;
+    std::fclose(f);
+  }
+  const std::uint64_t used = pages * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  return lim.rlim_cur > used ? lim.rlim_cur - used : 0;
+}
+
+}  // namespace
+
+void check_memory(const TrainConfig& config, int input_dim, int classes) {
+  const std::uint64_t need = estimated_memory_bytes(config, input_dim, classes);
+  const std::uint64_t avail = available_memory();
+  if (avail > 0 && need > avail)
+    throw InputError("hidden: this network needs at least " + gib(need) + " of memory, the machine " +
+                     "has " + gib(avail) + " available (MemAvailable); use narrower layers");
+  const std::uint64_t left = address_space_left();
+  if (need > left)
+    throw InputError("hidden: this network needs at least " + gib(need) + " of memory, the " +
+                     "address-space limit (ulimit -v) leaves " + gib(left));
 }
 
 // ---- the run -------------------------------------------------------------------------------

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "precsweep/build_info.hpp"
@@ -49,4 +52,83 @@ TEST(Cli, HelpOnEveryCommand) {
 TEST(BuildInfo, OpenBlasUsesOpenMP) {
   EXPECT_EQ(precsweep::build_info::blas_parallel(), 2) << precsweep::build_info::blas_description();
   EXPECT_FALSE(precsweep::build_info::blas_core().empty());
+}
+
+// ---- issue 14: bad input is refused up front, exit 2, one line that says what is wrong ------
+
+namespace {
+
+// exit 2, one line on stderr containing `expect`, nothing on stdout
+void expect_input_error(const std::string& args, const std::string& expect) {
+  const precsweep::test::CliRun r = precsweep::test::run_precsweep(args);
+  EXPECT_EQ(r.code, 2) << args << ": " << r.out << r.err;
+  EXPECT_NE(r.err.find(expect), std::string::npos) << args << ": " << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << ": " << r.err;
+  EXPECT_EQ(r.out, "") << args;
+}
+
+}  // namespace
+
+TEST(CliInput, SeedOutsideUint64IsRefused) {
+  for (const char* cmd : {"train --dataset synthetic", "quantize --format E5M2 </dev/null",
+                          "errorscale --dataset synthetic"})
+    for (const char* seed : {"-1", "18446744073709551616", "1.5", "+3", ""})
+      expect_input_error(std::string(cmd) + " --seed '" + seed + "'",
+                         std::string("--seed: expected an integer in 0..18446744073709551615, "
+                                     "got '") + seed + "'");
+}
+
+TEST(CliInput, NumbersInMessagesAreShortestRoundTrip) {
+  expect_input_error("train --dataset synthetic --lr -1e-7",
+                     "lr: must be a finite number > 0, got -1e-07");
+  expect_input_error("train --dataset synthetic --momentum 1.25",
+                     "momentum: must be in [0, 1), got 1.25");
+}
+
+TEST(CliInput, NetworkLargerThanMemoryIsRefusedWithTheFigure) {
+  // Two layers of 32768: under the parameter cap, but 16 GiB; refused under `ulimit -v` 4 GB
+  // (and on any machine with less memory available) before any data is read.
+  precsweep::test::TempDir d;
+  const std::string cmd = "ulimit -v 4000000; '" + std::string(PRECSWEEP_BINARY) +
+                          "' train --dataset synthetic --hidden 32768,32768 --epochs 1 >'" +
+                          (d.path / "out").string() + "' 2>'" + (d.path / "err").string() + "'";
+  const int status = std::system(cmd.c_str());
+  const std::string err = precsweep::test::read_text(d.path / "err");
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << err;
+  EXPECT_NE(err.find("hidden: this network needs at least 16.16 GiB of memory"), std::string::npos)
+      << err;
+  EXPECT_EQ(precsweep::test::read_text(d.path / "out"), "");
+  // A sweep checks its largest point the same way, before creating the results file.
+  std::ofstream(d.path / "big.yaml") << "dataset: synthetic\nmodel: {hidden: [[4], [32768, 32768]]}\n";
+  const std::string sweep = "ulimit -v 4000000; '" + std::string(PRECSWEEP_BINARY) + "' sweep '" +
+                            (d.path / "big.yaml").string() + "' --out '" +
+                            (d.path / "big.h5").string() + "' 2>'" + (d.path / "err").string() + "'";
+  const int sweep_status = std::system(sweep.c_str());
+  const std::string sweep_err = precsweep::test::read_text(d.path / "err");
+  EXPECT_TRUE(WIFEXITED(sweep_status) && WEXITSTATUS(sweep_status) == 2) << sweep_err;
+  EXPECT_NE(sweep_err.find("big.yaml: point 1 (hidden=32768,32768): hidden: this network needs at "
+                           "least 16.16 GiB"),
+            std::string::npos)
+      << sweep_err;
+  EXPECT_FALSE(std::filesystem::exists(d.path / "big.h5"));
+  // Above the parameter cap on any machine: the count and the memory it would take.
+  expect_input_error("train --dataset synthetic --hidden 65536,65536",
+                     "hidden: a network of 4299948042 parameters (64 inputs, 2 hidden layers up to "
+                     "65536 wide, 10 classes) needs at least 64.");
+}
+
+TEST(CliInput, SweepRefusesEmptyOutAndOutOfRangeOmpThreads) {
+  precsweep::test::TempDir d;
+  std::ofstream(d.path / "s.yaml") << "dataset: synthetic\nmodel: {hidden: [4]}\n";
+  const std::string spec = "'" + (d.path / "s.yaml").string() + "'";
+  expect_input_error("sweep " + spec + " --out ''", "--out: empty file name");
+  const std::filesystem::path out = d.path / "r.h5";
+  for (const char* bad : {"5000", "1025"}) {  // (libgomp itself warns about 0 and non-numbers)
+    ::setenv("OMP_NUM_THREADS", bad, 1);
+    expect_input_error("sweep " + spec + " --out '" + out.string() + "'",
+                       std::string("OMP_NUM_THREADS=") + bad +
+                           ": threads per rank must be 1..1024");
+    ::unsetenv("OMP_NUM_THREADS");
+    EXPECT_FALSE(std::filesystem::exists(out)) << "a refused sweep left " << out;
+  }
 }

@@ -1,6 +1,7 @@
 // IDX reader and dataset loading: valid raw and .gz files, every malformed case the reader must
 // reject with a clear message, and (when scripts/setup has fetched it) the real MNIST counts.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <array>
 #include <filesystem>
@@ -223,4 +224,69 @@ TEST(Dataset, FashionMnistFromDebianPackage) {
   std::array<int, 10> test{};
   for (auto y : p.test.y) test[y]++;
   for (int k : test) EXPECT_EQ(k, 1000);  // Fashion-MNIST's test set is balanced
+}
+
+// Issue 14: what is in the way is named (not "no such file").
+TEST(Idx, DirectoryOrFifoIsNamed) {
+  TempDir d;
+  fs::create_directory(d.path / "dir-idx3-ubyte");
+  expect_rejects(d.path / "dir-idx3-ubyte", "is a directory, not an IDX file");
+  ASSERT_EQ(::mkfifo((d.path / "fifo-idx3-ubyte").c_str(), 0600), 0);
+  expect_rejects(d.path / "fifo-idx3-ubyte", "is a FIFO (named pipe), not an IDX file");
+  expect_rejects(d.path / "absent-idx3-ubyte", "no such file");
+}
+
+// A .gz file cut before (or inside) its 8-byte CRC-32/length trailer, or with a wrong CRC.
+TEST(Idx, GzipWithoutTrailerOrWrongCrcIsRejected) {
+  TempDir d;
+  write_idx(d.path / "a.gz", images(5));
+  std::ifstream in(d.path / "a.gz", std::ios::binary);
+  const std::vector<std::uint8_t> gz((std::istreambuf_iterator<char>(in)),
+                                     std::istreambuf_iterator<char>());
+  ASSERT_GT(gz.size(), 20u);
+  for (std::size_t cut : {std::size_t{8}, std::size_t{4}, std::size_t{1}}) {
+    write_raw(d.path / "cut.gz", std::vector<std::uint8_t>(gz.begin(), gz.end() - static_cast<std::ptrdiff_t>(cut)));
+    expect_rejects(d.path / "cut.gz", "gzip");
+  }
+  std::vector<std::uint8_t> bad_crc = gz;
+  bad_crc[bad_crc.size() - 8] ^= 0x01;  // first byte of the CRC-32
+  write_raw(d.path / "crc.gz", bad_crc);
+  expect_rejects(d.path / "crc.gz", "gzip");
+  std::vector<std::uint8_t> bad_len = gz;
+  bad_len[bad_len.size() - 4] ^= 0x01;  // first byte of the length
+  write_raw(d.path / "len.gz", bad_len);
+  expect_rejects(d.path / "len.gz", "gzip");
+}
+
+TEST(Dataset, ZeroWidthImagesNameTheFile) {
+  TempDir d;
+  write_idx(d.path / "train-images-idx3-ubyte", IdxArray{{4, 28, 0}, {}});
+  write_idx(d.path / "train-labels-idx1-ubyte", labels(4));
+  write_idx(d.path / "t10k-images-idx3-ubyte", images(3));
+  write_idx(d.path / "t10k-labels-idx1-ubyte", labels(3));
+  try {
+    load_dataset("mnist", d.path);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("train-images-idx3-ubyte: holds 4 images of 28x0 pixels"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Dataset, TestImagesOfAnotherShapeAreRefused) {
+  TempDir d;
+  write_idx(d.path / "train-images-idx3-ubyte", images(6, 2, 3));
+  write_idx(d.path / "train-labels-idx1-ubyte", labels(6));
+  write_idx(d.path / "t10k-images-idx3-ubyte", images(3, 3, 2));  // 6 pixels too
+  write_idx(d.path / "t10k-labels-idx1-ubyte", labels(3));
+  try {
+    load_dataset("mnist", d.path);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("t10k-images-idx3-ubyte holds 3x2 images but "
+                                         "train-images-idx3-ubyte holds 2x3"),
+              std::string::npos)
+        << e.what();
+  }
 }

@@ -4,6 +4,7 @@
 // error class with its key path and line, determinism, and the CLI's exit codes.
 // Deliberately leaves out: running points (the sweep tests do that).
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -258,6 +259,16 @@ TEST(Spec, IntegerAndFloatRanges) {
   EXPECT_EQ(seeds("{from: 1, to: 10, step: 3}"), (std::vector<std::uint64_t>{1, 4, 7, 10}));
   EXPECT_EQ(seeds("{from: 1, to: 9, step: 3}"), (std::vector<std::uint64_t>{1, 4, 7}));
   EXPECT_EQ(seeds("{from: 5, to: 5, step: 1}"), (std::vector<std::uint64_t>{5}));
+  // Near the int64 limits: no signed overflow while stepping (UBSan checks this build-wide).
+  EXPECT_EQ(seeds("{from: 0, to: 9223372036854775807, step: 4611686018427387904}"),
+            (std::vector<std::uint64_t>{0, 4611686018427387904u}));
+  EXPECT_EQ(seeds("{from: 9223372036854775806, to: 9223372036854775807, step: 9223372036854775807}"),
+            (std::vector<std::uint64_t>{9223372036854775806u}));
+  EXPECT_EQ(error_of("seed: {from: -9223372036854775808, to: 9223372036854775807, "
+                     "step: 4611686018427387904}\n"),
+            "x.yaml:1: seed: expected a non-negative integer seed, got '-9223372036854775808'");
+  EXPECT_EQ(error_of("seed: {from: -9223372036854775808, to: 9223372036854775807, step: 1}\n"),
+            "x.yaml:1: seed: range has more than 1000000 values");
   // Float: from + i*step, not accumulated: 0.1 + 2*0.1 must give the double nearest 0.3.
   EXPECT_EQ(lrs_of(parse_spec("train: {lr: {from: 0.1, to: 0.5, step: 0.1}}")),
             (std::vector<double>{0.1, 0.2, 0.3, 0.4, 0.5}));
@@ -497,7 +508,12 @@ TEST(SpecErrors, NameKeyPathAndLine) {
       {"model:\n  activation: softsign\n", "x.yaml:2: model.activation: "},
       {"model:\n  hidden: [100, [200]]\n", "x.yaml:2: model.hidden: mixes widths and lists"},
       {"model:\n  hidden: [[100], []]\n", "x.yaml:2: model.hidden[1]: empty list of layer widths"},
-      {"model:\n  hidden: [0]\n", "x.yaml:2: model.hidden[0]: layer width must be in 1..1000000"},
+      {"model:\n  hidden: [0]\n", "x.yaml:2: model.hidden[0]: layer width must be in 1..65536"},
+      // One width cap, the trainer's (it was 1..1000000 here and 1..65536 in train).
+      {"model:\n  hidden: [65537]\n", "x.yaml:2: model.hidden[0]: layer width must be in 1..65536, got 65537"},
+      // -0.0 is 0: the same point twice.
+      {"train:\n  weight_decay: [0, -0.0]\n", "x.yaml:2: train.weight_decay: duplicate value '0' in the list"},
+      {"train:\n  momentum: [-0.0, 0]\n", "x.yaml:2: train.momentum: duplicate value '0' in the list"},
       {"model: [100]\n", "x.yaml:1: model: expected a map of keys"},
       {"dataset: cifar\n", "x.yaml:1: dataset: unknown dataset 'cifar'"},
       {"baseline: yes please\n", "x.yaml:1: baseline: expected true or false"},
@@ -553,6 +569,60 @@ TEST(SpecErrors, MutatedSpecsFailCleanly) {
     }
   }
   EXPECT_GT(errors, 100);  // the mutations do break most specs
+}
+
+// Issue 14: a network within every per-layer cap can still be far too big (64 layers of 65536
+// are 1.1 TB of weights): `list` refuses it with the parameter count and memory it needs.
+TEST(SpecErrors, NetworkTooLargeIsRefused) {
+  std::string widths = "65536";
+  for (int i = 1; i < 64; ++i) widths += ", 65536";
+  const std::string msg = error_of("model:\n  hidden: [" + widths + "]\n");
+  EXPECT_NE(msg.find("hidden: a network of 270639169546 parameters (784 inputs, 64 hidden layers "
+                     "up to 65536 wide, 10 classes) needs at least 4040.84 GiB of memory; one run "
+                     "holds at most 2147483647 parameters"),
+            std::string::npos)
+      << msg;
+}
+
+// A control byte in a key (here a NUL) is shown escaped: the whole one-line message survives
+// printing and nothing reaches the terminal raw.
+TEST(SpecErrors, ControlBytesInKeysAreEscaped) {
+  const std::string msg = error_of(std::string("name: a\nse\0ed: 1\n", 17));
+  EXPECT_EQ(msg.rfind("x.yaml:2: se\\x", 0), 0u) << msg;
+  EXPECT_NE(msg.find("d: unknown key; did you mean 'seed'?"), std::string::npos) << msg;
+  EXPECT_TRUE(std::none_of(msg.begin(), msg.end(),
+                           [](char c) { return static_cast<unsigned char>(c) < 0x20; }))
+      << msg;
+}
+
+TEST(SpecErrors, DeepNestingSaysSoWithTheLine) {
+  std::string yaml = "name: x\nmodel: ";
+  yaml += std::string(600, '[') + std::string(600, ']') + "\n";
+  const std::string msg = error_of(yaml);
+  EXPECT_EQ(msg.rfind("x.yaml:2: nested too deeply (", 0), 0u) << msg;
+  std::string block = "name: x\nmodel:\n";
+  for (int i = 1; i < 600; ++i) block += std::string(2 * i, ' ') + "k" + std::to_string(i) + ":\n";
+  const std::string msg2 = error_of(block);
+  EXPECT_NE(msg2.find("nested too deeply"), std::string::npos) << msg2;
+}
+
+TEST(SpecErrors, DirectoryOrFifoAsTheSpecIsNamed) {
+  precsweep::test::TempDir d;
+  try {
+    load_spec(d.path);
+    ADD_FAILURE();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(": is a directory, not a spec file"), std::string::npos)
+        << e.what();
+  }
+  ASSERT_EQ(::mkfifo((d.path / "fifo.yaml").c_str(), 0600), 0);
+  try {
+    load_spec(d.path / "fifo.yaml");  // must not block opening it
+    ADD_FAILURE();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("fifo.yaml: is not a regular file"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(SpecErrors, MissingFileAndTooManyPoints) {

@@ -6,9 +6,12 @@
 // Parallel rules this layer leaves to the caller (see docs/results-format.md): creating files,
 // groups, datasets and attributes, writing attributes, flushing and closing are collective;
 // writing raw data into an existing fixed-size dataset is independent (the default transfer).
-// Variable-length data cannot be written through MPI-IO in HDF5 1.10, so every string here is
-// fixed-length UTF-8, null-padded (h5py: `.asstr()[:]`, numpy: `.astype(str)`); attributes
-// are metadata, written collectively, so their strings are variable-length (h5py reads str).
+// Variable-length data cannot be written through MPI-IO in HDF5 1.10, so every string in a
+// dataset is fixed-length UTF-8, null-padded (h5py: `.asstr()[:]`, numpy: `.astype(str)`).
+// String attributes are fixed-length too (h5py reads bytes): HDF5 1.10 follows a stored
+// variable-length reference without checking it, so a damaged file could crash a reader.
+// Reading checks shapes, sizes and types before anything is allocated or read, and reads
+// variable-length attributes (older files, other tools) in a child process.
 // Deliberately leaves out: chunking, compression, extendible datasets, compound types, links —
 // the results file needs none of them.
 #pragma once
@@ -105,6 +108,8 @@ class Dataset {
   hid_t id() const { return h_.id(); }
   const std::string& path() const { return path_; }
   std::vector<hsize_t> dims() const;
+  // read_all/read_strings first check that the stored bytes match shape x element size and
+  // fit in the file (h5::Error otherwise), so a damaged header cannot make them allocate.
   Type type() const;               // element class (integers by size and sign)
   std::size_t string_size() const; // bytes per element of a string dataset
 
@@ -154,11 +159,20 @@ class Group {
 
   // Attributes on this group; writing replaces an existing attribute of that name.
   // Collective in parallel (every rank passes the same value).
+  // Strings: fixed-length (the longest value), scalar or 1-D; at most 64 KiB in all.
   void write_attr(const std::string& name, const std::string& value);
   void write_attr(const std::string& name, const std::vector<std::string>& values);
+  // A variable-length string, for text that may not fit in 64 KiB (the spec); readers that
+  // must not fail on a damaged file should not depend on it.
+  void write_attr_long_text(const std::string& name, const std::string& value);
   void write_attr(const std::string& name, std::int64_t value);
   void write_attr(const std::string& name, double value);
   bool has_attr(const std::string& name) const;
+  // Decodes every attribute's header message (not its value): h5::Error if any is damaged,
+  // so that a later H5Aexists/H5Acreate/H5Adelete (which walk them all) cannot fail.
+  void check_attributes() const;
+  // Readers check the attribute's class, size and shape first (h5::Error if they disagree);
+  // numbers must be one value, strings may be fixed- or variable-length.
   std::string read_attr_string(const std::string& name) const;
   std::vector<std::string> read_attr_strings(const std::string& name) const;
   std::int64_t read_attr_int(const std::string& name) const;

@@ -49,6 +49,7 @@ class ResultsFile {
  public:
   static constexpr std::int64_t kSchemaVersion = 1;
   static constexpr std::size_t kMessageBytes = 512;  // /results/message, UTF-8, truncated
+  static constexpr std::int64_t kMaxEpochs = 100'000;  // the spec's epochs cap
 
   // Creates `path` (fails if it exists) with every dataset sized for spec.points and the root
   // attributes. Collective when access.parallel; the /points columns are written by the rank
@@ -59,7 +60,9 @@ class ResultsFile {
   // Upper estimate of the bytes a new file for `spec` takes (every dataset is allocated at
   // creation, so later row writes need no space).
   static std::uint64_t estimated_bytes(const SweepSpec& spec);
-  // Opens an existing results file (collective when parallel). Checks the schema version.
+  // Opens an existing results file (collective when parallel). Checks the schema version, the
+  // sizes, shapes and types of everything the readers use, and every status value; any
+  // disagreement is InputError "FILE: not a precsweep results file or damaged: ...".
   static ResultsFile open(const std::filesystem::path& path, h5::Access access, bool writable);
 
   ResultsFile();
@@ -73,7 +76,7 @@ class ResultsFile {
   const h5::Group& root() const { return file_.root(); }
 
   std::string spec_sha256() const;
-  std::vector<std::int8_t> read_status() const;  // [N]
+  std::vector<std::int8_t> read_status() const;  // [N], each 0..3 (else InputError: damaged)
 
   // Writes point `id`'s row (every /results dataset, /weights if present), status last.
   // Independent: any rank, any time after create/open, no other rank involved.
@@ -95,6 +98,7 @@ class ResultsFile {
   void fill_new_file(const SweepSpec& spec, const RunInfo& info, bool write_points);
 
   h5::File file_;
+  std::string sha256_;  // spec_sha256, read at a serial open
   std::int64_t n_ = 0;
   int max_epochs_ = 0;
   std::int64_t weight_slots_ = 0;  // /weights/params columns (0: no /weights group)

@@ -76,7 +76,8 @@ class StopSignals {
 // naming the rank and abort the MPI job.
 int run_sweep(const SweepOptions& options);
 
-// Threads per rank when --threads is not given: OMP_NUM_THREADS if set and positive, else 1.
+// Threads per rank when --threads is not given: OMP_NUM_THREADS (its first level) if set, else
+// 1; InputError unless it is an integer in 1..kMaxThreads (train.hpp).
 int default_threads();
 
 }  // namespace precsweep

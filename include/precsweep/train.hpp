@@ -102,4 +102,23 @@ RunResult train(const TrainConfig& config, const DatasetPair& data,
 // Estimated cost in arbitrary units (epochs x parameters x training samples) for scheduling.
 double estimated_cost(const TrainConfig& config, int input_dim, int n_train, int classes = 10);
 
+// Caps on a run, shared by the spec, the `train`/`sweep` flags and TrainConfig::validate:
+// layer widths 1..kMaxLayerWidth, at most kMaxHiddenLayers hidden layers, at most
+// kMaxParameters parameters (8 GiB of fp32 weights; BLAS and the kernels index with int),
+// threads 1..kMaxThreads.
+constexpr int kMaxLayerWidth = 65536;
+constexpr int kMaxHiddenLayers = 64;
+constexpr std::int64_t kMaxParameters = (std::int64_t{1} << 31) - 1;
+constexpr int kMaxThreads = 1024;
+
+// Parameters of the network `config` describes on `input_dim` inputs and `classes` outputs;
+// InputError if above kMaxParameters.
+std::int64_t check_network_size(const TrainConfig& config, int input_dim, int classes);
+// Bytes a run needs at least: parameters, gradients, momentum and master copies, and the
+// per-layer activation buffers (the dataset itself not counted).
+std::uint64_t estimated_memory_bytes(const TrainConfig& config, int input_dim, int classes);
+// InputError naming both figures if estimated_memory_bytes exceeds what this process can get:
+// MemAvailable (/proc/meminfo), and RLIMIT_AS minus what is already mapped.
+void check_memory(const TrainConfig& config, int input_dim, int classes);
+
 }  // namespace precsweep

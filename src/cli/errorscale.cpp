@@ -155,7 +155,8 @@ Command add_errorscale(CLI::App& root) {
   app->add_option("--out", args->out, "Write the error-scaling HDF5 file here (must not exist)");
   app->add_option("--lambda", args->lambda, "Constant of the probabilistic bound lambda*sqrt(n)*u")
       ->capture_default_str();
-  app->add_option("--seed", args->seed, "Seed for stochastic rounding")->capture_default_str();
+  app->add_option("--seed", args->seed, "Seed for stochastic rounding")->capture_default_str()
+      ->check(seed_range());
   app->add_option("--threads", args->threads, "OpenMP/BLAS threads")->capture_default_str();
   return {app, [args]() -> int { return run_errorscale(*args); }};
 }

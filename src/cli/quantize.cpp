@@ -137,7 +137,8 @@ Command add_quantize(CLI::App& root) {
   app->add_flag("--no-subnormals", opts->no_subnormals,
                 "flush results below the smallest normal to a signed zero");
   app->add_flag("--saturate", opts->saturate, "finite overflow gives +-max finite");
-  app->add_option("--seed", opts->seed, "seed for stochastic rounding (token k uses counter k)");
+  app->add_option("--seed", opts->seed, "seed for stochastic rounding (token k uses counter k)")
+      ->check(seed_range());
   return {app, [opts]() -> int { return run_quantize(*opts); }};
 }
 

@@ -4,6 +4,7 @@
 // works on a file a running sweep is writing or a killed one left behind. The last line is
 // `key=value` pairs for scripts.
 // Deliberately leaves out: metrics and plots (h5py/pandas; docs/results-format.md).
+#include <cstdarg>
 #include <cstdio>
 #include <map>
 #include <string>
@@ -39,27 +40,47 @@ std::vector<std::string> column_text(const h5::Dataset& d) {
   }
 }
 
+// printf into `out`.
+[[gnu::format(printf, 2, 3)]] void say(std::string& out, const char* fmt, ...) {
+  char buf[4096];
+  std::va_list args;
+  va_start(args, fmt);
+  const int n = std::vsnprintf(buf, sizeof buf, fmt, args);
+  va_end(args);
+  if (n < 0) return;
+  if (static_cast<std::size_t>(n) < sizeof buf) {
+    out.append(buf, static_cast<std::size_t>(n));
+    return;
+  }
+  std::string big(static_cast<std::size_t>(n) + 1, '\0');
+  va_start(args, fmt);
+  std::vsnprintf(big.data(), big.size(), fmt, args);
+  va_end(args);
+  out.append(big.data(), static_cast<std::size_t>(n));
+}
+
 int run_status(const std::string& path) {
   if (!std::filesystem::exists(path)) throw InputError(path + ": no such file");
   if (!h5::File::is_hdf5(path)) throw InputError(path + ": not an HDF5 file");
   ResultsFile f = ResultsFile::open(path, h5::Access::serial(), false);
   const h5::Group& root = f.root();
   const std::vector<std::int8_t> status = f.read_status();  // [N]
+  std::string out;  // printed once everything has been read: a damaged file prints nothing
   std::int64_t count[4] = {0, 0, 0, 0};  // pending, done, diverged, failed
   for (std::int8_t s : status) count[(s >= 0 && s <= 3) ? s : 0]++;
 
   const std::string sha = root.read_attr_string("spec_sha256");
-  std::printf("file: %s\n", path.c_str());
-  std::printf("spec: %s (sha256 %s...), %lld points, written by %s, %lld run(s) of %lld rank(s)\n",
+  say(out, "file: %s\n", path.c_str());
+  say(out, "spec: %s (sha256 %s...), %lld points, written by %s, %lld run(s) of %lld rank(s)\n",
               root.read_attr_string("spec_name").c_str(), sha.substr(0, 12).c_str(),
               static_cast<long long>(f.size()), root.read_attr_string("created_by").c_str(),
               static_cast<long long>(root.read_attr_int("runs")),
               static_cast<long long>(root.read_attr_int("mpi_size")));
   const std::string end = root.read_attr_string("end_time");
-  std::printf("started %s, last run started %s, %s\n", root.read_attr_string("start_time").c_str(),
+  say(out, "started %s, last run started %s, %s\n", root.read_attr_string("start_time").c_str(),
               root.read_attr_string("last_start_time").c_str(),
               end.empty() ? "not ended (running, or killed)" : ("ended " + end).c_str());
-  std::printf("status: done %lld, diverged %lld, failed %lld, pending %lld\n",
+  say(out, "status: done %lld, diverged %lld, failed %lld, pending %lld\n",
               static_cast<long long>(count[1]), static_cast<long long>(count[2]),
               static_cast<long long>(count[3]), static_cast<long long>(count[0]));
 
@@ -69,9 +90,12 @@ int run_status(const std::string& path) {
   bool header = false;
   for (const std::string& axis : axes) {
     if (axis.empty() || !points.exists(axis)) continue;
-    if (!header) std::printf("per axis (finished/points):\n");
+    if (!header) say(out, "per axis (finished/points):\n");
     header = true;
-    const std::vector<std::string> values = column_text(points.open_dataset(axis));
+    const h5::Dataset column = points.open_dataset(axis);
+    if (column.dims() != std::vector<hsize_t>{static_cast<hsize_t>(f.size())})
+      throw h5::Error(column.path() + " does not have one row per point");
+    const std::vector<std::string> values = column_text(column);
     std::vector<std::string> order;
     std::map<std::string, std::pair<std::int64_t, std::int64_t>> tally;  // value -> (fin, all)
     for (std::size_t i = 0; i < values.size() && i < status.size(); ++i) {
@@ -83,24 +107,25 @@ int run_status(const std::string& path) {
     std::string line = "  " + axis + ":";
     for (const std::string& v : order)
       line += "  " + v + " " + std::to_string(tally[v].first) + "/" + std::to_string(tally[v].second);
-    std::printf("%s\n", line.c_str());
+    say(out, "%s\n", line.c_str());
   }
 
   if (count[3] > 0) {
     const std::vector<std::string> messages =
         root.open_group("results").open_dataset("message").read_strings();
-    std::printf("failed points (first 10):\n");
+    say(out, "failed points (first 10):\n");
     int shown = 0;
     for (std::size_t i = 0; i < status.size() && shown < 10; ++i)
       if (status[i] == 3) {
-        std::printf("  %zu: %s\n", i, messages[i].c_str());
+        say(out, "  %zu: %s\n", i, messages[i].c_str());
         ++shown;
       }
   }
-  std::printf("points=%lld done=%lld diverged=%lld failed=%lld pending=%lld\n",
+  say(out, "points=%lld done=%lld diverged=%lld failed=%lld pending=%lld\n",
               static_cast<long long>(f.size()), static_cast<long long>(count[1]),
               static_cast<long long>(count[2]), static_cast<long long>(count[3]),
               static_cast<long long>(count[0]));
+  std::fputs(out.c_str(), stdout);
   return kExitOk;
 }
 
@@ -111,7 +136,15 @@ Command add_status(CLI::App& root) {
                                             "and on a file left by a killed job)");
   auto path = std::make_shared<std::string>();
   app->add_option("file", *path, "Results file (HDF5)")->required();
-  return {app, [path]() -> int { return run_status(*path); }};
+  return {app, [path]() -> int {
+            // ResultsFile::open checks what it reads; the attributes and columns only `status`
+            // shows are checked by the h5 layer, whose errors here mean the same thing.
+            try {
+              return run_status(*path);
+            } catch (const h5::Error& e) {
+              throw InputError(*path + ": not a precsweep results file or damaged: " + e.what());
+            }
+          }};
 }
 
 }  // namespace precsweep::cli

@@ -10,6 +10,7 @@
 #include "precsweep/error.hpp"
 #include "precsweep/mpi.hpp"
 #include "precsweep/sweep.hpp"
+#include "precsweep/train.hpp"
 
 namespace precsweep::cli {
 
@@ -26,7 +27,7 @@ Command add_sweep(CLI::App& root) {
   app->add_flag("--retry-failed", o->retry_failed, "With --resume: also rerun failed points");
   app->add_option("--threads", o->threads,
                   "OpenMP threads per rank (default: OMP_NUM_THREADS, else 1)")
-      ->check(CLI::Range(1, 1024));
+      ->check(CLI::Range(1, kMaxThreads));
   app->add_option("--data-dir", o->data_dir, "Dataset folder (overrides the spec's)");
   app->add_option("--grace", o->grace_seconds,
                   "Seconds to finish in-flight points after SIGUSR1 (default 60); SIGTERM, SIGINT "

@@ -15,6 +15,7 @@
 #include "precsweep/error.hpp"
 #include "precsweep/new_output.hpp"
 #include "precsweep/results_file.hpp"
+#include "precsweep/spec.hpp"
 #include "precsweep/train.hpp"
 
 namespace precsweep::cli {
@@ -81,6 +82,11 @@ int run_train(const TrainArgs& args) {
     throw InputError("--save-weights needs --out FILE (the weights are stored in that file)");
   std::unique_ptr<NewOutput> out;  // checked now, written under a temporary name at the end
   if (!args.out.empty()) out = std::make_unique<NewOutput>(args.out, "--out");
+  if (args.dataset == "mnist" || args.dataset == "fashion-mnist" || args.dataset == "synthetic") {
+    const DatasetShape shape = dataset_shape(args.dataset);  // refuse before reading any data
+    check_network_size(config, shape.dim, shape.classes);
+    check_memory(config, shape.dim, shape.classes);
+  }
   const DatasetPair data = load_dataset(args.dataset, args.data_dir);
 
   std::string shape = std::to_string(data.train.dim);
@@ -144,7 +150,8 @@ Command add_train(CLI::App& root) {
   app->add_option("--batch", args->batch, "Mini-batch size (>= 1)")->capture_default_str();
   app->add_option("--epochs", args->epochs, "Epochs (>= 1)")->capture_default_str();
   app->add_option("--seed", args->seed, "Seed for init, shuffling and stochastic rounding")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(seed_range());
   app->add_option("--format", args->format, "Number format: fp32, E5M10, bf16, fp8-e4m3, Q8.8, ...")
       ->capture_default_str();
   app->add_option("--rounding", args->rounding,

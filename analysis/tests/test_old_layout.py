@@ -1,0 +1,49 @@
+"""Files of the layout before issue 14 (every root string attribute variable-length) and of the
+current one (fixed-length, null-padded: h5py reads bytes) load to the same attributes and
+table. The old file is made from the real tiny sweep (conftest.sweep_file) by rewriting its
+string attributes as variable-length, as precsweep wrote them then.
+Deliberately leaves out: damaged files (tests/test_results_damaged.cpp).
+"""
+import shutil
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from analysis import attributes, load
+
+
+def _to_old_layout(path):
+    with h5py.File(path, "r+") as f:
+        for name in list(f.attrs):
+            value = f.attrs[name]
+            dtype = f.attrs.get_id(name).dtype
+            if dtype.kind != "S":  # numbers, and attributes already variable-length
+                continue
+            del f.attrs[name]
+            text = h5py.string_dtype("utf-8")
+            if isinstance(value, np.ndarray) and value.shape != ():
+                f.attrs.create(name, [v.decode() for v in value], dtype=text)
+            else:
+                f.attrs.create(name, bytes(value).decode(), dtype=text)
+
+
+def test_new_file_holds_fixed_length_attributes(sweep_file):
+    with h5py.File(sweep_file, "r") as f:
+        assert f.attrs.get_id("spec_sha256").dtype.kind == "S"
+        assert f.attrs.get_id("hostnames").dtype.kind == "S"
+
+
+def test_old_and_new_layout_load_alike(sweep_file, tmp_path):
+    old = tmp_path / "old.h5"
+    shutil.copy(sweep_file, old)
+    _to_old_layout(old)
+    with h5py.File(old, "r") as f:
+        assert h5py.check_string_dtype(f.attrs.get_id("spec_sha256").dtype) is not None
+        assert f.attrs.get_id("spec_sha256").dtype.kind == "O"
+    new_attrs, old_attrs = attributes(sweep_file), attributes(old)
+    assert new_attrs == old_attrs
+    assert isinstance(new_attrs["spec_sha256"], str) and len(new_attrs["spec_sha256"]) == 64
+    assert isinstance(new_attrs["hostnames"], list) and all(
+        isinstance(h, str) for h in new_attrs["hostnames"])
+    pd.testing.assert_frame_equal(load(sweep_file), load(old))
