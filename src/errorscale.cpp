@@ -7,13 +7,12 @@
 // rounded, as in the trainer).
 #include "precsweep/errorscale.hpp"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
 
+#include "blas_blocks.hpp"
 #include "errorscale_internal.hpp"
 #include "precsweep/error.hpp"
 #include "precsweep/mlp.hpp"
@@ -98,8 +97,8 @@ Evaluation evaluate_network(const MlpLayout& layout, Activation activation,
     std::vector<double>& Z = e.Z[static_cast<std::size_t>(l)];  // [N, out]
     Z.assign(static_cast<std::size_t>(N) * out, 0.0);
     // Z[N, out] = Ain[N, in] W[out, in]^T + b
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, out, in, 1.0, Ain.data(), in, W, in,
-                0.0, Z.data(), out);
+    blas_blocks::dgemm_row_blocks(true, N, out, in, Ain.data(), in, W, in, Z.data(), out,
+                                  kRowBlock);
     for (int r = 0; r < N; ++r)
       for (int j = 0; j < out; ++j) Z[static_cast<std::size_t>(r) * out + j] += b[j];
     std::vector<double>& A = e.A[static_cast<std::size_t>(l)];  // [N, out]
@@ -137,14 +136,14 @@ Evaluation evaluate_network(const MlpLayout& layout, Activation activation,
     const std::vector<double>& Ain = l == 0 ? X : e.A[static_cast<std::size_t>(l) - 1];  // [N, in]
     std::vector<double>& G = e.G[static_cast<std::size_t>(l)];  // [out, in]
     G.assign(static_cast<std::size_t>(out) * in, 0.0);
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, N, 1.0, D.data(), out,
-                Ain.data(), in, 0.0, G.data(), in);
+    blas_blocks::dgemm_tn_row_blocks(out, in, N, D.data(), out, Ain.data(), in, G.data(), in,
+                                     kOutBlock);
     if (l > 0) {
       const double* W = e.params.data() + layout.w_offset[static_cast<std::size_t>(l)];
       std::vector<double>& Dp = e.D[static_cast<std::size_t>(l) - 1];  // [N, in]
       Dp.assign(static_cast<std::size_t>(N) * in, 0.0);
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, in, out, 1.0, D.data(), out, W, in,
-                  0.0, Dp.data(), in);
+      blas_blocks::dgemm_row_blocks(false, N, in, out, D.data(), out, W, in, Dp.data(), in,
+                                    kRowBlock);
       for (std::size_t i = 0; i < Dp.size(); ++i) Dp[i] *= act_derivative(activation, Ain[i]);
     }
   }

@@ -10,6 +10,7 @@
 #include <limits>
 #include <string>
 
+#include "blas_blocks.hpp"
 #include "errorscale_internal.hpp"
 #include "precsweep/error.hpp"
 #include "precsweep/rng.hpp"
@@ -88,9 +89,14 @@ double spectral_norm(const double* W, int rows, int cols) {
   for (double& x : v) x /= norm;
   double sigma2 = 0;
   for (int it = 0; it < 2000; ++it) {
-    cblas_dgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0, W, cols, v.data(), 1, 0.0, w.data(), 1);
-    cblas_dgemv(CblasRowMajor, CblasTrans, rows, cols, 1.0, W, cols, w.data(), 1, 0.0, v.data(), 1);
-    const double s = cblas_dnrm2(cols, v.data(), 1);
+    double s = 0;
+    blas_blocks::single_threaded([&] {  // a threaded dgemv^T would sum in thread-count order
+      cblas_dgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0, W, cols, v.data(), 1, 0.0,
+                  w.data(), 1);
+      cblas_dgemv(CblasRowMajor, CblasTrans, rows, cols, 1.0, W, cols, w.data(), 1, 0.0,
+                  v.data(), 1);
+      s = cblas_dnrm2(cols, v.data(), 1);
+    });
     if (s == 0) return 0.0;
     for (double& x : v) x /= s;
     const bool done = std::fabs(s - sigma2) <= 1e-12 * s;
@@ -163,8 +169,8 @@ BoundInputs bound_inputs(const MlpLayout& layout, Activation, const Evaluation& 
     // |Z| bound operand: |A| |W|^T + |b|  [N, out]
     const std::vector<double> absA = absolute(Ain.data(), Ain.size());
     std::vector<double> T(static_cast<std::size_t>(N) * out, 0.0);
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, out, in, 1.0, absA.data(), in,
-                absW.data(), in, 0.0, T.data(), out);
+    blas_blocks::dgemm_row_blocks(true, N, out, in, absA.data(), in, absW.data(), in, T.data(),
+                                  out, kRowBlock);
     for (int r = 0; r < N; ++r)
       for (int j = 0; j < out; ++j) T[static_cast<std::size_t>(r) * out + j] += std::fabs(bias[j]);
     b.abs_z[li] = row_norms(T, N, out);
@@ -178,11 +184,11 @@ BoundInputs bound_inputs(const MlpLayout& layout, Activation, const Evaluation& 
     if (l > 0) {
       // g = D W [N, in] (before f'), and |D| |W| [N, in]
       std::vector<double> g(static_cast<std::size_t>(N) * in, 0.0), ga(g.size(), 0.0);
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, in, out, 1.0, ref.D[li].data(),
-                  out, W, in, 0.0, g.data(), in);
+      blas_blocks::dgemm_row_blocks(false, N, in, out, ref.D[li].data(), out, W, in, g.data(), in,
+                                    kRowBlock);
       const std::vector<double> absD = absolute(ref.D[li].data(), ref.D[li].size());
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, in, out, 1.0, absD.data(), out,
-                  absW.data(), in, 0.0, ga.data(), in);
+      blas_blocks::dgemm_row_blocks(false, N, in, out, absD.data(), out, absW.data(), in,
+                                    ga.data(), in, kRowBlock);
       b.g_inf[li] = row_max_abs(g, N, in);
       b.abs_g[li] = row_norms(ga, N, in);
     }

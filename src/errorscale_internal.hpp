@@ -10,6 +10,12 @@
 
 namespace precsweep {
 
+// The fixed partition of the double products (blas_blocks.hpp), the same at every thread count
+// so that --threads never changes a measured error: blocks of kRowBlock samples for Z = A W^T,
+// D W and the bound operands; blocks of kOutBlock output units (rows of G) for G = D^T A.
+constexpr int kRowBlock = 256;
+constexpr int kOutBlock = 128;
+
 // Every tensor of one forward + backward pass in double, for N samples.
 struct Evaluation {
   std::vector<double> params;           // [count] as used (rounded if the policy says so)

@@ -11,7 +11,6 @@
 #include "precsweep/mlp.hpp"
 
 #include <cblas.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <bit>
@@ -19,6 +18,7 @@
 #include <cstring>
 #include <string>
 
+#include "blas_blocks.hpp"
 #include "precsweep/error.hpp"
 #include "precsweep/rng.hpp"
 
@@ -42,34 +42,8 @@ constexpr long kParallelMin = 1L << 15;
 constexpr int kRowBlock = 64;
 constexpr int kOutBlock = 128;
 
-// Runs body(i) for i = 0 .. n-1 on the run's OpenMP threads, each call on one thread, with
-// OpenBLAS single-threaded inside it. OpenBLAS's OpenMP build (0.3.21: num_cpu_avail in
-// common_thread.h) runs a call on one thread when omp_get_max_threads() == 1 or
-// omp_in_parallel() (an active region: a team of two or more), and otherwise on
-// omp_get_max_threads() threads. So one block, or a 1-thread run, runs here on the calling
-// thread with the thread count set to 1 around it (no parallel region: it would cost more than
-// the call at batch 64); and a region whose team turns out to have one thread (not active) sets
-// its own count to 1 (an ICV of the region's task: it ends with the region). Checked by CPU time
-// on this build. openblas_set_num_threads(1) would not do: in that build the next call resets
-// it from omp_get_max_threads(), and it sets OpenMP's thread count as well.
-template <class F>
-void for_each_block(int n, F body) {
-  const int threads = omp_get_max_threads();
-  if (n == 1 || threads == 1) {
-    if (threads > 1) omp_set_num_threads(1);
-    for (int i = 0; i < n; ++i) body(i);
-    if (threads > 1) omp_set_num_threads(threads);
-    return;
-  }
-#pragma omp parallel
-  {
-    if (!omp_in_parallel()) omp_set_num_threads(1);
-#pragma omp for schedule(static)
-    for (int i = 0; i < n; ++i) body(i);
-  }
-}
-
-int block_count(int n, int block) { return (n + block - 1) / block; }
+using blas_blocks::block_count;
+using blas_blocks::for_each_block;
 
 // Row-major C[M, N] = A[M, K] op(B), cut into blocks of `rows` rows of C (and of A).
 void sgemm_row_blocks(bool transB, int M, int N, int K, const float* A, int lda, const float* B,

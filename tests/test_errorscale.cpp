@@ -5,11 +5,13 @@
 // from a one-point results file and the error-scaling file; the CLI's input errors.
 // Deliberately leaves out: the numbers of docs/theory.md (produced by the CLI on longer runs).
 #include <gtest/gtest.h>
+#include <omp.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <string>
 
@@ -346,6 +348,51 @@ TEST(ErrorScale, StochasticRoundingIsDeterministic) {
   cfg.seed = 2;
   const auto r3 = measure_error_scaling(net, Xt.data(), d.test.y.data(), 12, cfg);
   EXPECT_NE(r1.a.rel, r3.a.rel);
+}
+
+// The same bits at 1, 2 and 3 threads (issue 14): every double product runs in fixed blocks
+// (blas_blocks.hpp). Sizes above one block (256 samples, 128 units) so the blocks spread over
+// threads; fails when the products go back to one threaded dgemm each.
+TEST(ErrorScale, ThreadCountDoesNotChangeAnyBit) {
+  const StoredNetwork net = random_network({64, 300, 140, 10}, Activation::tanh, 5);
+  const DatasetPair d = make_synthetic(10, 700, 64, 10, 6);
+  const std::vector<float> Xt = features(d.test, 0, d.test.n);  // [n, dim]
+  ErrorScaleConfig cfg;
+  cfg.formats = parse_format_list("E8M4..E8M12");
+  cfg.rounding = Rounding::nearest_even;
+  cfg.apply_to = kApplyWeights | kApplyActivations | kApplyGradients;
+  auto bits = [](const std::vector<double>& v) {
+    std::vector<std::uint64_t> out(v.size());
+    std::memcpy(out.data(), v.data(), v.size() * sizeof(double));
+    return out;
+  };
+  const int before = omp_get_max_threads();
+  std::vector<ErrorScaleResult> runs;
+  for (int threads : {1, 2, 3}) {
+    omp_set_num_threads(threads);
+    runs.push_back(measure_error_scaling(net, Xt.data(), d.test.y.data(), 700, cfg));
+  }
+  omp_set_num_threads(before);
+  for (std::size_t k = 1; k < runs.size(); ++k) {
+    const ErrorScaleResult& a = runs[0];
+    const ErrorScaleResult& b = runs[k];
+    SCOPED_TRACE("threads " + std::to_string(k + 1) + " vs 1");
+    EXPECT_EQ(bits(a.changed_fraction), bits(b.changed_fraction));
+    EXPECT_EQ(bits(a.accuracy), bits(b.accuracy));
+    for (auto q : {&ErrorScaleResult::z, &ErrorScaleResult::a, &ErrorScaleResult::delta,
+                   &ErrorScaleResult::dW}) {
+      const QuantitySeries& x = a.*q;
+      const QuantitySeries& y = b.*q;
+      SCOPED_TRACE(x.name);
+      for (auto series : {&QuantitySeries::rel, &QuantitySeries::worst,
+                          &QuantitySeries::floor_rel, &QuantitySeries::amplification,
+                          &QuantitySeries::bound_det, &QuantitySeries::bound_prob,
+                          &QuantitySeries::bound_stored, &QuantitySeries::ratio_det,
+                          &QuantitySeries::ratio_prob, &QuantitySeries::ratio_stored,
+                          &QuantitySeries::residual})
+        EXPECT_EQ(bits(x.*series), bits(y.*series));
+    }
+  }
 }
 
 TEST(ErrorScale, CliInputErrorsExitTwo) {
