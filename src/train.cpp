@@ -147,23 +147,6 @@ std::vector<int> parse_hidden(const std::string& text, const std::string& where)
   return widths;
 }
 
-Activation parse_activation(std::string_view text) {
-  if (text == "sigmoid") return Activation::sigmoid;
-  if (text == "tanh") return Activation::tanh;
-  if (text == "relu") return Activation::relu;
-  throw InputError("unknown activation '" + std::string(text) +
-                   "' (expected sigmoid, tanh or relu)");
-}
-
-std::string to_string(Activation a) {
-  switch (a) {
-    case Activation::sigmoid: return "sigmoid";
-    case Activation::tanh: return "tanh";
-    case Activation::relu: return "relu";
-  }
-  return "?";
-}
-
 unsigned parse_apply_to(std::string_view text) {
   unsigned flags = 0;
   std::size_t pos = 0;

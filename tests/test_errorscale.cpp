@@ -21,6 +21,7 @@
 #include "precsweep/errorscale.hpp"
 #include "test_support.hpp"
 #include "precsweep/h5.hpp"
+#include "mlp_ref.hpp"
 #include "precsweep/mlp.hpp"
 #include "precsweep/results_file.hpp"
 #include "precsweep/rng.hpp"

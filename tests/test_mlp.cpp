@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "precsweep/error.hpp"
+#include "mlp_ref.hpp"
 #include "precsweep/mlp.hpp"
 #include "precsweep/rng.hpp"
 

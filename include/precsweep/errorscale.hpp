@@ -20,17 +20,10 @@
 #include <vector>
 
 #include "precsweep/formats.hpp"
+#include "precsweep/mlp.hpp"
 #include "precsweep/train.hpp"
 
 namespace precsweep {
-
-// A trained network: layer sizes {in, hidden..., classes}, activation, and parameters in the
-// layout of mlp.hpp (W[0] b[0] W[1] b[1] ...).
-struct StoredNetwork {
-  std::vector<int> sizes;
-  Activation activation = Activation::sigmoid;
-  std::vector<float> params;  // [MlpLayout(sizes).count]
-};
 
 // "E8M2..E8M23" (same exponent width, every mantissa width in between) or a comma list of
 // formats accepted by parse_format ("E5M10,bf16,fp16,no-subnormals": a bare "no-subnormals" or

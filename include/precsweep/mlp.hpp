@@ -1,8 +1,8 @@
 // The multilayer perceptron the trainer runs: dense layers, a hidden activation (sigmoid, tanh or
 // relu), softmax + cross-entropy output. Fast forward/backward through CBLAS sgemm (row-major;
 // each product in fixed blocks, one single-threaded sgemm per block, so the results do not
-// depend on the thread count) with bias, activation and derivative in fused OpenMP loops, plus a naive reference
-// (forward_ref/backward_ref: plain loops, double accumulation) that the tests compare against.
+// depend on the thread count) with bias, activation and derivative in fused OpenMP loops. Its
+// frozen reference (plain loops, double accumulation) is tests/mlp_ref.hpp.
 //
 // Parameter layout (one contiguous buffer of layout.count floats, llm.c style), for each layer
 // l = 0 .. L-1 with in = sizes[l], out = sizes[l+1]:
@@ -17,11 +17,25 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
-#include "precsweep/train.hpp"
+#include "precsweep/formats.hpp"
 
 namespace precsweep {
+
+enum class Activation : std::uint8_t { sigmoid, tanh, relu };
+Activation parse_activation(std::string_view text);  // throws InputError
+std::string to_string(Activation a);
+
+// A trained network: layer sizes {in, hidden..., classes}, activation, and parameters in the
+// layout below (W[0] b[0] W[1] b[1] ...), as `train --save-weights` stores them (weights.hpp).
+struct StoredNetwork {
+  std::vector<int> sizes;
+  Activation activation = Activation::sigmoid;
+  std::vector<float> params;  // [MlpLayout(sizes).count]
+};
 
 struct MlpLayout {
   std::vector<int> sizes;            // {inputs, hidden..., classes}
@@ -97,21 +111,7 @@ class Mlp {
 void init_params(const MlpLayout& layout, Activation activation, std::uint64_t seed,
                  std::span<float> params);
 
-// ---- reference (tests only: plain loops, double everywhere) --------------------------------
-// params in the layout above, as double. Returns every layer's output as [L][B * out(l)]
-// (hidden: activation; last: softmax probabilities).
-std::vector<std::vector<double>> forward_ref(const MlpLayout& layout, Activation activation,
-                                             std::span<const double> params, const float* X, int B);
-// Mean cross-entropy of the probabilities from forward_ref.
-double loss_ref(const MlpLayout& layout, const std::vector<std::vector<double>>& outputs,
-                const std::uint8_t* y, int B);
-// Gradient of the mean cross-entropy, same layout as params.
-std::vector<double> backward_ref(const MlpLayout& layout, Activation activation,
-                                 std::span<const double> params,
-                                 const std::vector<std::vector<double>>& outputs, const float* X,
-                                 const std::uint8_t* y, int B);
-
-// ---- weight update kernel (exposed for tests of swamping) ----------------------------------
+// ---- weight update kernel -----------------------------------------------------------------------
 // One SGD step on the stored weights, rounding the result into `fmt` when `round` is set:
 //   master empty  (plain scheme):   working[i] <- q(working[i] - step[i])
 //   master given  (mixed precision): master[i] <- master[i] - step[i]; working[i] <- q(master[i])

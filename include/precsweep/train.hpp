@@ -12,6 +12,7 @@
 
 #include "precsweep/dataset.hpp"
 #include "precsweep/formats.hpp"
+#include "precsweep/mlp.hpp"
 
 namespace precsweep {
 
@@ -22,9 +23,6 @@ bool parse_positive_int(std::string_view text, int& value);
 // Throws InputError "<where>: bad width ..." naming the bad item.
 std::vector<int> parse_hidden(const std::string& text, const std::string& where);
 
-enum class Activation : std::uint8_t { sigmoid, tanh, relu };
-Activation parse_activation(std::string_view text);  // throws InputError
-std::string to_string(Activation a);
 
 // Bit flags: what the policy rounds into the format.
 enum ApplyTo : unsigned {

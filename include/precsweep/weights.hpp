@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <string>
 
-#include "precsweep/errorscale.hpp"
+#include "precsweep/mlp.hpp"
 
 namespace precsweep {
 
