@@ -107,16 +107,20 @@ const char* signal_name(int sig) {
 
 }  // namespace
 
-StopSignals::StopSignals() {
+struct StopSignals::Saved {
+  struct sigaction old[4] {};  // as kStopSignals
+};
+
+StopSignals::StopSignals() : saved_(std::make_unique<Saved>()) {
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
-  for (int i = 0; i < 4; ++i) sigaction(kStopSignals[i], &sa, &old_[i]);
+  for (int i = 0; i < 4; ++i) sigaction(kStopSignals[i], &sa, &saved_->old[i]);
 }
 
 StopSignals::~StopSignals() {
-  for (int i = 0; i < 4; ++i) sigaction(kStopSignals[i], &old_[i], nullptr);
+  for (int i = 0; i < 4; ++i) sigaction(kStopSignals[i], &saved_->old[i], nullptr);
 }
 
 namespace {

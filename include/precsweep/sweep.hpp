@@ -7,10 +7,9 @@
 // Deliberately leaves out: spec parsing (spec.hpp), training (train.hpp), file layout
 // (results_file.hpp), MPI calls (mpi.hpp).
 #pragma once
-#include <signal.h>
-
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -66,7 +65,8 @@ class StopSignals {
   StopSignals& operator=(const StopSignals&) = delete;
 
  private:
-  struct sigaction old_[4] {};  // SIGUSR1, SIGTERM, SIGINT, SIGUSR2
+  struct Saved;  // the previous handlers (struct sigaction), in sweep.cpp
+  std::unique_ptr<Saved> saved_;
 };
 
 // Runs the sweep on every rank of MPI_COMM_WORLD (MPI must be initialised, and a StopSignals
