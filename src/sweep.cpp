@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include "precsweep/dataset.hpp"
@@ -269,6 +270,23 @@ struct Counts {
   }
 };
 
+// Runs a fallible setup step where `here` is true (every rank, or rank 0 alone) and agrees on
+// the outcome across ranks: true when every rank succeeded; otherwise false on every rank, with
+// `message` the lowest failing rank's exception text. Collective: every rank must call it.
+template <class Step>
+bool agreed(std::string& message, Step&& step, bool here = true) {
+  bool ok = true;
+  if (here) {
+    try {
+      step();
+    } catch (const std::exception& e) {
+      ok = false;
+      message = e.what();
+    }
+  }
+  return mpi::all_ok(ok, message);
+}
+
 // Setup failures agreed by all ranks: rank 0 prints, everyone returns exit code 2.
 int input_failure(const std::string& message) {
   if (mpi::rank() == 0) {
@@ -511,37 +529,24 @@ int run_sweep(const SweepOptions& o) {
   SweepSpec spec;
   TestKnobs knobs;
   int threads = 1;
-  bool ok = true;
-  try {
-    knobs = read_test_knobs();
-    spec = load_spec(o.spec_path);
-    if (!o.data_dir.empty()) spec.data_dir = o.data_dir;
-    threads = o.threads > 0 ? o.threads : default_threads();
-    check_largest_point_fits(spec);
-  } catch (const std::exception& e) {
-    ok = false;
-    message = e.what();
-  }
-  if (!mpi::all_ok(ok, message)) return input_failure(message);
+  if (!agreed(message, [&] {
+        knobs = read_test_knobs();
+        spec = load_spec(o.spec_path);
+        if (!o.data_dir.empty()) spec.data_dir = o.data_dir;
+        threads = o.threads > 0 ? o.threads : default_threads();
+        check_largest_point_fits(spec);
+      }))
+    return input_failure(message);
   OutputLock writer_lock;  // rank 0's, held until this function returns
-  if (rank == 0) {
-    try {
-      writer_lock = check_output(o, spec);
-    } catch (const std::exception& e) {
-      ok = false;
-      message = e.what();
-    }
-  }
-  if (!mpi::all_ok(ok, message)) return input_failure(message);
+  if (!agreed(message, [&] { writer_lock = check_output(o, spec); }, rank == 0))
+    return input_failure(message);
   std::map<std::string, DatasetPair> data;
-  try {
-    for (const Point& p : spec.points)
-      if (!data.count(p.dataset)) data.emplace(p.dataset, load_dataset(p.dataset, spec.data_dir));
-  } catch (const std::exception& e) {
-    ok = false;
-    message = e.what();
-  }
-  if (!mpi::all_ok(ok, message)) return input_failure(message);
+  if (!agreed(message, [&] {
+        for (const Point& p : spec.points)
+          if (!data.count(p.dataset))
+            data.emplace(p.dataset, load_dataset(p.dataset, spec.data_dir));
+      }))
+    return input_failure(message);
 
   try {
     // 2. The results file, collectively.
@@ -553,32 +558,27 @@ int run_sweep(const SweepOptions& o) {
     const h5::Access access = h5::Access::mpio(mpi::world());
     ResultsFile file;
     // Room for the file first, agreed by all ranks: parallel HDF5 cannot agree on a write that
-    // fails on one rank inside a collective call (the others wait forever).
-    if (rank == 0) {
-      try {
-        check_free_space(o.out, o.resume ? 0 : ResultsFile::estimated_bytes(spec));
-      } catch (const std::exception& e) {
-        ok = false;
-        message = e.what();
-      }
-    }
-    if (mpi::all_ok(ok, message)) {
-      try {
-        if (o.resume) {
-          file = ResultsFile::open(o.out, access, true);
-          file.record_run(info);
-          file.file().flush();
-        } else {
-          file = ResultsFile::create(o.out, spec, info, access, rank == 0);
-        }
-      } catch (const std::exception& e) {
-        // Every rank made the same collective calls, so they fail alike: report once (a file
-        // this run was creating has been removed by ResultsFile::create).
-        ok = false;
-        message = io_failure_text(o.out, e);
-      }
-    }
-    if (!mpi::all_ok(ok, message)) {
+    // fails on one rank inside a collective call (the others wait forever). Then the collective
+    // create or open: every rank makes the same calls, so they fail alike (a file this run was
+    // creating has been removed by ResultsFile::create).
+    const bool have_file =
+        agreed(message, [&] {
+          check_free_space(o.out, o.resume ? 0 : ResultsFile::estimated_bytes(spec));
+        }, rank == 0) &&
+        agreed(message, [&] {
+          try {
+            if (o.resume) {
+              file = ResultsFile::open(o.out, access, true);
+              file.record_run(info);
+              file.file().flush();
+            } else {
+              file = ResultsFile::create(o.out, spec, info, access, rank == 0);
+            }
+          } catch (const std::exception& e) {
+            throw std::runtime_error(io_failure_text(o.out, e));
+          }
+        });
+    if (!have_file) {
       file = ResultsFile();
       mpi::barrier();
       if (rank == 0) {
