@@ -354,27 +354,46 @@ std::uint64_t apply_update(std::span<float> working, std::span<float> master,
   return update(working, master, step, 1.0f, round, fmt, mode, key, stats);  // 1 * s is exact
 }
 
-std::uint64_t sgd_update(std::span<float> working, std::span<float> master,
-                         std::span<float> grads, std::span<float> velocity, float lr,
-                         float momentum, float weight_decay, bool round, const Format& fmt,
-                         Rounding mode, StochasticKey key, QuantizeStats* stats) {
+UpdateCounts sgd_update(std::span<float> working, std::span<float> master, std::span<float> grads,
+                        std::span<float> velocity, const SgdStep& sgd,
+                        const UpdateRounding& rounding) {
   if (grads.size() != working.size() || (!master.empty() && master.size() != working.size()) ||
-      (momentum != 0.0f && velocity.size() != working.size()))
+      (sgd.momentum != 0.0f && velocity.size() != working.size()))
     throw std::invalid_argument("sgd_update: buffer sizes differ");
-  // The step is lr * d with d = v (momentum) or g + wd x, where x is the value the step is
-  // applied to; d is formed in place in grads first when it is not g itself.
   const long n = static_cast<long>(grads.size());
-  float* g = grads.data();
-  const float* x = master.empty() ? working.data() : master.data();
-  if (momentum != 0.0f) {
-    float* v = velocity.data();
+  float* g = grads.data();    // [n] gradient in, d or the step out
+  float* v = velocity.data(); // [n] when momentum > 0
+  const float* x = master.empty() ? working.data() : master.data();  // [n]
+  const float mu = sgd.momentum, wd = sgd.weight_decay, lr = sgd.lr;
+  UpdateCounts out;
+  if (rounding.step) {
+    // The step lr * d formed in place, rounded into the format, applied with scale 1.
+    if (mu != 0.0f) {
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-    for (long i = 0; i < n; ++i) g[i] = v[i] = momentum * v[i] + (g[i] + weight_decay * x[i]);
-  } else if (weight_decay != 0.0f) {
+      for (long i = 0; i < n; ++i) {
+        v[i] = mu * v[i] + (g[i] + wd * x[i]);
+        g[i] = lr * v[i];
+      }
+    } else {
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-    for (long i = 0; i < n; ++i) g[i] = g[i] + weight_decay * x[i];
+      for (long i = 0; i < n; ++i) g[i] = lr * (g[i] + wd * x[i]);
+    }
+    quantize(grads, rounding.format, rounding.mode, rounding.step_key, &out.step);
+    out.lost = update(working, master, grads, 1.0f, rounding.weights, rounding.format,
+                      rounding.mode, rounding.weights_key, &out.weights);
+    return out;
   }
-  return update(working, master, grads, lr, round, fmt, mode, key, stats);
+  // d formed in place when it is not g itself; the scale lr is applied inside the update pass.
+  if (mu != 0.0f) {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+    for (long i = 0; i < n; ++i) g[i] = v[i] = mu * v[i] + (g[i] + wd * x[i]);
+  } else if (wd != 0.0f) {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+    for (long i = 0; i < n; ++i) g[i] = g[i] + wd * x[i];
+  }
+  out.lost = update(working, master, grads, lr, rounding.weights, rounding.format, rounding.mode,
+                    rounding.weights_key, &out.weights);
+  return out;
 }
 
 Activation parse_activation(std::string_view text) {

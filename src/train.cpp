@@ -322,6 +322,223 @@ void check_memory(const TrainConfig& config, int input_dim, int classes) {
 }
 
 // ---- the run -------------------------------------------------------------------------------
+namespace {
+
+// The run's rounding policy as one value: what is rounded into the format, in which mode, and
+// from which counter-based streams (keyed by the run's seed; stream ids above). fp32 (and E8M23
+// with subnormals) is the identity: then nothing is rounded anywhere.
+struct RoundingPolicy {
+  Format format;
+  Rounding mode;
+  std::uint64_t seed;
+  bool weights, activations, gradients, updates;
+  bool master;       // fp32 master weights receive the updates; the working copy is rounded
+  int every;         // round the weights every N optimizer steps; 0 = at the end of each epoch
+  QuantizeStats last;  // counts of the most recent rounding of any tensor
+
+  explicit RoundingPolicy(const TrainConfig& c)
+      : format(c.format), mode(c.rounding), seed(c.seed), every(c.every) {
+    const bool on = !c.format.is_identity();
+    weights = on && (c.apply_to & kApplyWeights);
+    activations = on && (c.apply_to & kApplyActivations);
+    gradients = on && (c.apply_to & kApplyGradients);
+    updates = on && (c.apply_to & kApplyUpdates);
+    master = c.master_weights && weights;
+  }
+  StochasticKey key(std::uint64_t stream) const { return {seed, stream, 0}; }
+  void round(std::span<float> x, std::uint64_t stream) {
+    QuantizeStats s;
+    quantize(x, format, mode, key(stream), &s);
+    last = s;
+  }
+  // Whether optimizer step `step` (0-based, global), batch bi of `batches`, rounds the weights.
+  bool weights_at(std::uint64_t step, int bi, int batches) const {
+    const bool event = every > 0 ? (step + 1) % static_cast<std::uint64_t>(every) == 0
+                                 : bi + 1 == batches;
+    return weights && event;
+  }
+};
+
+// What one epoch's batches add up.
+struct EpochTotals {
+  double loss_sum = 0.0;  // sum over samples of -log p_y
+  long hits = 0, seen = 0;
+  std::uint64_t lost = 0, lost_denominator = 0;
+  bool nonfinite = false;  // a batch's loss was NaN/inf (the epoch stopped there)
+};
+
+// One run's buffers and its named steps; train() below is the loop over them. Shapes:
+// B = batch, P = parameters, n = training samples, dim = input features.
+class Run {
+ public:
+  Run(const TrainConfig& c, const DatasetPair& data)
+      : c_(c), tr_(data.train), te_(data.test), policy_(c), batch_(std::min(c.batch, tr_.n)),
+        batches_((tr_.n + batch_ - 1) / batch_), net_(layer_sizes(), c.activation,
+                                                      std::max(batch_, kEvalChunk)),
+        xb_(static_cast<std::size_t>(std::max(batch_, kEvalChunk)) * tr_.dim),
+        yb_(static_cast<std::size_t>(batch_)), order_(static_cast<std::size_t>(tr_.n)) {
+    init_params(net_.layout(), c.activation, c.seed, net_.params);
+    if (policy_.master) master_ = net_.params;
+    if (c.momentum > 0) velocity_.assign(net_.layout().count, 0.0f);
+    if (policy_.weights) policy_.round(net_.params, kStreamRoundWeights);  // init in the format
+  }
+
+  int batches() const { return batches_; }
+  const std::vector<int>& sizes() const { return net_.layout().sizes; }
+  const std::vector<float>& params() const { return net_.params; }
+
+  // order <- a permutation of the training samples: Fisher-Yates with counter-based draws keyed
+  // by (seed, epoch).
+  void shuffle(int epoch) {
+    for (int i = 0; i < tr_.n; ++i) order_[static_cast<std::size_t>(i)] = i;
+    const std::uint64_t key = rng::key(c_.seed, kStreamShuffle | static_cast<std::uint64_t>(epoch));
+    for (int i = tr_.n - 1; i > 0; --i) {
+      const std::uint64_t r = rng::bits64(key, static_cast<std::uint64_t>(i)) >> 32;
+      const auto j = static_cast<int>((r * static_cast<std::uint64_t>(i + 1)) >> 32);
+      std::swap(order_[static_cast<std::size_t>(i)], order_[static_cast<std::size_t>(j)]);
+    }
+  }
+
+  // xb [B, dim], yb [B] <- batch bi of the order; returns B. Prefetches the next batch's rows
+  // (13 cache lines each for MNIST's 784 bytes) so its gather does not wait on DRAM.
+  int gather(int bi) {
+    const int r0 = bi * batch_;
+    const int B = std::min(batch_, tr_.n - r0);
+    const int* rows = order_.data() + r0;  // [B] this batch's samples
+    gather_features(tr_, rows, B, xb_.data());
+    for (int r = 0; r < B; ++r)
+      yb_[static_cast<std::size_t>(r)] = tr_.y[static_cast<std::size_t>(rows[r])];
+    const int n_next = bi + 1 < batches_ ? std::min(batch_, tr_.n - r0 - B) : 0;
+    for (int r = 0; r < n_next; ++r) {
+      const std::uint8_t* row = tr_.pixels.data() + static_cast<std::size_t>(rows[B + r]) * tr_.dim;
+      for (int off = 0; off < tr_.dim; off += 64) __builtin_prefetch(row + off);
+    }
+    return B;
+  }
+
+  // Forward (activations rounded per the policy), loss and output delta; false when the loss
+  // is not finite (nothing is added to the totals then).
+  bool forward(int B, EpochTotals& t) {
+    net_.forward(xb_.data(), B, layer_hook(policy_.activations, kStreamRoundActivations));
+    int correct = 0;
+    const double loss = net_.loss_and_output_delta(yb_.data(), B, &correct);
+    if (!std::isfinite(loss)) return false;
+    t.loss_sum += loss * B;
+    t.hits += correct;
+    t.seen += B;
+    return true;
+  }
+
+  // Backward: deltas (rounded per the policy) and the gradients dW, db into net_.grads [P].
+  void backward(int B) {
+    net_.backward(xb_.data(), B, layer_hook(policy_.gradients, kStreamRoundGradients));
+  }
+
+  // The SGD step with the policy's rounding of the step and of the weights.
+  void optimizer_step(int bi, float lr, EpochTotals& t) {
+    UpdateRounding r{policy_.format, policy_.mode};
+    r.weights = policy_.weights_at(step_, bi, batches_);
+    r.weights_key = policy_.key(kStreamRoundWeights | (step_ + 1));
+    r.step = policy_.updates;
+    r.step_key = policy_.key(kStreamRoundUpdates | step_);
+    const std::span<float> master = policy_.master ? std::span<float>(master_) : std::span<float>();
+    const UpdateCounts n = sgd_update(net_.params, master, net_.grads, velocity_,
+                                      SgdStep{lr, static_cast<float>(c_.momentum),
+                                              static_cast<float>(c_.weight_decay)}, r);
+    if (r.step) policy_.last = n.step;
+    if (r.weights) policy_.last = n.weights;
+    t.lost += n.lost;
+    t.lost_denominator += net_.layout().count;
+  }
+  void next_step() { ++step_; }
+
+  // Test accuracy: forward in chunks of kEvalChunk rows; rounding of activations applies here
+  // too, from its own stream (epoch, chunk, layer), and leaves the policy's counts alone.
+  double evaluate(int epoch) {
+    std::uint64_t chunk = 0;
+    TensorHook hook;
+    if (policy_.activations)
+      hook = [&](std::span<float> x, int layer) {
+        QuantizeStats s;
+        quantize(x, policy_.format, policy_.mode,
+                 policy_.key(kStreamRoundEvalActivations | (static_cast<std::uint64_t>(epoch) << 32) |
+                             (chunk << 8) | static_cast<std::uint64_t>(layer)),
+                 &s);
+      };
+    long hits = 0;
+    for (int r0 = 0; r0 < te_.n; r0 += kEvalChunk, ++chunk) {
+      const int B = std::min(kEvalChunk, te_.n - r0);
+      copy_features(te_, r0, B, xb_.data());
+      net_.forward(xb_.data(), B, hook);
+      hits += net_.count_correct(B, te_.y.data() + r0);
+    }
+    return static_cast<double>(hits) / te_.n;
+  }
+
+  // The epoch's metrics (docs/training.md, "Instrumentation").
+  EpochMetrics record(const EpochTotals& t, double test_accuracy, double seconds) const {
+    EpochMetrics m;
+    m.train_loss = t.seen > 0 && !t.nonfinite ? t.loss_sum / t.seen : std::nan("");
+    m.train_accuracy = t.seen > 0 ? static_cast<double>(t.hits) / t.seen : 0.0;
+    m.test_accuracy = test_accuracy;
+    m.lost_update_fraction =
+        t.lost_denominator ? static_cast<double>(t.lost) / t.lost_denominator : 0.0;
+    std::size_t zeros = 0;
+    for (float v : net_.params) zeros += v == 0.0f;
+    m.zero_fraction = static_cast<double>(zeros) / net_.layout().count;
+    m.overflow = policy_.last.overflow;
+    m.underflow = policy_.last.underflow;
+    m.wall_seconds = seconds;
+    return m;
+  }
+
+ private:
+  std::vector<int> layer_sizes() const {
+    std::vector<int> sizes{tr_.dim};
+    sizes.insert(sizes.end(), c_.hidden.begin(), c_.hidden.end());
+    sizes.push_back(tr_.classes);
+    return sizes;
+  }
+  // A hook rounding each layer's tensor from stream kind | (step << 8) | layer, or none.
+  TensorHook layer_hook(bool on, std::uint64_t kind) {
+    if (!on) return {};
+    return [this, kind](std::span<float> x, int layer) {
+      policy_.round(x, kind | (step_ << 8) | static_cast<std::uint64_t>(layer));
+    };
+  }
+
+  const TrainConfig& c_;
+  const Dataset& tr_;
+  const Dataset& te_;
+  RoundingPolicy policy_;
+  const int batch_, batches_;
+  Mlp net_;
+  std::vector<float> master_;      // [P] fp32 master weights (mixed-precision scheme only)
+  std::vector<float> velocity_;    // [P] momentum buffer
+  std::vector<float> xb_;          // [max(batch, kEvalChunk), dim] features of the rows in use
+  std::vector<std::uint8_t> yb_;   // [batch] labels of the batch
+  std::vector<int> order_;         // [n_train] sample order of the epoch
+  std::uint64_t step_ = 0;         // global optimizer step (batch) counter
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The done/diverged rule after an epoch (docs/training.md): a NaN/inf loss, or a test accuracy
+// at chance for kChancePatience epochs in a row (or in the last epoch). Empty: go on.
+std::string divergence(const EpochTotals& t, const EpochMetrics& m, double chance, int epoch,
+                       bool last, int& chance_streak) {
+  if (t.nonfinite) return "loss became NaN/inf in epoch " + std::to_string(epoch + 1);
+  chance_streak = m.test_accuracy <= chance ? chance_streak + 1 : 0;
+  if (chance_streak < kChancePatience && !(last && chance_streak > 0)) return {};
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "test accuracy at chance (<= %.4f) for %d epoch(s)%s", chance,
+                chance_streak, last ? "" : "; stopped early");
+  return buf;
+}
+
+}  // namespace
 
 RunResult train(const TrainConfig& config, const DatasetPair& data, const EpochCallback& on_epoch,
                 const BatchCallback& on_batch) {
@@ -330,205 +547,41 @@ RunResult train(const TrainConfig& config, const DatasetPair& data, const EpochC
   const auto t_run = std::chrono::steady_clock::now();
   ThreadScope threads(config.threads);
   const LrSchedule schedule = parse_schedule(config.lr_schedule);
-
-  const Dataset& tr = data.train;
-  const Dataset& te = data.test;
-  std::vector<int> sizes{tr.dim};
-  sizes.insert(sizes.end(), config.hidden.begin(), config.hidden.end());
-  sizes.push_back(tr.classes);
-
-  // fp32 (and E8M23 with subnormals) is the identity: no rounding call anywhere.
-  const bool quantizing = !config.format.is_identity();
-  const bool round_weights = quantizing && (config.apply_to & kApplyWeights);
-  const bool round_acts = quantizing && (config.apply_to & kApplyActivations);
-  const bool round_grads = quantizing && (config.apply_to & kApplyGradients);
-  const bool round_updates = quantizing && (config.apply_to & kApplyUpdates);
-  const bool use_master = config.master_weights && round_weights;
-
-  const int batch = std::min(config.batch, tr.n);
-  Mlp net(sizes, config.activation, std::max(batch, kEvalChunk));
-  const std::size_t P = net.layout().count;
-  init_params(net.layout(), config.activation, config.seed, net.params);
-
-  std::vector<float> master;    // [P] fp32 master weights (mixed-precision scheme only)
-  std::vector<float> velocity;  // [P] momentum buffer
-  if (use_master) master = net.params;
-  if (config.momentum > 0) velocity.assign(P, 0.0f);
-
-  const Format& fmt = config.format;
-  const Rounding mode = config.rounding;
-  QuantizeStats last_stats;  // counts of the most recent quantize call of any tensor
-  auto round_into = [&](std::span<float> x, std::uint64_t stream) {
-    QuantizeStats s;
-    quantize(x, fmt, mode, StochasticKey{config.seed, stream, 0}, &s);
-    last_stats = s;
-  };
-  if (round_weights) round_into(net.params, kStreamRoundWeights);  // init lands in the format
-
-  std::uint64_t step = 0;  // global optimizer step (batch) counter
-  TensorHook act_hook, grad_hook, eval_hook;
-  if (round_acts)
-    act_hook = [&](std::span<float> x, int layer) {
-      round_into(x, kStreamRoundActivations | (step << 8) | static_cast<std::uint64_t>(layer));
-    };
-  if (round_grads)
-    grad_hook = [&](std::span<float> x, int layer) {
-      round_into(x, kStreamRoundGradients | (step << 8) | static_cast<std::uint64_t>(layer));
-    };
-
-  // [max(batch, kEvalChunk), dim] features of the batch being trained or the test rows being
-  // evaluated, converted from the dataset's pixels.
-  std::vector<float> xb(static_cast<std::size_t>(std::max(batch, kEvalChunk)) * tr.dim);
-
-  // Test accuracy: forward in chunks; rounding of activations applies here too (own stream).
-  auto evaluate = [&](int epoch) {
-    std::uint64_t chunk_id = 0;
-    if (round_acts)
-      eval_hook = [&](std::span<float> x, int layer) {
-        QuantizeStats s;
-        quantize(x, fmt, mode,
-                 StochasticKey{config.seed,
-                               kStreamRoundEvalActivations | (static_cast<std::uint64_t>(epoch) << 32) |
-                                   (chunk_id << 8) | static_cast<std::uint64_t>(layer),
-                               0},
-                 &s);
-      };
-    long hits = 0;
-    for (int r0 = 0; r0 < te.n; r0 += kEvalChunk, ++chunk_id) {
-      const int B = std::min(kEvalChunk, te.n - r0);
-      copy_features(te, r0, B, xb.data());
-      net.forward(xb.data(), B, eval_hook);
-      hits += net.count_correct(B, te.y.data() + r0);
-    }
-    return static_cast<double>(hits) / te.n;
-  };
-
-  std::vector<int> order(static_cast<std::size_t>(tr.n));  // [n_train] sample order of an epoch
-  std::vector<std::uint8_t> yb(static_cast<std::size_t>(batch));   // [batch]
-  const double chance = chance_threshold(te);
-  const int batches = (tr.n + batch - 1) / batch;
+  const double chance = chance_threshold(data.test);
+  Run run(config, data);
 
   RunResult result;
-  result.layer_sizes = sizes;
+  result.layer_sizes = run.sizes();
   result.status = RunStatus::done;
   int chance_streak = 0;
-
   for (int epoch = 0; epoch < config.epochs; ++epoch) {
     const auto t_epoch = std::chrono::steady_clock::now();
-    // Fisher-Yates with counter-based draws keyed by (seed, epoch).
-    for (int i = 0; i < tr.n; ++i) order[static_cast<std::size_t>(i)] = i;
-    const std::uint64_t shuffle_key = rng::key(config.seed, kStreamShuffle | static_cast<std::uint64_t>(epoch));
-    for (int i = tr.n - 1; i > 0; --i) {
-      const std::uint64_t r = rng::bits64(shuffle_key, static_cast<std::uint64_t>(i)) >> 32;
-      const auto j = static_cast<int>((r * static_cast<std::uint64_t>(i + 1)) >> 32);
-      std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(j)]);
-    }
+    run.shuffle(epoch);
     const float lr = static_cast<float>(lr_at(config, schedule, epoch));
-    const float mu = static_cast<float>(config.momentum);
-    const float wd = static_cast<float>(config.weight_decay);
-
-    double loss_sum = 0.0;
-    long hits = 0, seen = 0;
-    std::uint64_t lost = 0, lost_denominator = 0;
-    bool nonfinite = false;
-    bool abandoned = false;
-    for (int bi = 0; bi < batches; ++bi, ++step) {
-      if (on_batch && !on_batch(epoch, bi, batches)) {
-        abandoned = true;
+    EpochTotals totals;
+    int bi = 0;
+    for (; bi < run.batches(); ++bi, run.next_step()) {
+      if (on_batch && !on_batch(epoch, bi, run.batches())) break;
+      const int B = run.gather(bi);
+      if (!run.forward(B, totals)) {
+        totals.nonfinite = true;
         break;
       }
-      const int r0 = bi * batch;
-      const int B = std::min(batch, tr.n - r0);
-      const int* rows = order.data() + r0;  // [B] this batch's samples
-      gather_features(tr, rows, B, xb.data());
-      for (int r = 0; r < B; ++r)
-        yb[static_cast<std::size_t>(r)] = tr.y[static_cast<std::size_t>(rows[r])];
-      // Prefetch the next batch's rows (13 cache lines each for MNIST's 784 bytes) so its
-      // gather does not wait on DRAM for each randomly placed row.
-      if (bi + 1 < batches) {
-        const int n_next = std::min(batch, tr.n - r0 - B);
-        for (int r = 0; r < n_next; ++r) {
-          const std::uint8_t* row =
-              tr.pixels.data() + static_cast<std::size_t>(rows[B + r]) * tr.dim;
-          for (int off = 0; off < tr.dim; off += 64) __builtin_prefetch(row + off);
-        }
-      }
-      net.forward(xb.data(), B, act_hook);
-      int correct = 0;
-      const double loss = net.loss_and_output_delta(yb.data(), B, &correct);
-      if (!std::isfinite(loss)) {
-        nonfinite = true;
-        break;
-      }
-      loss_sum += loss * B;
-      hits += correct;
-      seen += B;
-      net.backward(xb.data(), B, grad_hook);
-
-      const bool event = config.every > 0 ? (step + 1) % static_cast<std::uint64_t>(config.every) == 0
-                                          : bi + 1 == batches;
-      const bool round_now = round_weights && event;
-      const std::span<float> master_view = use_master ? std::span<float>(master) : std::span<float>();
-      const StochasticKey weight_key{config.seed, kStreamRoundWeights | (step + 1), 0};
-      QuantizeStats s;
-      if (round_updates) {
-        // step = lr v, v = mu v + g + wd w (PyTorch SGD), in place in grads; rounded; applied.
-        float* g = net.grads.data();
-        const float* w = use_master ? master.data() : net.params.data();
-        if (config.momentum > 0) {
-          float* v = velocity.data();
-          for (std::size_t i = 0; i < P; ++i) {
-            v[i] = mu * v[i] + (g[i] + wd * w[i]);
-            g[i] = lr * v[i];
-          }
-        } else {
-          for (std::size_t i = 0; i < P; ++i) g[i] = lr * (g[i] + wd * w[i]);
-        }
-        round_into(net.grads, kStreamRoundUpdates | step);
-        lost += apply_update(net.params, master_view, net.grads, round_now, fmt, mode, weight_key, &s);
-      } else {
-        // The same step computed inside the update pass (one pass over the arrays).
-        lost += sgd_update(net.params, master_view, net.grads, velocity, lr, mu, wd, round_now,
-                           fmt, mode, weight_key, &s);
-      }
-      lost_denominator += P;
-      if (round_now) last_stats = s;
+      run.backward(B);
+      run.optimizer_step(bi, lr, totals);
     }
-
-    if (abandoned) {
+    if (bi < run.batches() && !totals.nonfinite) {  // abandoned by on_batch
       result.status = RunStatus::pending;
       result.message = "stopped by the caller in epoch " + std::to_string(epoch + 1);
       break;
     }
-    EpochMetrics m;
-    m.train_loss = seen > 0 ? loss_sum / seen : std::nan("");
-    if (nonfinite) m.train_loss = std::nan("");
-    m.train_accuracy = seen > 0 ? static_cast<double>(hits) / seen : 0.0;
-    m.test_accuracy = evaluate(epoch);
-    m.lost_update_fraction = lost_denominator ? static_cast<double>(lost) / lost_denominator : 0.0;
-    std::size_t zeros = 0;
-    for (float v : net.params) zeros += v == 0.0f;
-    m.zero_fraction = static_cast<double>(zeros) / P;
-    m.overflow = last_stats.overflow;
-    m.underflow = last_stats.underflow;
-    m.wall_seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t_epoch).count();
+    const EpochMetrics m = run.record(totals, run.evaluate(epoch), seconds_since(t_epoch));
     result.epochs.push_back(m);
     result.final_test_accuracy = m.test_accuracy;
-
-    if (nonfinite) {
-      result.status = RunStatus::diverged;
-      result.message = "loss became NaN/inf in epoch " + std::to_string(epoch + 1);
-      break;
-    }
-    chance_streak = m.test_accuracy <= chance ? chance_streak + 1 : 0;
     const bool last = epoch + 1 == config.epochs;
-    if (chance_streak >= kChancePatience || (last && chance_streak > 0)) {
+    result.message = divergence(totals, m, chance, epoch, last, chance_streak);
+    if (!result.message.empty()) {
       result.status = RunStatus::diverged;
-      char buf[160];
-      std::snprintf(buf, sizeof buf, "test accuracy at chance (<= %.4f) for %d epoch(s)%s", chance,
-                    chance_streak, last ? "" : "; stopped early");
-      result.message = buf;
       break;
     }
     if (on_epoch && !on_epoch(epoch, m)) {
@@ -541,9 +594,8 @@ RunResult train(const TrainConfig& config, const DatasetPair& data, const EpochC
   }
   if (result.status == RunStatus::diverged && on_epoch && !result.epochs.empty())
     on_epoch(static_cast<int>(result.epochs.size()) - 1, result.epochs.back());
-  if (config.save_weights) result.params = net.params;
-  result.wall_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t_run).count();
+  if (config.save_weights) result.params = run.params();
+  result.wall_seconds = seconds_since(t_run);
   return result;
 }
 

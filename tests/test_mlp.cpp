@@ -342,6 +342,51 @@ TEST(ApplyUpdate, EqualsWholeArrayQuantize) {
   }
 }
 
+// With the step rounded (--apply-to updates), sgd_update equals "form the step lr * d, round it
+// into the format from step_key, then apply_update" bit for bit, and reports both roundings'
+// counts; at weight_decay 0 too (d = g + 0 x there).
+TEST(SgdUpdate, RoundedStepEqualsFormRoundApply) {
+  const std::size_t n = 40000;
+  const auto k = rng::key(5, 5);
+  std::vector<float> w0(n), g0(n), v0(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    w0[i] = static_cast<float>(rng::uniform01(k, 3 * i) - 0.5);
+    g0[i] = static_cast<float>((rng::uniform01(k, 3 * i + 1) - 0.5) * 1e-1);
+    v0[i] = static_cast<float>((rng::uniform01(k, 3 * i + 2) - 0.5) * 1e-3);
+  }
+  const Format fmt = parse_format("E4M3");
+  for (float mu : {0.0f, 0.9f})
+    for (float wd : {0.0f, 1e-2f})
+      for (bool round_weights : {false, true}) {
+        SCOPED_TRACE(::testing::Message() << "mu=" << mu << " wd=" << wd << " w=" << round_weights);
+        const float lr = 0.5f;
+        auto w = w0, g = g0, v = v0, w2 = w0, g2 = g0, v2 = v0;
+        UpdateRounding r{fmt, Rounding::stochastic, round_weights, {1, 2, 0}};
+        r.step = true;
+        r.step_key = {1, 3, 0};
+        const UpdateCounts got = sgd_update(w, {}, g, v, SgdStep{lr, mu, wd}, r);
+        for (std::size_t i = 0; i < n; ++i) {
+          if (mu != 0.0f) {
+            v2[i] = mu * v2[i] + (g2[i] + wd * w2[i]);
+            g2[i] = lr * v2[i];
+          } else {
+            g2[i] = lr * (g2[i] + wd * w2[i]);
+          }
+        }
+        QuantizeStats step_stats, weight_stats;
+        quantize(g2, fmt, Rounding::stochastic, r.step_key, &step_stats);
+        const auto lost = apply_update(w2, {}, g2, round_weights, fmt, Rounding::stochastic,
+                                       r.weights_key, &weight_stats);
+        EXPECT_EQ(got.lost, lost);
+        EXPECT_EQ(got.step.underflow, step_stats.underflow);
+        EXPECT_GT(got.step.underflow, 0u);
+        EXPECT_EQ(got.weights.underflow, weight_stats.underflow);
+        EXPECT_EQ(got.weights.overflow, weight_stats.overflow);
+        EXPECT_EQ(0, std::memcmp(w.data(), w2.data(), n * sizeof(float)));
+        EXPECT_EQ(0, std::memcmp(v.data(), v2.data(), n * sizeof(float)));
+      }
+}
+
 // The fused SGD update equals "compute the step, then apply_update" bit for bit: weights,
 // momentum buffer, master copy and the lost count.
 TEST(SgdUpdate, EqualsStepThenApplyUpdate) {
@@ -363,8 +408,9 @@ TEST(SgdUpdate, EqualsStepThenApplyUpdate) {
         auto w = w0, g = g0, v = v0, m = w0;
         auto w2 = w0, g2 = g0, v2 = v0, m2 = w0;
         const StochasticKey key{1, 2, 3};
+        const UpdateRounding rounding{fmt, Rounding::stochastic, round, key};
         const auto lost = sgd_update(w, use_master ? std::span<float>(m) : std::span<float>(), g, v,
-                                     lr, mu, wd, round, fmt, Rounding::stochastic, key, nullptr);
+                                     SgdStep{lr, mu, wd}, rounding).lost;
         const auto& x = use_master ? m2 : w2;
         for (std::size_t i = 0; i < n; ++i) {
           if (mu != 0.0f) {

@@ -122,16 +122,38 @@ std::uint64_t apply_update(std::span<float> working, std::span<float> master,
                            std::span<const float> step, bool round, const Format& fmt,
                            Rounding mode, StochasticKey key, QuantizeStats* stats);
 
-// apply_update with the SGD step (PyTorch's rule); the subtraction, rounding and lost-update count
-// are one pass (subtract_round in formats.hpp), preceded by one pass forming v when momentum or
-// weight decay is on:
-//   v[i] = momentum v[i] + (g[i] + weight_decay x[i]);  step[i] = lr v[i]   (momentum > 0)
-//   step[i] = lr (g[i] + weight_decay x[i])                                  (momentum == 0)
-// where x is the value the step is applied to (master if given, else working). grads is
-// consumed (its contents afterwards are unspecified); velocity is only touched when momentum > 0.
-std::uint64_t sgd_update(std::span<float> working, std::span<float> master,
-                         std::span<float> grads, std::span<float> velocity, float lr,
-                         float momentum, float weight_decay, bool round, const Format& fmt,
-                         Rounding mode, StochasticKey key, QuantizeStats* stats);
+// One SGD step (PyTorch's rule) on the stored weights, with its rounding. The step is lr * d,
+//   d = v, v <- momentum v + (g + weight_decay x)   (momentum > 0; v is `velocity`)
+//   d = g + weight_decay x                            (momentum == 0)
+// where x is the value the step is applied to (master if given, else working); it is applied
+// as apply_update does, the weights rounded per `UpdateRounding`. grads is consumed (its
+// contents afterwards are unspecified); velocity is only touched when momentum > 0.
+struct SgdStep {
+  float lr = 0.1f;
+  float momentum = 0.0f;
+  float weight_decay = 0.0f;
+};
+// What the step rounds into `format` in `mode`: the updated weights (the working copy, with
+// master weights), and the step lr * d itself before it is applied (--apply-to updates; d is
+// then formed as (g + weight_decay x) even at weight_decay 0, the step rounded with step_key,
+// and applied with scale 1). Each with its own counter-based stream.
+struct UpdateRounding {
+  Format format{};
+  Rounding mode = Rounding::toward_zero;
+  bool weights = false;
+  StochasticKey weights_key{};
+  bool step = false;
+  StochasticKey step_key{};
+};
+struct UpdateCounts {
+  std::uint64_t lost = 0;  // step != 0 but the stored weight unchanged (swamping)
+  QuantizeStats step;      // the step's rounding (when rounded)
+  QuantizeStats weights;   // the weights' rounding (when rounded)
+};
+// Without step rounding the subtraction, rounding and lost-update count are one pass
+// (subtract_round in formats.hpp), preceded by one pass forming d when momentum or weight
+// decay is on. Elementwise passes, OpenMP-threaded for large buffers.
+UpdateCounts sgd_update(std::span<float> working, std::span<float> master, std::span<float> grads,
+                        std::span<float> velocity, const SgdStep& sgd, const UpdateRounding& rounding);
 
 }  // namespace precsweep
