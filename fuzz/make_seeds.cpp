@@ -5,6 +5,7 @@
 // time; nothing binary is committed.
 // Deliberately leaves out: the text seeds (fuzz/corpus/, sweeps/*.yaml).
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <string>
 
@@ -52,8 +53,9 @@ RunResult fake_result(RunStatus status, int epochs, const std::string& message) 
 void write_results_seeds(const fs::path& dir) {
   fs::create_directories(dir);
   const SweepSpec spec = parse_spec(
-      "name: fuzz-seed\ndataset: synthetic\nhidden: 4\nepochs: 2\n"
-      "format: [E5M2, bf16]\nrounding: [nearest_even, stochastic]\nbaseline: true\n",
+      "name: fuzz-seed\ndataset: synthetic\nepochs: 2\nmodel: {hidden: [4]}\n"
+      "precision: {format: [E5M2, bf16], rounding: [nearest_even, stochastic]}\n"
+      "baseline: true\n",
       "fuzz-seed.yaml");
   RunInfo info;
   info.hostnames = {"seedhost"};
@@ -80,8 +82,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   const fs::path out = argv[1];
-  write_idx_seeds(out / "idx");
-  write_results_seeds(out / "results");
+  try {
+    write_idx_seeds(out / "idx");
+    write_results_seeds(out / "results");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "fuzz_make_seeds: %s\n", e.what());
+    return 1;
+  }
   std::printf("fuzz_make_seeds: wrote %s/{idx,results}\n", out.c_str());
   return 0;
 }
