@@ -195,7 +195,9 @@ template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, bool kSymmetr
         // A tiny |x| goes to min_sub with probability |x| / min_sub.
         const std::uint32_t sig =
             (a & 0x007FFFFFu) | (lane_mask(i32(a) >= 0x00800000) & 0x00800000u);
-        const std::int32_t shl = std::max(32 - drop, 0);                // 0..8 when tiny
+        // Clamped to 31 too: lanes that are not tiny (drop < 24) discard this value, but a
+        // shift by 32 would still be undefined behaviour (UBSan, sanitizer build).
+        const std::int32_t shl = std::min(std::max(32 - drop, 0), 31);  // 0..8 when tiny
         const std::int32_t shr = std::min(std::max(drop - 32, 0), 31);  // sig < 2^24: >> 31 is 0
         r = select(tiny, min_sub & lane_mask(h < ((sig << shl) >> shr)), r);
       }

@@ -6,6 +6,7 @@
 // Deliberately leaves out: YAML anchors/merge keys semantics beyond what yaml-cpp resolves,
 // and any I/O besides reading the spec file.
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -22,6 +23,25 @@
 
 namespace precsweep {
 namespace {
+
+// Counts the documents of a YAML stream (yaml-cpp's event interface) and where the second starts.
+struct DocumentCounter : YAML::EventHandler {
+  int documents = 0;
+  int second_line = 0;
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (++documents == 2) second_line = mark.line;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
 
 using namespace spec_detail;
 
@@ -570,9 +590,15 @@ class Parser {
 
   // ---- the whole spec -----------------------------------------------------------------------
   SweepSpec parse(const std::string& text) const {
-    std::vector<YAML::Node> docs;
+    YAML::Node root;
+    DocumentCounter counter;
     try {
-      docs = YAML::LoadAll(text);
+      // Not YAML::LoadAll: yaml-cpp 0.7 never consumes a stray ',' at block level and returns
+      // empty documents forever. Counting stops at the second document; only the first is built.
+      std::istringstream in(text);
+      YAML::Parser parser(in);
+      for (int n = 0; n < 2 && parser.HandleNextDocument(counter);) ++n;
+      if (counter.documents > 0) root = YAML::Load(text);
     } catch (const YAML::DeepRecursion& e) {
       throw InputError(source_ + ":" + std::to_string(e.mark.line + 1) +
                        ": nested too deeply (" + std::to_string(e.depth()) +
@@ -582,9 +608,10 @@ class Parser {
       if (!e.mark.is_null()) where += ":" + std::to_string(e.mark.line + 1);
       throw InputError(where + ": invalid YAML: " + e.msg);
     }
-    if (docs.empty() || docs[0].IsNull()) throw InputError(source_ + ": the spec is empty");
-    if (docs.size() > 1) fail(docs[1], "", "more than one YAML document; a spec is one document");
-    const YAML::Node& root = docs[0];
+    if (counter.documents == 0 || root.IsNull()) throw InputError(source_ + ": the spec is empty");
+    if (counter.documents > 1)
+      throw InputError(source_ + ":" + std::to_string(counter.second_line + 1) +
+                       ": more than one YAML document; a spec is one document");
     if (!root.IsMap()) fail(root, "", "a spec must be a map of keys (name, dataset, model, ...)");
 
     SweepSpec spec;
