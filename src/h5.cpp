@@ -107,6 +107,13 @@ bool write_all(int fd, const void* data, std::size_t n) {
 // Child side of read_vlen_strings_isolated: reads the strings and sends each as an 8-byte
 // length and its bytes; exit status 0 when all were sent.
 [[noreturn]] void vlen_child(hid_t attr, std::size_t n, int fd) {
+  // What libhdf5 (or a sanitizer, or glibc's heap checks) prints while failing on the damaged
+  // bytes is not the user's message: the parent prints one line. Silence stdout and stderr.
+  const int null_fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (null_fd >= 0) {
+    ::dup2(null_fd, 1);
+    ::dup2(null_fd, 2);
+  }
   // A damaged length can ask for gigabytes (which Linux would grant, then fill for seconds):
   // cap the child's address space at what it maps now plus 256 MiB.
   char statm[128] = "";
