@@ -18,6 +18,9 @@
 #include <cstring>
 #include <mutex>
 
+// Sanitizer runtime hook (weak: absent, and null, in an uninstrumented build).
+extern "C" void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
+
 namespace precsweep::h5 {
 
 namespace {
@@ -114,6 +117,11 @@ bool write_all(int fd, const void* data, std::size_t n) {
     ::dup2(null_fd, 1);
     ::dup2(null_fd, 2);
   }
+  // A crash here is an expected outcome, reported by the parent: die of the signal itself,
+  // without the handlers the process may carry (a sanitizer's or libFuzzer's, which would
+  // report the contained crash as the program's own).
+  for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE}) ::signal(sig, SIG_DFL);
+  if (__sanitizer_set_death_callback != nullptr) __sanitizer_set_death_callback(nullptr);
   // A damaged length can ask for gigabytes (which Linux would grant, then fill for seconds):
   // cap the child's address space at what it maps now plus 256 MiB.
   char statm[128] = "";
