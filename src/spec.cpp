@@ -72,21 +72,6 @@ class Parser {
     throw InputError(printable(where + ": " + (path.empty() ? "" : path + ": ") + msg));
   }
 
-  // Control bytes (a NUL or ESC in a key or value) as \xNN, so the one-line message shows
-  // them instead of being cut or redrawing the terminal.
-  static std::string printable(const std::string& s) {
-    std::string out;
-    for (unsigned char c : s) {
-      if (c < 0x20 || c == 0x7f) {
-        char buf[8];
-        std::snprintf(buf, sizeof buf, "\\x%02x", c);
-        out += buf;
-      } else {
-        out += static_cast<char>(c);
-      }
-    }
-    return out;
-  }
 
   static int line_of(const YAML::Node& node) {
     return node.Mark().is_null() ? 0 : node.Mark().line + 1;

@@ -47,18 +47,8 @@ bool parse_number(const std::string& token, float& out) {
 // A token as shown in a message: at most 40 bytes, control bytes (NUL included) as \xNN so the
 // message stays one printable line.
 std::string shown_token(const std::string& token) {
-  std::string out;
-  for (std::size_t i = 0; i < token.size() && i < 40; ++i) {
-    const unsigned char c = static_cast<unsigned char>(token[i]);
-    if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return token.size() > 40 ? out + "..." : out;
+  if (token.size() <= 40) return printable(token);
+  return printable(std::string_view(token).substr(0, 40)) + "...";
 }
 
 std::string format_hex(float v) {
