@@ -47,15 +47,27 @@ void single_threaded(F body) {
 
 inline int block_count(int n, int block) { return (n + block - 1) / block; }
 
+// One row-major product C = op(A) op(B) in float or double (the only difference between the
+// callers' products).
+inline void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const float* A,
+                 int lda, const float* B, int ldb, float* C, int ldc) {
+  cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, A, lda, B, ldb, 0.0f, C, ldc);
+}
+inline void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const double* A,
+                 int lda, const double* B, int ldb, double* C, int ldc) {
+  cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, A, lda, B, ldb, 0.0, C, ldc);
+}
+
 // Row-major C[M, N] = A[M, K] op(B) (op(B) = B[K, N], or B[N, K]^T when transB), in blocks of
 // `rows` rows of C: row r of C depends on row r of A only, so each block is a smaller product.
-inline void dgemm_row_blocks(bool transB, int M, int N, int K, const double* A, int lda,
-                             const double* B, int ldb, double* C, int ldc, int rows) {
+template <class T>
+void gemm_row_blocks(bool transB, int M, int N, int K, const T* A, int lda, const T* B, int ldb,
+                     T* C, int ldc, int rows) {
   for_each_block(block_count(M, rows), [&](int i) {
     const int r0 = i * rows, m = std::min(rows, M - r0);
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, N, K, 1.0,
-                A + static_cast<std::size_t>(r0) * lda, lda, B, ldb, 0.0,
-                C + static_cast<std::size_t>(r0) * ldc, ldc);
+    gemm(CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, N, K,
+         A + static_cast<std::size_t>(r0) * lda, lda, B, ldb,
+         C + static_cast<std::size_t>(r0) * ldc, ldc);
   });
 }
 
@@ -64,8 +76,8 @@ inline void dgemm_tn_row_blocks(int M, int N, int K, const double* A, int lda, c
                                 int ldb, double* C, int ldc, int rows) {
   for_each_block(block_count(M, rows), [&](int i) {
     const int j0 = i * rows, m = std::min(rows, M - j0);
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, N, K, 1.0, A + j0, lda, B, ldb, 0.0,
-                C + static_cast<std::size_t>(j0) * ldc, ldc);
+    gemm(CblasTrans, CblasNoTrans, m, N, K, A + j0, lda, B, ldb,
+         C + static_cast<std::size_t>(j0) * ldc, ldc);
   });
 }
 

@@ -97,7 +97,7 @@ Evaluation evaluate_network(const MlpLayout& layout, Activation activation,
     std::vector<double>& Z = e.Z[static_cast<std::size_t>(l)];  // [N, out]
     Z.assign(static_cast<std::size_t>(N) * out, 0.0);
     // Z[N, out] = Ain[N, in] W[out, in]^T + b
-    blas_blocks::dgemm_row_blocks(true, N, out, in, Ain.data(), in, W, in, Z.data(), out,
+    blas_blocks::gemm_row_blocks(true, N, out, in, Ain.data(), in, W, in, Z.data(), out,
                                   kRowBlock);
     for (int r = 0; r < N; ++r)
       for (int j = 0; j < out; ++j) Z[static_cast<std::size_t>(r) * out + j] += b[j];
@@ -142,7 +142,7 @@ Evaluation evaluate_network(const MlpLayout& layout, Activation activation,
       const double* W = e.params.data() + layout.w_offset[static_cast<std::size_t>(l)];
       std::vector<double>& Dp = e.D[static_cast<std::size_t>(l) - 1];  // [N, in]
       Dp.assign(static_cast<std::size_t>(N) * in, 0.0);
-      blas_blocks::dgemm_row_blocks(false, N, in, out, D.data(), out, W, in, Dp.data(), in,
+      blas_blocks::gemm_row_blocks(false, N, in, out, D.data(), out, W, in, Dp.data(), in,
                                     kRowBlock);
       for (std::size_t i = 0; i < Dp.size(); ++i) Dp[i] *= act_derivative(activation, Ain[i]);
     }

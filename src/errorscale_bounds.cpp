@@ -169,7 +169,7 @@ BoundInputs bound_inputs(const MlpLayout& layout, Activation, const Evaluation& 
     // |Z| bound operand: |A| |W|^T + |b|  [N, out]
     const std::vector<double> absA = absolute(Ain.data(), Ain.size());
     std::vector<double> T(static_cast<std::size_t>(N) * out, 0.0);
-    blas_blocks::dgemm_row_blocks(true, N, out, in, absA.data(), in, absW.data(), in, T.data(),
+    blas_blocks::gemm_row_blocks(true, N, out, in, absA.data(), in, absW.data(), in, T.data(),
                                   out, kRowBlock);
     for (int r = 0; r < N; ++r)
       for (int j = 0; j < out; ++j) T[static_cast<std::size_t>(r) * out + j] += std::fabs(bias[j]);
@@ -184,10 +184,10 @@ BoundInputs bound_inputs(const MlpLayout& layout, Activation, const Evaluation& 
     if (l > 0) {
       // g = D W [N, in] (before f'), and |D| |W| [N, in]
       std::vector<double> g(static_cast<std::size_t>(N) * in, 0.0), ga(g.size(), 0.0);
-      blas_blocks::dgemm_row_blocks(false, N, in, out, ref.D[li].data(), out, W, in, g.data(), in,
+      blas_blocks::gemm_row_blocks(false, N, in, out, ref.D[li].data(), out, W, in, g.data(), in,
                                     kRowBlock);
       const std::vector<double> absD = absolute(ref.D[li].data(), ref.D[li].size());
-      blas_blocks::dgemm_row_blocks(false, N, in, out, absD.data(), out, absW.data(), in,
+      blas_blocks::gemm_row_blocks(false, N, in, out, absD.data(), out, absW.data(), in,
                                     ga.data(), in, kRowBlock);
       b.g_inf[li] = row_max_abs(g, N, in);
       b.abs_g[li] = row_norms(ga, N, in);

@@ -45,16 +45,7 @@ constexpr int kOutBlock = 128;
 using blas_blocks::block_count;
 using blas_blocks::for_each_block;
 
-// Row-major C[M, N] = A[M, K] op(B), cut into blocks of `rows` rows of C (and of A).
-void sgemm_row_blocks(bool transB, int M, int N, int K, const float* A, int lda, const float* B,
-                      int ldb, float* C, int ldc, int rows) {
-  for_each_block(block_count(M, rows), [&](int i) {
-    const int r0 = i * rows, m = std::min(rows, M - r0);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, N, K, 1.0f,
-                A + static_cast<std::size_t>(r0) * lda, lda, B, ldb, 0.0f,
-                C + static_cast<std::size_t>(r0) * ldc, ldc);
-  });
-}
+using blas_blocks::gemm_row_blocks;
 
 // Branch-free "x < lo ? lo : x" as an integer blend: GCC (with the default -ftrapping-math)
 // does not if-convert a float select that feeds more float arithmetic, which would keep the
@@ -208,7 +199,7 @@ const float* Mlp::forward(const float* X, int B, const TensorHook& hook) {
     const int in = layout_.in(l), out = layout_.out(l);
     float* Z = acts_[static_cast<std::size_t>(l)].data();  // [B, out]
     // Z[B, out] = A[B, in] * W[out, in]^T
-    sgemm_row_blocks(true, B, out, in, A, in, W(l), in, Z, out, kRowBlock);
+    gemm_row_blocks(true, B, out, in, A, in, W(l), in, Z, out, kRowBlock);
     const float* bias = b(l);
     if (static_cast<long>(B) * out < kParallelMin) {
       const int kind = l + 1 < L ? static_cast<int>(activation_) : 3;
@@ -303,7 +294,7 @@ void Mlp::backward(const float* X, int B, const TensorHook& hook) {
     if (l > 0) {
       float* Dprev = deltas_[static_cast<std::size_t>(l) - 1].data();  // [B, in]
       // Dprev[B, in] = D[B, out] * W[out, in], then times f'(a) of layer l-1
-      sgemm_row_blocks(false, B, in, out, D, out, W(l), in, Dprev, in, kRowBlock);
+      gemm_row_blocks(false, B, in, out, D, out, W(l), in, Dprev, in, kRowBlock);
       multiply_derivative(Dprev, acts_[static_cast<std::size_t>(l) - 1].data(),
                           static_cast<long>(B) * in, activation_);
     }
