@@ -3,23 +3,15 @@
 // Deliberately leaves out: anything the results file does not use (see h5.hpp).
 #include "precsweep/h5.hpp"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
+#include "h5_child.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
-#include <csignal>
-#include <cstdlib>
 #include <limits>
 #include <cstring>
 #include <mutex>
-
-// Sanitizer runtime hook (weak: absent, and null, in an uninstrumented build).
-extern "C" void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
 
 namespace precsweep::h5 {
 
@@ -95,48 +87,9 @@ std::vector<std::string> unpack(const std::vector<char>& buf, std::size_t len) {
 // 64 KiB (the file format this layer writes), so any larger claim is damage.
 constexpr hsize_t kMaxAttrBytes = 65536;
 
-bool write_all(int fd, const void* data, std::size_t n) {
-  const char* p = static_cast<const char*>(data);
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
-}
-
-// Child side of read_vlen_strings_isolated: reads the strings and sends each as an 8-byte
-// length and its bytes; exit status 0 when all were sent.
-[[noreturn]] void vlen_child(hid_t attr, std::size_t n, int fd) {
-  // What libhdf5 (or a sanitizer, or glibc's heap checks) prints while failing on the damaged
-  // bytes is not the user's message: the parent prints one line. Silence stdout and stderr.
-  const int null_fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
-  if (null_fd >= 0) {
-    ::dup2(null_fd, 1);
-    ::dup2(null_fd, 2);
-  }
-  // A crash here is an expected outcome, reported by the parent: die of the signal itself,
-  // without the handlers the process may carry (a sanitizer's or libFuzzer's, which would
-  // report the contained crash as the program's own).
-  for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE}) ::signal(sig, SIG_DFL);
-  if (__sanitizer_set_death_callback != nullptr) __sanitizer_set_death_callback(nullptr);
-  // A damaged length can ask for gigabytes (which Linux would grant, then fill for seconds):
-  // cap the child's address space at what it maps now plus 256 MiB.
-  char statm[128] = "";
-  const int sfd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-  if (sfd >= 0) {
-    const ssize_t got = ::read(sfd, statm, sizeof statm - 1);
-    ::close(sfd);
-    const unsigned long long pages = got > 0 ? std::strtoull(statm, nullptr, 10) : 0;
-    if (pages > 0) {
-      const rlim_t cap = static_cast<rlim_t>(pages) * static_cast<rlim_t>(::sysconf(_SC_PAGESIZE)) +
-                         (rlim_t{256} << 20);
-      const rlimit lim{cap, cap};
-      ::setrlimit(RLIMIT_AS, &lim);
-    }
-  }
+// The child's side of read_vlen_strings_isolated: each string as an 8-byte length and its
+// bytes. Exits nonzero if the read fails.
+void send_vlen_strings(hid_t attr, std::size_t n, int fd) {
   std::vector<char*> ptrs(n, nullptr);
   Datatype mt = vlen_string_type();
   Datatype ft(H5Aget_type(attr));
@@ -145,31 +98,7 @@ bool write_all(int fd, const void* data, std::size_t n) {
     ::_exit(3);
   for (const char* p : ptrs) {
     const std::uint64_t len = p ? std::strlen(p) : 0;
-    if (!write_all(fd, &len, sizeof len) || !write_all(fd, p, len)) ::_exit(4);
-  }
-  ::_exit(0);
-}
-
-// HDF5 1.10 follows a variable-length string's global-heap reference without checking the
-// stored length against the heap object, so a damaged file can crash the reading process.
-// The values are therefore read by a forked child that sends them back through a pipe; a
-// child that crashes, fails or takes over a minute means the attribute is damaged. (Files
-// this layer writes now hold fixed-length attributes; this path serves older files.)
-// Everything the child writes to `fd` until it closes it (true), or false after 60 s or
-// 64 MiB (no sane attribute is larger).
-bool read_child_output(int fd, std::string& data) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    pollfd pfd{fd, POLLIN, 0};
-    if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) == 0) return false;
-    char buf[4096];
-    const ssize_t r = ::read(fd, buf, sizeof buf);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return r == 0;
-    data.append(buf, static_cast<std::size_t>(r));
-    if (data.size() > (std::size_t{1} << 26)) return false;
+    if (!detail::write_all(fd, &len, sizeof len) || !detail::write_all(fd, p, len)) ::_exit(4);
   }
 }
 
@@ -187,34 +116,18 @@ bool decode_child_output(const std::string& data, std::size_t n, std::vector<std
   return out.size() == n && off == data.size();
 }
 
+// HDF5 1.10 follows a variable-length string's global-heap reference without checking the
+// stored length against the heap object, so a damaged file can crash the reading process: the
+// values are read by a forked child (h5_child.hpp). (Files this layer writes now hold
+// fixed-length attributes; this path serves older files.)
 std::vector<std::string> read_vlen_strings_isolated(hid_t attr, const std::string& what,
                                                     std::size_t n) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw Error("h5: pipe for reading " + what + " failed");
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(fds[0]);
-    ::close(fds[1]);
-    throw Error("h5: fork for reading " + what + " failed");
-  }
-  if (pid == 0) {
-    ::close(fds[0]);
-    vlen_child(attr, n, fds[1]);
-  }
-  ::close(fds[1]);
-  std::string data;
-  const bool complete = read_child_output(fds[0], data);
-  ::close(fds[0]);
-  if (!complete) ::kill(pid, SIGKILL);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  const detail::ChildOutcome child =
+      detail::run_in_child([&](int fd) { send_vlen_strings(attr, n, fd); });
   std::vector<std::string> out;
-  if (!complete || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
-      !decode_child_output(data, n, out))
+  if (!child.finished || !decode_child_output(child.output, n, out))
     throw Error("h5: attribute " + what + " (variable-length strings) is damaged: reading it " +
-                (WIFSIGNALED(status) ? "crashed (signal " + std::to_string(WTERMSIG(status)) + ")"
-                                     : std::string("failed")));
+                (child.how.empty() ? std::string("failed") : child.how));
   return out;
 }
 
@@ -617,6 +530,71 @@ bool File::is_hdf5(const std::filesystem::path& path) {
   htri_t r = H5Fis_hdf5(path.string().c_str());
   if (r < 0) H5Eclear2(H5E_DEFAULT);
   return r > 0;
+}
+
+// ---- File::check_headers: a walk of every header, in a child -------------------------------
+
+namespace {
+
+// Reads one attribute whole (fixed-size values into a buffer of their stored size; strings of
+// variable length through the global heap, then reclaimed). Failures are ignored: only a crash
+// matters here.
+herr_t read_attribute(hid_t loc, const char* name, const H5A_info_t*, void*) {
+  Attribute a(H5Aopen(loc, name, H5P_DEFAULT));
+  if (a.id() < 0) return 0;
+  Datatype t(H5Aget_type(a.id()));
+  Dataspace space(H5Aget_space(a.id()));
+  const hssize_t n = t.id() < 0 || space.id() < 0 ? -1 : H5Sget_simple_extent_npoints(space.id());
+  if (n <= 0 || static_cast<hsize_t>(n) > kMaxAttrBytes) return 0;
+  if (H5Tis_variable_str(t.id()) > 0) {
+    std::vector<char*> ptrs(static_cast<std::size_t>(n), nullptr);
+    Datatype mt(H5Tcopy(t.id()));
+    if (H5Aread(a.id(), mt.id(), ptrs.data()) >= 0)
+      H5Dvlen_reclaim(mt.id(), space.id(), H5P_DEFAULT, ptrs.data());
+    return 0;
+  }
+  const std::size_t size = H5Tget_size(t.id());
+  if (size == 0 || static_cast<hsize_t>(n) * size > kMaxAttrBytes) return 0;
+  std::vector<char> buf(static_cast<std::size_t>(n) * size);
+  H5Aread(a.id(), t.id(), buf.data());
+  return 0;
+}
+
+// Opens one object and decodes what a reader of it would: its attributes and, for a dataset,
+// its type, shape, creation properties (layout, fill value) and storage size.
+herr_t decode_object(hid_t parent, const char* name, const H5O_info_t* info, void*) {
+  const hid_t obj = H5Oopen(parent, name, H5P_DEFAULT);
+  if (obj < 0) return 0;
+  H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_NATIVE, nullptr, read_attribute, nullptr);
+  if (info->type == H5O_TYPE_DATASET) {
+    Datatype t(H5Dget_type(obj));
+    Dataspace space(H5Dget_space(obj));
+    PropList dcpl(H5Dget_create_plist(obj));
+    H5Dget_storage_size(obj);
+  }
+  H5Oclose(obj);
+  return 0;
+}
+
+}  // namespace
+
+// libhdf5 1.10 decodes object headers, attribute messages and heap references without checking
+// their lengths against the file, so some damaged files crash it (found by fuzz/fuzz_results).
+// Every header this layer could decode is therefore decoded once by a forked child first: if
+// that survives, the caller's own reads of the same headers do too (the decoding is
+// deterministic); if it crashes, the file is reported damaged.
+void File::check_headers(const std::filesystem::path& path) {
+  init_library();
+  const std::string p = path.string();
+  const detail::ChildOutcome child = detail::run_in_child([&](int) {
+    PropList fapl = file_access(Access::serial());
+    const hid_t f = H5Fopen(p.c_str(), H5F_ACC_RDONLY, fapl.id());
+    if (f < 0) return;  // the caller's own open reports why
+    H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_NATIVE, decode_object, nullptr, H5O_INFO_BASIC);
+    H5Fclose(f);
+  });
+  if (!child.finished)
+    throw Error("h5: decoding the file's object headers " + child.how + " inside libhdf5");
 }
 
 File::~File() {

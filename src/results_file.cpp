@@ -292,6 +292,8 @@ ResultsFile ResultsFile::open(const std::filesystem::path& path, h5::Access acce
                               bool writable) {
   try {
     ResultsFile r;
+    // A collective open follows rank 0's serial one (check_output in sweep.cpp), which checked.
+    if (!access.parallel) h5::File::check_headers(path);
     r.file_ = h5::File::open(path, writable, access);
     const h5::Group& root = r.file_.root();
     root.check_attributes();  // resume rewrites some, which walks them all

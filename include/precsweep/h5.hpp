@@ -201,6 +201,9 @@ class File {
   static File open(const std::filesystem::path& path, bool writable, Access access);
   // True if `path` is an HDF5 file that HDF5 can open (signature found).
   static bool is_hdf5(const std::filesystem::path& path);
+  // Decodes every object header and attribute of `path` in a forked child (libhdf5 crashes on
+  // some damaged headers); throws Error if that crashed, failed or hung. Serial use only.
+  static void check_headers(const std::filesystem::path& path);
 
   File() = default;
   File(File&&) noexcept = default;
