@@ -51,6 +51,16 @@ void prepare_child() {
   ::setrlimit(RLIMIT_AS, &lim);
 }
 
+// A damaged header can also send libhdf5 into an endless loop. Decoding the headers of any
+// results file takes milliseconds of CPU, so a child that has spun for kCpuSeconds is looping
+// (SIGXCPU). CPU time, not wall time: a slow or stalled file system only makes it wait.
+constexpr rlim_t kCpuSeconds = 10;
+
+void limit_cpu() {
+  const rlimit lim{kCpuSeconds, kCpuSeconds + 1};
+  ::setrlimit(RLIMIT_CPU, &lim);
+}
+
 // Everything the child writes to `fd` until it closes it (true), or false after 60 s or
 // 64 MiB (no sane answer is larger).
 bool read_child_output(int fd, std::string& data) {
@@ -95,6 +105,7 @@ ChildOutcome run_in_child(const std::function<void(int fd)>& body) {
   if (pid == 0) {
     ::close(fds[0]);
     prepare_child();
+    limit_cpu();
     body(fds[1]);
     ::_exit(0);
   }
@@ -107,9 +118,12 @@ ChildOutcome run_in_child(const std::function<void(int fd)>& body) {
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   out.finished = complete && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-  if (WIFSIGNALED(status))
-    out.how = complete ? "crashed (signal " + std::to_string(WTERMSIG(status)) + ")"
-                       : std::string("did not finish within 60 s");
+  if (!complete)
+    out.how = "did not finish within 60 s";
+  else if (WIFSIGNALED(status) && (WTERMSIG(status) == SIGXCPU || WTERMSIG(status) == SIGKILL))
+    out.how = "looped (over " + std::to_string(kCpuSeconds) + " s of CPU time)";
+  else if (WIFSIGNALED(status))
+    out.how = "crashed (signal " + std::to_string(WTERMSIG(status)) + ")";
   else if (!out.finished)
     out.how = "failed";
   return out;
