@@ -119,10 +119,6 @@ TEST(TrainConfig, ParsersAndNames) {
   EXPECT_EQ(apply_to_string(kApplyWeights | kApplyActivations), "weights,activations");
   EXPECT_EQ(parse_apply_to(apply_to_string(15)), 15u);
   EXPECT_EQ(to_string(RunStatus::diverged), "diverged");
-  EXPECT_EQ(parse_hidden("100", "--hidden"), std::vector<int>{100});
-  EXPECT_EQ(parse_hidden("256,128", "--hidden"), (std::vector<int>{256, 128}));
-  for (const char* bad : {"", "0", "256,", "256,,128", "12x", "-3", "+4", " 5", "99999999999"})
-    EXPECT_THROW(parse_hidden(bad, "--hidden"), InputError) << bad;
 }
 
 TEST(Train, LearnsSyntheticData) {

@@ -13,6 +13,7 @@
 #include "commands.hpp"
 #include "precsweep/error.hpp"
 #include "precsweep/h5.hpp"
+#include "precsweep/params.hpp"
 #include "precsweep/results_file.hpp"
 
 namespace precsweep::cli {
@@ -21,15 +22,11 @@ namespace {
 // A /points column as text, one entry per point.
 std::vector<std::string> column_text(const h5::Dataset& d) {
   std::vector<std::string> out;
-  char buf[64];
   switch (d.type()) {
     case h5::Type::string: return d.read_strings();
     case h5::Type::f32:
-    case h5::Type::f64:
-      for (double v : d.read_all<double>()) {
-        std::snprintf(buf, sizeof buf, "%g", v);
-        out.emplace_back(buf);
-      }
+    case h5::Type::f64:  // as the table writes a real parameter's canonical text
+      for (double v : d.read_all<double>()) out.push_back(shortest_text(v));
       return out;
     case h5::Type::u64:
       for (std::uint64_t v : d.read_all<std::uint64_t>()) out.push_back(std::to_string(v));
