@@ -189,6 +189,10 @@ std::vector<Param> make_params() {
                          [](double v) { return v >= 0 && v < 1; }, "must be in [0, 1)"));
   t.push_back(real_param("weight_decay", "L2 weight decay (>= 0)", &TrainConfig::weight_decay,
                          [](double v) { return v >= 0; }, "must be >= 0"));
+  t.push_back(real_param("label_smoothing",
+                         "Label smoothing eps in [0, 1): targets (1 - eps) onehot + eps / classes",
+                         &TrainConfig::label_smoothing, [](double v) { return v >= 0 && v < 1; },
+                         "must be in [0, 1)"));
   t.push_back(text_param(
       "lr_schedule", "train", "constant, cosine or step:<epochs>:<factor>", Yaml::scalar, false,
       [](const std::string& s) -> ParamValue {

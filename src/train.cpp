@@ -362,7 +362,7 @@ class Run {
   bool forward(int B, EpochTotals& t) {
     net_.forward(xb_.data(), B, layer_hook(policy_.activations, kStreamRoundActivations));
     int correct = 0;
-    const double loss = net_.loss_and_output_delta(yb_.data(), B, &correct);
+    const double loss = net_.loss_and_output_delta(yb_.data(), B, &correct, c_.label_smoothing);
     if (!std::isfinite(loss)) return false;
     t.loss_sum += loss * B;
     t.hits += correct;

@@ -101,6 +101,7 @@ TEST(CliInput, SpecAndTrainFlagsRefuseAlike) {
       {"lr", "inf", "expected a number, got 'inf'"},
       {"momentum", "1", "must be in [0, 1), got 1"},
       {"weight_decay", "-1e-7", "must be >= 0, got -1e-07"},
+      {"label_smoothing", "1", "must be in [0, 1), got 1"},
       {"lr_schedule", "step:0:0.5", "expected constant, cosine or step:<epochs>:<factor> "
                                     "(epochs >= 1, factor > 0), got 'step:0:0.5'"},
       {"lr_schedule", "step:99999999999:0.5", ""},

@@ -36,6 +36,7 @@ struct TrainConfig {
   double lr = 0.1;
   double momentum = 0.0;
   double weight_decay = 0.0;
+  double label_smoothing = 0.0;  // eps: cross-entropy targets (1 - eps) onehot + eps / classes
   std::string lr_schedule = "constant";  // "constant", "step:<epochs>:<factor>", "cosine"
   int batch = 64;
   int epochs = 1;
