@@ -163,10 +163,4 @@ std::string parameter_text(const Point& point, const std::string& name) {
   return p->text(point);
 }
 
-DatasetShape dataset_shape(const std::string& name) {
-  if (name == "mnist" || name == "fashion-mnist") return DatasetShape{784, 60000, 10000, 10};
-  if (name == "synthetic") return DatasetShape{64, 2000, 500, 10};  // make_synthetic defaults
-  throw InputError("unknown dataset '" + name + "' (expected mnist, fashion-mnist or synthetic)");
-}
-
 }  // namespace precsweep

@@ -54,16 +54,6 @@ const std::vector<std::string>& parameter_names();
 // Throws std::invalid_argument for a name not in parameter_names().
 std::string parameter_text(const Point& point, const std::string& name);
 
-// Shapes the cost estimate uses without loading data: mnist and fashion-mnist 784 inputs,
-// 60000/10000 samples; synthetic as make_synthetic's defaults (64 inputs, 2000/500 samples).
-struct DatasetShape {
-  int dim = 784;
-  int n_train = 60000;
-  int n_test = 10000;
-  int classes = 10;
-};
-DatasetShape dataset_shape(const std::string& name);  // throws InputError for unknown names
-
 // Parses and expands a spec. Throws InputError naming the key path and (where yaml-cpp gives
 // it) the line: unknown keys, wrong types, empty axes, invalid formats or values.
 SweepSpec parse_spec(const std::string& yaml_text, const std::string& source = "<string>");
