@@ -60,6 +60,7 @@ Param real_param(std::string name, std::string help, double TrainConfig::*field,
   };
   p.text = [field](const Point& pt) { return shortest_text(pt.config.*field); };
   p.real = [field](const Point& pt) { return pt.config.*field; };
+  p.set_real = [field](Point& pt, double v) { pt.config.*field = v; };
   return p;
 }
 
@@ -73,6 +74,7 @@ Param int_param(std::string name, std::string section, std::string help, int Tra
   };
   p.text = [field](const Point& pt) { return std::to_string(pt.config.*field); };
   p.integer = [field](const Point& pt) { return std::int64_t{pt.config.*field}; };
+  p.set_integer = [field](Point& pt, std::int64_t v) { pt.config.*field = static_cast<int>(v); };
   return p;
 }
 
@@ -97,6 +99,7 @@ Param seed_param() {
   };
   p.text = [](const Point& pt) { return std::to_string(pt.config.seed); };
   p.integer = [](const Point& pt) { return static_cast<std::int64_t>(pt.config.seed); };
+  p.set_integer = [](Point& pt, std::int64_t v) { pt.config.seed = static_cast<std::uint64_t>(v); };
   return p;
 }
 
@@ -155,6 +158,7 @@ Param every_param() {
     return e == 0 ? std::string("epoch") : e == 1 ? std::string("batch") : std::to_string(e);
   };
   p.integer = [](const Point& pt) { return std::int64_t{pt.config.every}; };
+  p.set_integer = [](Point& pt, std::int64_t v) { pt.config.every = static_cast<int>(v); };
   return p;
 }
 
@@ -168,6 +172,7 @@ Param master_weights_param() {
   };
   p.text = [](const Point& pt) { return std::string(pt.config.master_weights ? "true" : "false"); };
   p.integer = [](const Point& pt) { return std::int64_t{pt.config.master_weights}; };
+  p.set_integer = [](Point& pt, std::int64_t v) { pt.config.master_weights = v != 0; };
   return p;
 }
 

@@ -145,6 +145,24 @@ TEST(CliInput, SpecAndTrainFlagsRefuseAlike) {
   }
 }
 
+// `status` shows a swept parameter's values as the parameter table's canonical text, the same
+// as `list` (every 1 was shown as "1", master_weights as "0"/"1").
+TEST(CliStatus, AxesShowCanonicalParameterText) {
+  precsweep::test::TempDir d;
+  std::ofstream(d.path / "s.yaml") << "dataset: synthetic\nepochs: 1\nmodel: {hidden: [4]}\n"
+                                      "train: {lr: [0.1, 0.25]}\nprecision: {format: E5M2, "
+                                      "every: [batch, epoch], master_weights: [false, true]}\n";
+  const std::string file = (d.path / "s.h5").string();
+  const CmdResult sweep =
+      run_precsweep("sweep '" + (d.path / "s.yaml").string() + "' --out '" + file + "' --progress 0");
+  ASSERT_EQ(sweep.code, 0) << sweep.out;
+  const CmdResult s = run_precsweep("status '" + file + "'");
+  ASSERT_EQ(s.code, 0) << s.out;
+  for (const char* line : {"  lr:  0.1 4/4  0.25 4/4\n", "  every:  batch 4/4  epoch 4/4\n",
+                           "  master_weights:  false 4/4  true 4/4\n"})
+    EXPECT_NE(s.out.find(line), std::string::npos) << line << s.out;
+}
+
 TEST(CliInput, NetworkLargerThanMemoryIsRefusedWithTheFigure) {
   // Two layers of 32768: under the parameter cap, but 16 GiB; refused under `ulimit -v` 4 GB
   // (and on any machine with less memory available) before any data is read.

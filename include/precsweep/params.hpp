@@ -50,6 +50,9 @@ struct Param {
   std::function<std::string(const Point&)> text;      // canonical text of a point's value
   std::function<double(const Point&)> real;           // Column::f64 value
   std::function<std::int64_t(const Point&)> integer;  // i32, i8; u64 as its bit pattern
+  // The inverse of real / integer: a value read back from its column into a Point.
+  std::function<void(Point&, double)> set_real;
+  std::function<void(Point&, std::int64_t)> set_integer;
 };
 
 // Every run parameter in canonical order (= grid order: first slowest, last fastest).
