@@ -145,6 +145,21 @@ TEST(CliInput, SpecAndTrainFlagsRefuseAlike) {
   }
 }
 
+// `train`'s header names every parameter of the table with its canonical text.
+TEST(CliTrain, HeaderNamesEveryParameter) {
+  const CmdResult r = run_precsweep(
+      "train --dataset synthetic --epochs 1 --hidden 4 --label-smoothing 0.1 --every 1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const std::string header = r.out.substr(0, r.out.find('\n'));
+  EXPECT_EQ(header.rfind("train: synthetic 64-4-10 ", 0), 0u) << header;
+  for (const precsweep::Param& p : precsweep::params()) {
+    if (p.name == "dataset" || p.name == "hidden") continue;  // shown as the data and shape
+    EXPECT_NE(header.find(" " + p.name + "="), std::string::npos) << p.name << ": " << header;
+  }
+  EXPECT_NE(header.find(" label_smoothing=0.1 "), std::string::npos) << header;
+  EXPECT_NE(header.find(" every=batch "), std::string::npos) << header;
+}
+
 // `status` shows a swept parameter's values as the parameter table's canonical text, the same
 // as `list` (every 1 was shown as "1", master_weights as "0"/"1").
 TEST(CliStatus, AxesShowCanonicalParameterText) {

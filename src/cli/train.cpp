@@ -1,6 +1,7 @@
-// `precsweep train`: one training run from the command line. Prints a header, one progress line
-// per epoch, the status, and finally `test_accuracy=<4 decimals>`. Bad flag values are
-// InputErrors (exit 2, one line); a diverged run is a result (exit 0, status=diverged).
+// `precsweep train`: one training run from the command line. Prints a header (every parameter
+// as name=text), one progress line per epoch, the status, and finally
+// `test_accuracy=<4 decimals>`. Bad flag values are InputErrors (exit 2, one line); a diverged
+// run is a result (exit 0, status=diverged).
 // With --out the run is also written as a one-point results file in the sweep layout
 // (write_single_run, results_file.hpp: the sweep engine's code). The run parameters' flags come
 // from the parameter table (params.hpp): `--name` per parameter, checked as in a spec.
@@ -73,16 +74,13 @@ int run_train(const TrainArgs& args) {
   check_memory(config, dims.dim, dims.classes);
   const DatasetPair data = load_dataset(point.dataset, args.data_dir);
 
-  std::string shape = std::to_string(data.train.dim);
-  for (int h : config.hidden) shape += "-" + std::to_string(h);
-  shape += "-" + std::to_string(data.train.classes);
-  std::printf("train: %s %s %s lr=%g momentum=%g batch=%d epochs=%d seed=%llu format=%s "
-              "rounding=%s apply_to=%s every=%s%s threads=%d blas=%s\n",
-              data.name.c_str(), shape.c_str(), to_string(config.activation).c_str(), config.lr,
-              config.momentum, config.batch, config.epochs,
-              static_cast<unsigned long long>(config.seed), config.format.name().c_str(),
-              to_string(config.rounding).c_str(), apply_to_string(config.apply_to).c_str(),
-              parameter_text(point, "every").c_str(), config.master_weights ? " master_weights" : "", config.threads,
+  // Header: the data, the network's shape, then every other parameter from the table.
+  std::string header = "train: " + data.name + " " + std::to_string(data.train.dim);
+  for (int h : config.hidden) header += "-" + std::to_string(h);
+  header += "-" + std::to_string(data.train.classes);
+  for (const Param& p : params())
+    if (p.name != "dataset" && p.name != "hidden") header += " " + p.name + "=" + p.text(point);
+  std::printf("%s threads=%d blas=%s\n", header.c_str(), config.threads,
               build_info::blas_core().c_str());
   std::fflush(stdout);
 
