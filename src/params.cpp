@@ -38,11 +38,10 @@ Param base(std::string name, std::string section, std::string help, Column colum
 
 // A parameter whose canonical text is what its parser returns and which is stored as text.
 Param text_param(std::string name, std::string section, std::string help, Yaml yaml,
-                 bool precision, std::function<ParamValue(const std::string&)> parse,
+                 std::function<ParamValue(const std::string&)> parse,
                  std::function<std::string(const Point&)> text) {
   Param p = base(std::move(name), std::move(section), std::move(help), Column::text);
   p.yaml = yaml;
-  p.precision = precision;
   p.parse = std::move(parse);
   p.text = std::move(text);
   return p;
@@ -80,7 +79,7 @@ Param int_param(std::string name, std::string section, std::string help, int Tra
 
 Param dataset_param() {
   return text_param(
-      "dataset", "", "mnist, fashion-mnist or synthetic", Yaml::scalar, false,
+      "dataset", "", "mnist, fashion-mnist or synthetic", Yaml::scalar,
       [](const std::string& t) -> ParamValue {
         dataset_shape(t);  // the one list of dataset names
         return {t, [t](Point& p) { p.dataset = t; }};
@@ -131,7 +130,7 @@ std::string widths_text(const std::vector<int>& widths) {
 
 Param hidden_param() {
   return text_param(
-      "hidden", "model", "Hidden widths, e.g. 100 or 256,128", Yaml::widths, false,
+      "hidden", "model", "Hidden widths, e.g. 100 or 256,128", Yaml::widths,
       [](const std::string& t) -> ParamValue {
         std::vector<int> w = parse_widths(t);
         return {widths_text(w), [w = std::move(w)](Point& p) { p.config.hidden = w; }};
@@ -142,7 +141,6 @@ Param hidden_param() {
 Param every_param() {
   Param p = base("every", "precision", "Round the weights every batch, epoch or N batches",
                  Column::i32);
-  p.precision = true;
   p.parse = [](const std::string& t) -> ParamValue {
     int every = t == "batch" ? 1 : 0;
     if (t != "batch" && t != "epoch") {
@@ -165,7 +163,6 @@ Param every_param() {
 Param master_weights_param() {
   Param p = base("master_weights", "precision",
                  "Keep fp32 master weights; round a working copy for forward/backward", Column::i8);
-  p.precision = true;
   p.parse = [](const std::string& t) -> ParamValue {
     const bool b = parse_bool(t);
     return {b ? "true" : "false", [b](Point& pt) { pt.config.master_weights = b; }};
@@ -176,13 +173,13 @@ Param master_weights_param() {
   return p;
 }
 
-std::vector<Param> make_params() {
-  std::vector<Param> t;
+// The parameters an fp32 baseline shares with its point (grid order).
+void add_hyperparameters(std::vector<Param>& t) {
   t.push_back(dataset_param());
   t.push_back(seed_param());
   t.push_back(hidden_param());
   t.push_back(text_param(
-      "activation", "model", "sigmoid, tanh or relu", Yaml::scalar, false,
+      "activation", "model", "sigmoid, tanh or relu", Yaml::scalar,
       [](const std::string& s) -> ParamValue {
         const Activation a = parse_activation(s);
         return {to_string(a), [a](Point& p) { p.config.activation = a; }};
@@ -199,7 +196,7 @@ std::vector<Param> make_params() {
                          &TrainConfig::label_smoothing, [](double v) { return v >= 0 && v < 1; },
                          "must be in [0, 1)"));
   t.push_back(text_param(
-      "lr_schedule", "train", "constant, cosine or step:<epochs>:<factor>", Yaml::scalar, false,
+      "lr_schedule", "train", "constant, cosine or step:<epochs>:<factor>", Yaml::scalar,
       [](const std::string& s) -> ParamValue {
         check_lr_schedule(s);
         return {s, [s](Point& p) { p.config.lr_schedule = s; }};
@@ -207,9 +204,13 @@ std::vector<Param> make_params() {
       [](const Point& p) { return p.config.lr_schedule; }));
   t.push_back(int_param("batch", "train", "Mini-batch size", &TrainConfig::batch, 1, kMaxBatch));
   t.push_back(int_param("epochs", "", "Epochs", &TrainConfig::epochs, 1, kMaxEpochs));
+}
+
+// The rounding scheme (grid order): an fp32 baseline has their defaults.
+void add_precision_params(std::vector<Param>& t) {
   t.push_back(text_param(
       "format", "precision", "Number format: fp32, E5M10, bf16, fp8-e4m3, Q8.8, ...",
-      Yaml::format, true,
+      Yaml::format,
       [](const std::string& s) -> ParamValue {
         const Format f = parse_format(s);
         return {f.name(), [f](Point& p) { p.config.format = f; }};
@@ -217,7 +218,6 @@ std::vector<Param> make_params() {
       [](const Point& p) { return p.config.format.name(); }));
   t.push_back(text_param(
       "rounding", "precision", "toward_zero, nearest_even, up, down or stochastic", Yaml::scalar,
-      true,
       [](const std::string& s) -> ParamValue {
         const Rounding r = parse_rounding(s);
         return {to_string(r), [r](Point& p) { p.config.rounding = r; }};
@@ -225,7 +225,7 @@ std::vector<Param> make_params() {
       [](const Point& p) { return to_string(p.config.rounding); }));
   t.push_back(text_param(
       "apply_to", "precision",
-      "What is rounded: comma list of weights, activations, gradients, updates", Yaml::flags, true,
+      "What is rounded: comma list of weights, activations, gradients, updates", Yaml::flags,
       [](const std::string& s) -> ParamValue {
         const unsigned flags = parse_apply_to(s);
         return {apply_to_string(flags), [flags](Point& p) { p.config.apply_to = flags; }};
@@ -233,7 +233,6 @@ std::vector<Param> make_params() {
       [](const Point& p) { return apply_to_string(p.config.apply_to); }));
   t.push_back(every_param());
   t.push_back(master_weights_param());
-  return t;
 }
 
 Metric epoch_metric(std::string name, std::string help, double EpochMetrics::*field) {
@@ -260,7 +259,14 @@ std::string to_string(Column c) {
 }
 
 const std::vector<Param>& params() {
-  static const std::vector<Param> table = make_params();
+  static const std::vector<Param> table = [] {
+    std::vector<Param> t;
+    add_hyperparameters(t);
+    const std::size_t first_precision = t.size();
+    add_precision_params(t);
+    for (std::size_t i = first_precision; i < t.size(); ++i) t[i].precision = true;
+    return t;
+  }();
   return table;
 }
 

@@ -46,9 +46,9 @@ struct SweepSpec {
   std::int64_t grid_points = 0;  // points[0, grid_points) are the grid; the rest are baselines
 };
 
-// The canonical parameter (axis) names, in grid order: dataset, seed, hidden, activation, lr,
-// momentum, weight_decay, lr_schedule, batch, epochs, format, rounding, apply_to, every,
-// master_weights. Every point has a value for each (Axis::values use the same text).
+// The canonical parameter (axis) names, in grid order: the parameter table's (params.hpp;
+// dataset, seed, hidden, ... master_weights). Every point has a value for each (Axis::values
+// use the same text).
 const std::vector<std::string>& parameter_names();
 // A point's value of one parameter as canonical text ("0.1", "200,100", "E5M2", "batch").
 // Throws std::invalid_argument for a name not in parameter_names().
