@@ -17,23 +17,40 @@ namespace {
 
 using Odometer = std::vector<std::size_t>;  // one value index per parameter
 
-// Joins the canonical texts of one grid point's parameters (all of them, or the hyperparameters
-// only: those a baseline shares) into a hash key.
-std::string join_key(const Table& t, const Odometer& idx, bool hyper_only) {
+// Joins the canonical texts of one grid point's parameters whose `use` flag is set (all of
+// them, or the hyperparameters only: those a baseline shares) into a hash key.
+std::string join_key(const Table& t, const Odometer& idx, const std::vector<char>& use) {
   std::string key;
   for (std::size_t k = 0; k < t.size(); ++k) {
-    if (hyper_only && params()[k].precision) continue;
+    if (!use[k]) continue;
     key += t[k].values[idx[k]].text;
     key += '\x1f';
   }
   return key;
 }
 
-// Every precision parameter back to its default: the fp32 baseline of a point.
+// The shape of `name`, remembered from the previous call (points mostly share a dataset).
+const DatasetShape& shape_of(const std::string& name) {
+  thread_local std::string last;
+  thread_local DatasetShape shape;
+  if (name != last) {
+    shape = dataset_shape(name);
+    last = name;
+  }
+  return shape;
+}
+
+// Every precision parameter back to its default: the fp32 baseline of a point. The defaults'
+// setters are parsed once (a spec may have millions of baselines).
 void reset_precision(Point& p) {
-  static const Point defaults;
-  for (const Param& def : params())
-    if (def.precision) def.parse(def.text(defaults)).apply(p);
+  static const std::vector<ParamValue> defaults = [] {
+    const Point def;
+    std::vector<ParamValue> v;
+    for (const Param& param : params())
+      if (param.precision) v.push_back(param.parse(param.text(def)));
+    return v;
+  }();
+  for (const ParamValue& v : defaults) v.apply(p);
 }
 
 }  // namespace
@@ -63,6 +80,9 @@ void expand(const std::vector<Table>& tables, bool baseline, SweepSpec& spec) {
   spec.points.reserve(static_cast<std::size_t>(total));
 
   // Hyperparameter key (the parameters that are not `precision`) of each grid point.
+  const std::vector<char> all(params().size(), 1);
+  std::vector<char> hyper(params().size());
+  for (std::size_t k = 0; k < hyper.size(); ++k) hyper[k] = !params()[k].precision;
   std::vector<std::string> hyper_keys;
   std::unordered_set<std::string> seen;  // full keys; only needed to drop variant duplicates
   const bool dedupe = tables.size() > 1;
@@ -71,7 +91,7 @@ void expand(const std::vector<Table>& tables, bool baseline, SweepSpec& spec) {
     Odometer idx(t.size(), 0);  // over the table, last index fastest
     while (true) {
       bool keep = true;
-      if (dedupe) keep = seen.insert(join_key(t, idx, false)).second;
+      if (dedupe) keep = seen.insert(join_key(t, idx, all)).second;
       if (keep) {
         Point p;
         for (std::size_t k = 0; k < t.size(); ++k) {
@@ -80,7 +100,7 @@ void expand(const std::vector<Table>& tables, bool baseline, SweepSpec& spec) {
         }
         p.id = static_cast<std::int64_t>(spec.points.size());
         spec.points.push_back(std::move(p));
-        if (baseline) hyper_keys.push_back(join_key(t, idx, true));
+        if (baseline) hyper_keys.push_back(join_key(t, idx, hyper));
       }
       int k = static_cast<int>(t.size()) - 1;
       for (; k >= 0; --k) {
@@ -96,7 +116,7 @@ void expand(const std::vector<Table>& tables, bool baseline, SweepSpec& spec) {
   // Report the first point too large with its parameters.
   for (const Point& p : spec.points) {
     try {
-      const DatasetShape shape = dataset_shape(p.dataset);
+      const DatasetShape& shape = shape_of(p.dataset);
       check_network_size(p.config, shape.dim, shape.classes);
     } catch (const InputError& e) {
       std::string what;
@@ -141,7 +161,7 @@ void expand(const std::vector<Table>& tables, bool baseline, SweepSpec& spec) {
   }
 
   for (Point& p : spec.points) {
-    const DatasetShape shape = dataset_shape(p.dataset);
+    const DatasetShape& shape = shape_of(p.dataset);
     p.cost = estimated_cost(p.config, shape.dim, shape.n_train, shape.classes);
   }
 }
