@@ -1,12 +1,12 @@
 // The run parameters and the recorded metrics, each declared once (src/params.cpp): name, spec
 // section, help line, how a value is parsed and checked (the limits), its canonical text, its
 // /points column type, and how it is read from and written to a Point. A parameter's default
-// is its value in a default Point (TrainConfig's member initialisers): text(Point{}). The spec parser and
-// expander, `precsweep train`'s flags, TrainConfig::validate, the results file (writer, reader
-// and the table it records as attributes), `list` and `status` all go through this table, so a
-// spec and the flags accept and refuse exactly the same values with the same messages.
-// Adding a parameter: one entry here, the field in TrainConfig, the code where it takes effect,
-// and docs (docs/sweep-spec.md, "Adding a parameter").
+// is its value in a default Point (TrainConfig's member initialisers): text(Point{}). The spec
+// parser and expander, `precsweep train`'s flags, TrainConfig::validate, the results file
+// (writer, reader and the table it records as attributes), `list` and `status` all go through
+// this table, so a spec and the flags accept and refuse exactly the same values with the same
+// messages. Adding a parameter: one entry in src/params.cpp, the field in TrainConfig, the code
+// where it takes effect, and docs (docs/sweep-spec.md, "Adding a parameter").
 // Deliberately leaves out: YAML grammar (src/spec.cpp), HDF5 calls (src/results_file.cpp) and
 // CLI11 (src/cli/train.cpp); the table is consulted at parse and write time, never per batch.
 #pragma once

@@ -117,8 +117,8 @@ Command add_train(CLI::App& root) {
   auto* app = root.add_subcommand("train", "Train one MLP with its weights rounded into a format");
   const Point defaults;
   for (const Param& p : params()) {
-    if (p.column == Column::i8) {  // a boolean: a bare flag
-      args->switches[p.name] = false;
+    if (p.column == Column::i8) {  // a boolean: a bare flag (turns on a default-false switch)
+      args->switches[p.name] = parse_bool(p.text(defaults));
       app->add_flag(flag_of(p), args->switches[p.name], p.help);
     } else {
       args->values[p.name] = p.text(defaults);
