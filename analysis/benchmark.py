@@ -20,7 +20,7 @@ import numpy as np
 
 from .critical import critical_bits
 from .report import write_report
-from .results import EPOCH_METRICS, curves, load
+from .results import OLD_LAYOUT_EPOCH_METRICS, curves, load
 
 
 
@@ -58,7 +58,7 @@ def write_synthetic(path, points, epochs=5, seed=0):
         acc = 0.9 / (1 + np.exp(-(man - 6))) + rng.normal(0, 0.01, n)  # [N]
         r["status"] = np.ones(n, dtype=np.int8)
         r["final_test_accuracy"] = acc
-        for name in EPOCH_METRICS:
+        for name in OLD_LAYOUT_EPOCH_METRICS:
             r[name] = acc[:, None] * np.linspace(0.5, 1, epochs)[None, :]  # [N, epochs]
         r["wall_seconds"] = np.ones(n)
         r["rank"] = np.zeros(n, dtype=np.int32)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .results import PARAMETERS
+from .results import OLD_LAYOUT_PARAMETERS
 
 # Columns that describe the format rather than the training setting.
 PRECISION_COLUMNS = {"format", "exp_bits", "man_bits", "kind", "int_bits", "frac_bits"}
@@ -39,7 +39,7 @@ def setting_columns(df):
     order; `rounding` is always included when present."""
     rows = df[~df["is_baseline"]] if "is_baseline" in df else df
     keys = []
-    known = [c for c in PARAMETERS if c in df.columns]
+    known = [c for c in df.attrs.get("parameters", OLD_LAYOUT_PARAMETERS) if c in df.columns]
     for c in known:
         if c in NON_SETTING_COLUMNS:
             continue

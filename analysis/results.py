@@ -21,13 +21,16 @@ import pandas as pd
 STATUS_NAMES = ["pending", "done", "diverged", "failed"]  # index = the int8 code in the file
 STATUS_DTYPE = pd.CategoricalDtype(STATUS_NAMES)
 
-# Parameters every point has (/points/<name>), in the sweep's canonical order.
-PARAMETERS = ["dataset", "seed", "hidden", "activation", "lr", "momentum", "weight_decay",
-              "lr_schedule", "batch", "epochs", "format", "rounding", "apply_to", "every",
-              "master_weights"]
-# Per-epoch datasets, each [N, max_epochs], NaN where an epoch was not run.
-EPOCH_METRICS = ["test_accuracy", "train_loss", "train_accuracy", "lost_update_fraction",
-                 "zero_fraction", "overflow", "underflow", "epoch_seconds"]
+# A file records its parameters (/points/<name>, in the sweep's canonical order) and its
+# per-epoch metrics ([N, max_epochs] datasets) as the root attributes `parameters` and
+# `epoch_metrics` (the C++ parameter table, include/precsweep/params.hpp); parameters() and
+# epoch_metrics() read them. Files written before those attributes existed hold exactly these:
+OLD_LAYOUT_PARAMETERS = ["dataset", "seed", "hidden", "activation", "lr", "momentum",
+                         "weight_decay", "lr_schedule", "batch", "epochs", "format", "rounding",
+                         "apply_to", "every", "master_weights"]
+OLD_LAYOUT_EPOCH_METRICS = ["test_accuracy", "train_loss", "train_accuracy",
+                            "lost_update_fraction", "zero_fraction", "overflow", "underflow",
+                            "epoch_seconds"]
 
 # Named formats -> (exponent bits, mantissa bits). Same table as formats.hpp / docs/formats.md.
 NAMED_FORMATS = {"fp32": (8, 23), "tf32": (8, 10), "bf16": (8, 7), "fp16": (5, 10),
@@ -80,6 +83,24 @@ def _attr_value(value):
     if isinstance(value, bytes):
         return _decode(value)
     return value
+
+
+def _name_list(f, attr, old_layout):
+    if attr in f.attrs:
+        return [str(v) for v in _attr_value(f.attrs[attr])]
+    return list(old_layout)
+
+
+def parameters(f):
+    """The run parameters of an open results file, in grid order (its `parameters` attribute;
+    for older files the fixed list they were written with)."""
+    return _name_list(f, "parameters", OLD_LAYOUT_PARAMETERS)
+
+
+def epoch_metrics(f):
+    """The per-epoch metric datasets of an open results file (its `epoch_metrics` attribute;
+    for older files the fixed list they were written with)."""
+    return _name_list(f, "epoch_metrics", OLD_LAYOUT_EPOCH_METRICS)
 
 
 def attributes(path):
@@ -179,9 +200,10 @@ def load(path):
         msg = scalar("message", "")
         df["message"] = [m if fin else "" for m, fin in zip(msg, finished)]
 
+        params = parameters(f)
         # Per-epoch summaries: the last epoch that was run, and means over epochs run.
         epochs_run = np.zeros(n, dtype=np.int64)
-        for name in EPOCH_METRICS:
+        for name in epoch_metrics(f):
             if name not in res:
                 continue
             a = res[name][()].astype(float).reshape(n, -1)  # [N, max_epochs]
@@ -210,16 +232,18 @@ def load(path):
     df["baseline_accuracy"] = base_acc
     df["acc_delta"] = df["final_test_accuracy"] - base_acc
     # Column order: id, parameters (canonical order), format split, then results.
-    first = ["point"] + [c for c in PARAMETERS if c in df] + [
+    first = ["point"] + [c for c in params if c in df] + [
         c for c in ("is_baseline", "kind", "exp_bits", "man_bits", "int_bits", "frac_bits")
         if c in df]
     rest = [c for c in df.columns if c not in first]
-    return df[first + rest]
+    out = df[first + rest]
+    out.attrs["parameters"] = [c for c in params if c in df]
+    return out
 
 
 def curves(path):
     """Long form per-epoch metrics: columns point, epoch (1-based), status and one column per
-    metric in EPOCH_METRICS present in the file. Every point has a row for each of its
+    per-epoch metric the file records (epoch_metrics()). Every point has a row for each of its
     configured epochs (/points/epochs, else the dataset width); epochs not run are NaN."""
     with open_file(path) as f:
         res = f["results"]
@@ -228,7 +252,7 @@ def curves(path):
         finished = status_codes > 0
         metrics = {}
         width = 0
-        for name in EPOCH_METRICS:
+        for name in epoch_metrics(f):
             if name in res:
                 a = res[name][()].astype(float).reshape(n, -1)  # [N, max_epochs]
                 a[~finished] = np.nan

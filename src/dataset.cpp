@@ -86,10 +86,15 @@ std::filesystem::path default_data_dir(const std::string& name) {
   return std::filesystem::path(PRECSWEEP_SOURCE_DIR) / "data" / name;
 }
 
+DatasetShape dataset_shape(const std::string& name) {
+  if (name == "mnist" || name == "fashion-mnist") return DatasetShape{784, 60000, 10000, 10};
+  if (name == "synthetic") return kSyntheticShape;
+  throw InputError("unknown dataset '" + name + "' (expected mnist, fashion-mnist or synthetic)");
+}
+
 DatasetPair load_dataset(const std::string& name, const std::filesystem::path& data_dir) {
+  dataset_shape(name);  // a known name
   if (name == "synthetic") return make_synthetic();
-  if (name != "mnist" && name != "fashion-mnist")
-    throw InputError("unknown dataset '" + name + "' (accepted: mnist, fashion-mnist, synthetic)");
   const auto dir = data_dir.empty() ? default_data_dir(name) : data_dir;
   if (!std::filesystem::is_directory(dir))
     throw InputError("data folder " + dir.string() + " for " + name +

@@ -247,11 +247,16 @@ const float* Mlp::forward(const float* X, int B, const TensorHook& hook) {
   return P;
 }
 
-double Mlp::loss_and_output_delta(const std::uint8_t* y, int B, int* correct) {
+double Mlp::loss_and_output_delta(const std::uint8_t* y, int B, int* correct, double eps) {
   const int C = layout_.classes();
   const float* logits = acts_.back().data();
-  float* D = deltas_.back().data();  // holds P on entry, (P - onehot) / B on exit
+  float* D = deltas_.back().data();  // holds P on entry, (P - T) / B on exit
   const float inv_b = 1.0f / static_cast<float>(B);
+  // Label smoothing: T = (1 - eps) onehot + eps / C, so -sum_j T_j log p_j
+  // = lse - (1 - eps) z_y - (eps / C) sum_j z_j. eps = 0 takes the plain one-hot path.
+  const bool smooth = eps > 0.0;
+  const float off = static_cast<float>(eps / C) * inv_b;         // T_j / B for j != y
+  const float hit = static_cast<float>(1.0 - eps) * inv_b;       // (T_y - eps / C) / B
   int hits = 0;
 #pragma omp parallel for schedule(static) reduction(+ : hits) \
     if (static_cast<long>(B) * C >= kParallelMin)
@@ -260,11 +265,20 @@ double Mlp::loss_and_output_delta(const std::uint8_t* y, int B, int* correct) {
     float* d = D + static_cast<std::size_t>(r) * C;
     const int label = y[r];
     // -log p_y = lse - z_y, computed from the logits so a tiny p_y does not become inf.
-    sample_loss_[static_cast<std::size_t>(r)] =
-        static_cast<double>(lse_[static_cast<std::size_t>(r)]) - static_cast<double>(z[label]);
+    double loss = static_cast<double>(lse_[static_cast<std::size_t>(r)]) - static_cast<double>(z[label]);
     hits += argmax_row(z, C) == label ? 1 : 0;
-    for (int j = 0; j < C; ++j) d[j] *= inv_b;
-    d[label] -= inv_b;
+    if (!smooth) {
+      for (int j = 0; j < C; ++j) d[j] *= inv_b;
+      d[label] -= inv_b;
+    } else {
+      double zsum = 0.0;
+      for (int j = 0; j < C; ++j) zsum += static_cast<double>(z[j]);
+      loss = static_cast<double>(lse_[static_cast<std::size_t>(r)]) -
+             (1.0 - eps) * static_cast<double>(z[label]) - eps / C * zsum;
+      for (int j = 0; j < C; ++j) d[j] = d[j] * inv_b - off;
+      d[label] -= hit;
+    }
+    sample_loss_[static_cast<std::size_t>(r)] = loss;
   }
   double sum = 0.0;
   for (int r = 0; r < B; ++r) sum += sample_loss_[static_cast<std::size_t>(r)];

@@ -13,13 +13,14 @@
 #include <condition_variable>
 #include <cstring>
 #include <ctime>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <thread>
 
 #include "precsweep/build_info.hpp"
 #include "precsweep/error.hpp"
-#include "precsweep/mlp.hpp"
+#include "precsweep/params.hpp"
 #include "spec_internal.hpp"
 
 #ifndef PRECSWEEP_CXX_FLAGS
@@ -32,51 +33,81 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// Parameters stored with a numeric type in /points (the rest are fixed-length strings holding
-// parameter_text()). exp_bits, man_bits and is_baseline are added next to parameter_names().
-h5::Type point_column_type(const std::string& name) {
-  if (name == "lr" || name == "momentum" || name == "weight_decay") return h5::Type::f64;
-  if (name == "batch" || name == "epochs" || name == "every" || name == "exp_bits" ||
-      name == "man_bits")
-    return h5::Type::i32;
-  if (name == "seed") return h5::Type::u64;
-  if (name == "master_weights" || name == "is_baseline") return h5::Type::i8;
+// A /points column: a parameter of the table, or one derived from the point.
+struct PointColumn {
+  std::string name;
+  Column type;
+  std::function<std::string(const Point&)> text;      // Column::text
+  std::function<double(const Point&)> real;           // Column::f64
+  std::function<std::int64_t(const Point&)> integer;  // integer columns
+};
+
+// Every /points column: the parameters in table order, then exp_bits and man_bits (-1 for
+// fixed-point formats) and is_baseline.
+std::vector<PointColumn> point_columns() {
+  std::vector<PointColumn> cols;
+  for (const Param& p : params()) cols.push_back({p.name, p.column, p.text, p.real, p.integer});
+  auto float_field = [](int Format::*field) {
+    return [field](const Point& p) -> std::int64_t {
+      return p.config.format.kind == Format::Kind::floating ? p.config.format.*field : -1;
+    };
+  };
+  cols.push_back({"exp_bits", Column::i32, {}, {}, float_field(&Format::exp_bits)});
+  cols.push_back({"man_bits", Column::i32, {}, {}, float_field(&Format::man_bits)});
+  cols.push_back({"is_baseline", Column::i8, {}, {}, [](const Point& p) -> std::int64_t {
+                    return p.is_baseline;
+                  }});
+  return cols;
+}
+
+h5::Type h5_type(Column c) {
+  switch (c) {
+    case Column::text: return h5::Type::string;
+    case Column::f64: return h5::Type::f64;
+    case Column::i32: return h5::Type::i32;
+    case Column::u64: return h5::Type::u64;
+    case Column::i8: return h5::Type::i8;
+  }
   return h5::Type::string;
 }
 
-// Creates and writes one numeric /points column for every point, rows [0, N).
-void write_point_column(h5::Group& points, const std::string& name,
-                        const std::vector<Point>& pts) {
-  const hsize_t n = pts.size();
-  h5::Type type = point_column_type(name);
-  h5::Dataset d = points.create_dataset(name, type, {n});
+// Writes one numeric /points column for every point, rows [0, N).
+void write_point_column(h5::Dataset& d, const PointColumn& c, const std::vector<Point>& pts) {
   auto column = [&](auto value_of) {
     using T = decltype(value_of(pts[0]));
     std::vector<T> v(pts.size());  // [N]
     for (std::size_t i = 0; i < pts.size(); ++i) v[i] = value_of(pts[i]);
-    d.write_rows(0, n, v.data());
+    d.write_rows(0, pts.size(), v.data());
   };
-  if (n == 0) return;
-  if (name == "lr") column([](const Point& p) { return p.config.lr; });
-  else if (name == "momentum") column([](const Point& p) { return p.config.momentum; });
-  else if (name == "weight_decay") column([](const Point& p) { return p.config.weight_decay; });
-  else if (name == "batch") column([](const Point& p) { return std::int32_t{p.config.batch}; });
-  else if (name == "epochs") column([](const Point& p) { return std::int32_t{p.config.epochs}; });
-  else if (name == "every") column([](const Point& p) { return std::int32_t{p.config.every}; });
-  else if (name == "seed") column([](const Point& p) { return std::uint64_t{p.config.seed}; });
-  else if (name == "master_weights")
-    column([](const Point& p) { return std::int8_t{p.config.master_weights}; });
-  else if (name == "is_baseline") column([](const Point& p) { return std::int8_t{p.is_baseline}; });
-  else if (name == "exp_bits")  // -1 for fixed-point formats
-    column([](const Point& p) {
-      return std::int32_t{p.config.format.kind == Format::Kind::floating ? p.config.format.exp_bits
-                                                                         : -1};
-    });
-  else if (name == "man_bits")
-    column([](const Point& p) {
-      return std::int32_t{p.config.format.kind == Format::Kind::floating ? p.config.format.man_bits
-                                                                         : -1};
-    });
+  if (pts.empty()) return;
+  switch (c.type) {
+    case Column::f64: column([&](const Point& p) { return c.real(p); }); break;
+    case Column::i32:
+      column([&](const Point& p) { return static_cast<std::int32_t>(c.integer(p)); });
+      break;
+    case Column::u64:
+      column([&](const Point& p) { return static_cast<std::uint64_t>(c.integer(p)); });
+      break;
+    case Column::i8:
+      column([&](const Point& p) { return static_cast<std::int8_t>(c.integer(p)); });
+      break;
+    case Column::text: break;
+  }
+}
+
+// The table as root attributes, so readers need no copy of it (docs/results-format.md).
+void write_table_attrs(h5::Group& root) {
+  std::vector<std::string> names, kinds, epoch, run;
+  for (const Param& p : params()) {
+    names.push_back(p.name);
+    kinds.push_back(to_string(p.column));
+  }
+  for (const Metric& m : epoch_metrics()) epoch.push_back(m.name);
+  for (const Metric& m : run_metrics()) run.push_back(m.name);
+  root.write_attr("parameters", names);
+  root.write_attr("parameter_kinds", kinds);
+  root.write_attr("epoch_metrics", epoch);
+  root.write_attr("run_metrics", run);
 }
 
 // Weight slots per point: the largest parameter count among points that save weights.
@@ -84,11 +115,8 @@ std::int64_t weight_slots(const std::vector<Point>& pts) {
   std::int64_t slots = 0;
   for (const Point& p : pts) {
     if (!p.config.save_weights) continue;
-    DatasetShape shape = dataset_shape(p.dataset);
-    std::vector<int> sizes{shape.dim};
-    sizes.insert(sizes.end(), p.config.hidden.begin(), p.config.hidden.end());
-    sizes.push_back(shape.classes);
-    slots = std::max<std::int64_t>(slots, static_cast<std::int64_t>(MlpLayout(sizes).count));
+    const DatasetShape shape = dataset_shape(p.dataset);
+    slots = std::max(slots, parameter_count(p.config.hidden, shape.dim, shape.classes));
   }
   return slots;
 }
@@ -182,9 +210,11 @@ std::string iso8601_utc_now() {
 }
 
 const std::vector<std::string>& per_epoch_metric_names() {
-  static const std::vector<std::string> names = {
-      "test_accuracy",        "train_loss",    "train_accuracy", "lost_update_fraction",
-      "zero_fraction",        "overflow",      "underflow",      "epoch_seconds"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const Metric& m : epoch_metrics()) out.push_back(m.name);
+    return out;
+  }();
   return names;
 }
 
@@ -235,25 +265,23 @@ void ResultsFile::fill_new_file(const SweepSpec& spec, const RunInfo& info, bool
   r.record_run(info);
 
   // /points: one column per parameter, written once here.
+  write_table_attrs(root);
   h5::Group points = root.create_group("points");
-  std::vector<std::string> columns = parameter_names();
-  columns.insert(columns.end(), {"exp_bits", "man_bits", "is_baseline"});
-  for (const std::string& name : columns) {
-    if (point_column_type(name) == h5::Type::string) {
+  for (const PointColumn& c : point_columns()) {
+    if (c.type == Column::text) {
       // String width must agree on every rank (collective create): computed from the points,
       // which every rank holds; only the writer fills the data.
       std::vector<std::string> text(spec.points.size());
       std::size_t len = 1;
       for (std::size_t i = 0; i < spec.points.size(); ++i) {
-        text[i] = parameter_text(spec.points[i], name);
+        text[i] = c.text(spec.points[i]);
         len = std::max(len, text[i].size());
       }
-      h5::Dataset d = points.create_dataset(name, h5::Type::string, {n}, nullptr, len);
+      h5::Dataset d = points.create_dataset(c.name, h5::Type::string, {n}, nullptr, len);
       if (write_points) d.write_strings(0, text);
-    } else if (write_points) {
-      write_point_column(points, name, spec.points);
     } else {
-      points.create_dataset(name, point_column_type(name), {n});
+      h5::Dataset d = points.create_dataset(c.name, h5_type(c.type), {n});
+      if (write_points) write_point_column(d, c, spec.points);
     }
   }
 
@@ -262,10 +290,9 @@ void ResultsFile::fill_new_file(const SweepSpec& spec, const RunInfo& info, bool
   const std::int8_t pending = 0;
   const std::int32_t no_rank = -1;
   results.create_dataset("status", h5::Type::i8, {n}, &pending);
-  results.create_dataset("final_test_accuracy", h5::Type::f64, {n}, &kNaN);
-  for (const std::string& name : per_epoch_metric_names())
-    results.create_dataset(name, h5::Type::f64, {n, e}, &kNaN);
-  results.create_dataset("wall_seconds", h5::Type::f64, {n}, &kNaN);
+  for (const Metric& m : run_metrics()) results.create_dataset(m.name, h5::Type::f64, {n}, &kNaN);
+  for (const Metric& m : epoch_metrics())
+    results.create_dataset(m.name, h5::Type::f64, {n, e}, &kNaN);
   results.create_dataset("rank", h5::Type::i32, {n}, &no_rank);
   h5::Dataset baseline = results.create_dataset("baseline_index", h5::Type::i64, {n});
   if (write_points && n > 0) {
@@ -329,13 +356,12 @@ void ResultsFile::open_datasets() {
   const hsize_t n = static_cast<hsize_t>(n_), e = static_cast<hsize_t>(max_epochs_);
   h5::Group results = file_.root().open_group("results");
   status_ = open_checked(results, "status", {n});
-  final_acc_ = open_checked(results, "final_test_accuracy", {n});
-  wall_ = open_checked(results, "wall_seconds", {n});
   rank_ = open_checked(results, "rank", {n});
   message_ = open_checked(results, "message", {n}, true);
+  per_run_.clear();
+  for (const Metric& m : run_metrics()) per_run_.push_back(open_checked(results, m.name, {n}));
   per_epoch_.clear();
-  for (const std::string& name : per_epoch_metric_names())
-    per_epoch_.push_back(open_checked(results, name, {n, e}));
+  for (const Metric& m : epoch_metrics()) per_epoch_.push_back(open_checked(results, m.name, {n, e}));
   if (file_.root().exists("weights")) {
     h5::Group w = file_.root().open_group("weights");
     weights_ = w.open_dataset("params");
@@ -444,22 +470,13 @@ void ResultsFile::write_point(std::int64_t id, const RunResult& result, int rank
   std::vector<double> values(e);  // [max_epochs], NaN past the epochs run
   for (std::size_t m = 0; m < per_epoch_.size(); ++m) {
     std::fill(values.begin(), values.end(), kNaN);
-    for (std::size_t k = 0; k < run; ++k) {
-      const EpochMetrics& em = result.epochs[k];
-      const double per_metric[] = {em.test_accuracy,
-                                   em.train_loss,
-                                   em.train_accuracy,
-                                   em.lost_update_fraction,
-                                   em.zero_fraction,
-                                   static_cast<double>(em.overflow),
-                                   static_cast<double>(em.underflow),
-                                   em.wall_seconds};
-      values[k] = per_metric[m];
-    }
+    for (std::size_t k = 0; k < run; ++k) values[k] = epoch_metrics()[m].of_epoch(result.epochs[k]);
     if (e > 0) per_epoch_[m].write_rows(row, 1, values.data());
   }
-  final_acc_.write_rows(row, 1, &result.final_test_accuracy);
-  wall_.write_rows(row, 1, &result.wall_seconds);
+  for (std::size_t m = 0; m < per_run_.size(); ++m) {
+    const double v = run_metrics()[m].of_run(result);
+    per_run_[m].write_rows(row, 1, &v);
+  }
   const std::int32_t r = rank;
   rank_.write_rows(row, 1, &r);
   message_.write_strings(row, {result.message});
@@ -506,10 +523,10 @@ void ResultsFile::finish(const std::string& end_time) {
   file_.root().write_attr("end_time", end_time);
   // Every dataset handle closed before the file (the MPI-IO driver refuses to close a file with
   // open objects).
-  for (h5::Dataset* d : {&status_, &final_acc_, &wall_, &rank_, &message_, &weights_,
-                         &weight_count_})
+  for (h5::Dataset* d : {&status_, &rank_, &message_, &weights_, &weight_count_})
     *d = h5::Dataset();
   per_epoch_.clear();
+  per_run_.clear();
   file_.flush();
   file_.close();
 }

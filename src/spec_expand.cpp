@@ -1,9 +1,9 @@
 // Grid expansion: from parsed parameter tables to numbered points. The grid of one table is the
-// Cartesian product of its parameters in canonical order (dataset slowest ... master_weights
-// fastest); several tables (variants) are concatenated in order, later duplicates of an earlier
-// point dropped; fp32 baselines are appended after the grid in order of first use.
+// Cartesian product of its parameters in the table's order (params.hpp: dataset slowest ...
+// master_weights fastest); several tables (variants) are concatenated in order, later
+// duplicates of an earlier point dropped; fp32 baselines are appended after the grid in order
+// of first use, with every `precision` parameter at its default.
 // Deliberately leaves out: YAML (src/spec.cpp) and anything that runs a point.
-#include <charconv>
 #include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
@@ -15,30 +15,50 @@ namespace precsweep {
 namespace spec_detail {
 namespace {
 
-// Joins the canonical texts of parameters [first, last) of one grid point into a hash key.
-std::string join_key(const Table& t, const std::array<std::size_t, kNumParams>& idx, int first,
-                     int last) {
+using Odometer = std::vector<std::size_t>;  // one value index per parameter
+
+// Joins the canonical texts of one grid point's parameters whose `use` flag is set (all of
+// them, or the hyperparameters only: those a baseline shares) into a hash key.
+std::string join_key(const Table& t, const Odometer& idx, const std::vector<char>& use) {
   std::string key;
-  for (int k = first; k < last; ++k) {
+  for (std::size_t k = 0; k < t.size(); ++k) {
+    if (!use[k]) continue;
     key += t[k].values[idx[k]].text;
     key += '\x1f';
   }
   return key;
 }
 
-}  // namespace
-
-std::string format_double(double x) {
-  char buf[64];
-  auto res = std::to_chars(buf, buf + sizeof buf, x);
-  return std::string(buf, res.ptr);
+// The shape of `name`, remembered from the previous call (points mostly share a dataset).
+const DatasetShape& shape_of(const std::string& name) {
+  thread_local std::string last;
+  thread_local DatasetShape shape;
+  if (name != last) {
+    shape = dataset_shape(name);
+    last = name;
+  }
+  return shape;
 }
 
+// Every precision parameter back to its default: the fp32 baseline of a point. The defaults'
+// setters are parsed once (a spec may have millions of baselines).
+void reset_precision(Point& p) {
+  static const std::vector<ParamValue> defaults = [] {
+    const Point def;
+    std::vector<ParamValue> v;
+    for (const Param& param : params())
+      if (param.precision) v.push_back(param.parse(param.text(def)));
+    return v;
+  }();
+  for (const ParamValue& v : defaults) v.apply(p);
+}
+
+}  // namespace
+
 Table default_table() {
-  Table t;
+  Table t(params().size());
   const Point def;
-  for (int k = 0; k < kNumParams; ++k)
-    t[k].values.push_back(Value{parameter_text(def, parameter_names()[k]), {}});
+  for (std::size_t k = 0; k < t.size(); ++k) t[k].values.push_back({params()[k].text(def), {}});
   return t;
 }
 
@@ -59,27 +79,30 @@ void expand(const std::vector<Table>& tables, bool baseline, SweepSpec& spec) {
   spec.points.clear();
   spec.points.reserve(static_cast<std::size_t>(total));
 
-  // Hyperparameter key (parameters before kFirstPrecision) of each grid point, for baselines.
+  // Hyperparameter key (the parameters that are not `precision`) of each grid point.
+  const std::vector<char> all(params().size(), 1);
+  std::vector<char> hyper(params().size());
+  for (std::size_t k = 0; k < hyper.size(); ++k) hyper[k] = !params()[k].precision;
   std::vector<std::string> hyper_keys;
   std::unordered_set<std::string> seen;  // full keys; only needed to drop variant duplicates
   const bool dedupe = tables.size() > 1;
 
   for (const Table& t : tables) {
-    std::array<std::size_t, kNumParams> idx{};  // odometer over the table, last index fastest
+    Odometer idx(t.size(), 0);  // over the table, last index fastest
     while (true) {
       bool keep = true;
-      if (dedupe) keep = seen.insert(join_key(t, idx, 0, kNumParams)).second;
+      if (dedupe) keep = seen.insert(join_key(t, idx, all)).second;
       if (keep) {
         Point p;
-        for (int k = 0; k < kNumParams; ++k) {
-          const Value& v = t[k].values[idx[k]];
+        for (std::size_t k = 0; k < t.size(); ++k) {
+          const ParamValue& v = t[k].values[idx[k]];
           if (v.apply) v.apply(p);
         }
         p.id = static_cast<std::int64_t>(spec.points.size());
         spec.points.push_back(std::move(p));
-        if (baseline) hyper_keys.push_back(join_key(t, idx, 0, kFirstPrecision));
+        if (baseline) hyper_keys.push_back(join_key(t, idx, hyper));
       }
-      int k = kNumParams - 1;
+      int k = static_cast<int>(t.size()) - 1;
       for (; k >= 0; --k) {
         if (++idx[k] < t[k].values.size()) break;
         idx[k] = 0;
@@ -89,11 +112,11 @@ void expand(const std::vector<Table>& tables, bool baseline, SweepSpec& spec) {
   }
   spec.grid_points = static_cast<std::int64_t>(spec.points.size());
 
-  // Every grid point must be a valid run; report the first that is not with its parameters.
+  // Every value passed the table's checks; what is left is the network's size on its dataset.
+  // Report the first point too large with its parameters.
   for (const Point& p : spec.points) {
     try {
-      p.config.validate();
-      const DatasetShape shape = dataset_shape(p.dataset);
+      const DatasetShape& shape = shape_of(p.dataset);
       check_network_size(p.config, shape.dim, shape.classes);
     } catch (const InputError& e) {
       std::string what;
@@ -108,11 +131,11 @@ void expand(const std::vector<Table>& tables, bool baseline, SweepSpec& spec) {
   // elsewhere), so the union of the tables' value lists is exactly that.
   spec.axes.clear();
   spec.fixed.clear();
-  for (int k = 0; k < kNumParams; ++k) {
-    Axis axis{parameter_names()[k], {}};
+  for (std::size_t k = 0; k < params().size(); ++k) {
+    Axis axis{params()[k].name, {}};
     std::unordered_set<std::string> distinct;
     for (const Table& t : tables)
-      for (const Value& v : t[k].values)
+      for (const ParamValue& v : t[k].values)
         if (distinct.insert(v.text).second) axis.values.push_back(v.text);
     (axis.values.size() > 1 ? spec.axes : spec.fixed).push_back(std::move(axis));
   }
@@ -127,12 +150,7 @@ void expand(const std::vector<Table>& tables, bool baseline, SweepSpec& spec) {
           baseline_of.emplace(hyper_keys[i], static_cast<std::int64_t>(spec.points.size()));
       if (inserted) {
         Point b = spec.points[i];
-        const TrainConfig defaults;
-        b.config.format = Format{};
-        b.config.rounding = Rounding::toward_zero;
-        b.config.apply_to = defaults.apply_to;
-        b.config.every = defaults.every;
-        b.config.master_weights = defaults.master_weights;
+        reset_precision(b);
         b.id = it->second;
         b.is_baseline = true;
         b.baseline_index = b.id;
@@ -143,7 +161,7 @@ void expand(const std::vector<Table>& tables, bool baseline, SweepSpec& spec) {
   }
 
   for (Point& p : spec.points) {
-    const DatasetShape shape = dataset_shape(p.dataset);
+    const DatasetShape& shape = shape_of(p.dataset);
     p.cost = estimated_cost(p.config, shape.dim, shape.n_train, shape.classes);
   }
 }
@@ -151,45 +169,18 @@ void expand(const std::vector<Table>& tables, bool baseline, SweepSpec& spec) {
 }  // namespace spec_detail
 
 const std::vector<std::string>& parameter_names() {
-  static const std::vector<std::string> names = {
-      "dataset", "seed",  "hidden", "activation", "lr",       "momentum", "weight_decay",
-      "lr_schedule", "batch", "epochs", "format", "rounding", "apply_to", "every",
-      "master_weights"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const Param& p : params()) out.push_back(p.name);
+    return out;
+  }();
   return names;
 }
 
 std::string parameter_text(const Point& point, const std::string& name) {
-  const TrainConfig& c = point.config;
-  if (name == "dataset") return point.dataset;
-  if (name == "seed") return std::to_string(c.seed);
-  if (name == "hidden") {
-    std::string s;
-    for (std::size_t i = 0; i < c.hidden.size(); ++i)
-      {
-      if (i) s += ',';
-      s += std::to_string(c.hidden[i]);
-    }
-    return s;
-  }
-  if (name == "activation") return to_string(c.activation);
-  if (name == "lr") return spec_detail::format_double(c.lr);
-  if (name == "momentum") return spec_detail::format_double(c.momentum);
-  if (name == "weight_decay") return spec_detail::format_double(c.weight_decay);
-  if (name == "lr_schedule") return c.lr_schedule;
-  if (name == "batch") return std::to_string(c.batch);
-  if (name == "epochs") return std::to_string(c.epochs);
-  if (name == "format") return c.format.name();
-  if (name == "rounding") return to_string(c.rounding);
-  if (name == "apply_to") return apply_to_string(c.apply_to);
-  if (name == "every") return c.every == 0 ? "epoch" : c.every == 1 ? "batch" : std::to_string(c.every);
-  if (name == "master_weights") return c.master_weights ? "true" : "false";
-  throw std::invalid_argument("parameter_text: unknown parameter '" + name + "'");
-}
-
-DatasetShape dataset_shape(const std::string& name) {
-  if (name == "mnist" || name == "fashion-mnist") return DatasetShape{784, 60000, 10000, 10};
-  if (name == "synthetic") return DatasetShape{64, 2000, 500, 10};  // make_synthetic defaults
-  throw InputError("unknown dataset '" + name + "' (expected mnist, fashion-mnist or synthetic)");
+  const Param* p = find_param(name);
+  if (!p) throw std::invalid_argument("parameter_text: unknown parameter '" + name + "'");
+  return p->text(point);
 }
 
 }  // namespace precsweep

@@ -82,9 +82,8 @@ LrSchedule parse_schedule(const std::string& text) {
       return s;
     }
   }
-  throw InputError("lr_schedule: bad value '" + text +
-                   "' (expected constant, cosine, or step:<epochs>:<factor> with epochs >= 1 "
-                   "and factor > 0)");
+  throw InputError("expected constant, cosine or step:<epochs>:<factor> (epochs >= 1, factor > 0), "
+                   "got '" + text + "'");
 }
 
 // Learning rate for epoch e (0-based) of E: constant; step: lr * factor^floor(e / epochs);
@@ -127,25 +126,7 @@ double chance_threshold(const Dataset& test) {
 
 // ---- small parsers and names ---------------------------------------------------------------
 
-bool parse_positive_int(std::string_view text, int& value) {
-  return parse_int(text, value) && value >= 1;
-}
-
-std::vector<int> parse_hidden(const std::string& text, const std::string& where) {
-  std::vector<int> widths;
-  std::size_t pos = 0;
-  while (pos <= text.size()) {
-    const std::size_t comma = std::min(text.find(',', pos), text.size());
-    const std::string item = text.substr(pos, comma - pos);
-    int w = 0;
-    if (!parse_positive_int(item, w))
-      throw InputError(where + ": bad width '" + item + "' in '" + text +
-                       "' (expected positive integers separated by commas, e.g. 256,128)");
-    widths.push_back(w);
-    pos = comma + 1;
-  }
-  return widths;
-}
+void check_lr_schedule(const std::string& text) { parse_schedule(text); }
 
 unsigned parse_apply_to(std::string_view text) {
   unsigned flags = 0;
@@ -190,46 +171,18 @@ std::string to_string(RunStatus s) {
   return "?";
 }
 
-// Shortest text that reads back as `x` ("-1e-07", "0.1"): messages show the value given.
-static std::string number_text(double x) {
-  char buf[32];
-  const auto r = std::to_chars(buf, buf + sizeof buf, x);
-  return std::string(buf, r.ptr);
-}
-
-void TrainConfig::validate() const {
-  auto bad = [](const std::string& what) { throw InputError(what); };
-  if (hidden.empty()) bad("hidden: at least one hidden layer width is needed");
-  if (hidden.size() > static_cast<std::size_t>(kMaxHiddenLayers))
-    bad("hidden: " + std::to_string(hidden.size()) + " layers, at most " +
-        std::to_string(kMaxHiddenLayers));
-  for (int h : hidden)
-    if (h < 1 || h > kMaxLayerWidth)
-      bad("hidden: layer width " + std::to_string(h) + " out of range (1.." +
-          std::to_string(kMaxLayerWidth) + ")");
-  if (!(std::isfinite(lr) && lr > 0)) bad("lr: must be a finite number > 0, got " + number_text(lr));
-  if (!(std::isfinite(momentum) && momentum >= 0 && momentum < 1))
-    bad("momentum: must be in [0, 1), got " + number_text(momentum));
-  if (!(std::isfinite(weight_decay) && weight_decay >= 0))
-    bad("weight_decay: must be a finite number >= 0, got " + number_text(weight_decay));
-  parse_schedule(lr_schedule);
-  if (batch < 1) bad("batch: must be >= 1, got " + std::to_string(batch));
-  if (epochs < 1) bad("epochs: must be >= 1, got " + std::to_string(epochs));
-  if (every < 0) bad("every: must be >= 0 (0 = once per epoch), got " + std::to_string(every));
-  if (threads < 1 || threads > kMaxThreads)
-    bad("threads: must be in 1.." + std::to_string(kMaxThreads) + ", got " + std::to_string(threads));
-  if (apply_to == 0 || (apply_to & ~15u) != 0)
-    bad("apply_to: must name at least one of weights, activations, gradients, updates");
+std::int64_t parameter_count(const std::vector<int>& hidden, int input_dim, int classes) {
+  std::int64_t params = 0;
+  std::int64_t prev = input_dim;
+  for (int h : hidden) {
+    params += (prev + 1) * h;  // at most 64 layers of (65536 + 1) * 65536: no overflow
+    prev = h;
+  }
+  return params + (prev + 1) * classes;
 }
 
 double estimated_cost(const TrainConfig& config, int input_dim, int n_train, int classes) {
-  double params = 0;
-  int prev = input_dim;
-  for (int h : config.hidden) {
-    params += (static_cast<double>(prev) + 1) * h;
-    prev = h;
-  }
-  params += (static_cast<double>(prev) + 1) * classes;
+  const double params = static_cast<double>(parameter_count(config.hidden, input_dim, classes));
   return static_cast<double>(config.epochs) * params * n_train;
 }
 
@@ -240,13 +193,7 @@ static std::string gib(std::uint64_t bytes) {
 }
 
 std::int64_t check_network_size(const TrainConfig& config, int input_dim, int classes) {
-  std::int64_t params = 0;
-  std::int64_t prev = input_dim;
-  for (int h : config.hidden) {
-    params += (prev + 1) * h;  // at most 64 layers of (65536 + 1) * 65536: no overflow
-    prev = h;
-  }
-  params += (prev + 1) * classes;
+  const std::int64_t params = parameter_count(config.hidden, input_dim, classes);
   if (params > kMaxParameters)
     throw InputError("hidden: a network of " + std::to_string(params) + " parameters (" +
                      std::to_string(input_dim) + " inputs, " + std::to_string(config.hidden.size()) +
@@ -260,15 +207,9 @@ std::int64_t check_network_size(const TrainConfig& config, int input_dim, int cl
 }
 
 std::uint64_t estimated_memory_bytes(const TrainConfig& config, int input_dim, int classes) {
-  std::uint64_t params = 0, units = 0;
-  std::uint64_t prev = static_cast<std::uint64_t>(input_dim);
-  for (int h : config.hidden) {
-    params += (prev + 1) * static_cast<std::uint64_t>(h);
-    units += static_cast<std::uint64_t>(h);
-    prev = static_cast<std::uint64_t>(h);
-  }
-  params += (prev + 1) * static_cast<std::uint64_t>(classes);
-  units += static_cast<std::uint64_t>(classes);
+  const auto params = static_cast<std::uint64_t>(parameter_count(config.hidden, input_dim, classes));
+  std::uint64_t units = static_cast<std::uint64_t>(classes);
+  for (int h : config.hidden) units += static_cast<std::uint64_t>(h);
   // params, grads, velocity, master (train.cpp, mlp.hpp); activations and deltas per unit and
   // the input batch, for the larger of the batch and the evaluation chunk.
   const std::uint64_t rows = static_cast<std::uint64_t>(std::max(config.batch, kEvalChunk));
@@ -421,7 +362,7 @@ class Run {
   bool forward(int B, EpochTotals& t) {
     net_.forward(xb_.data(), B, layer_hook(policy_.activations, kStreamRoundActivations));
     int correct = 0;
-    const double loss = net_.loss_and_output_delta(yb_.data(), B, &correct);
+    const double loss = net_.loss_and_output_delta(yb_.data(), B, &correct, c_.label_smoothing);
     if (!std::isfinite(loss)) return false;
     t.loss_sum += loss * B;
     t.hits += correct;

@@ -12,7 +12,7 @@
 #include "precsweep/error.hpp"
 #include "precsweep/h5.hpp"
 #include "precsweep/mlp.hpp"
-#include "precsweep/spec.hpp"
+#include "precsweep/params.hpp"
 #include "precsweep/train.hpp"
 
 namespace precsweep {
@@ -48,13 +48,20 @@ StoredNetwork read_weights(const std::filesystem::path& path, const std::string&
     const std::string where = file + " point " + std::to_string(id);
     const auto row = static_cast<std::size_t>(id);
     const h5::Group points = root.open_group("points");
-    const std::string dataset = points.open_dataset("dataset").read_strings().at(row);
-    const std::string hidden = points.open_dataset("hidden").read_strings().at(row);
+    Point point;  // the network's parameters, read back through the parameter table
+    for (const char* name : {"dataset", "hidden", "activation"}) {
+      const std::string text = points.open_dataset(name).read_strings().at(row);
+      try {
+        find_param(name)->parse(text).apply(point);
+      } catch (const InputError& e) {
+        throw InputError(where + ": " + name + ": " + e.what());
+      }
+    }
     StoredNetwork net;
-    net.activation = parse_activation(points.open_dataset("activation").read_strings().at(row));
-    const DatasetShape shape = dataset_shape(dataset);
+    net.activation = point.config.activation;
+    const DatasetShape shape = dataset_shape(point.dataset);
     net.sizes.push_back(shape.dim);
-    for (int w : parse_hidden(hidden, where)) net.sizes.push_back(w);
+    net.sizes.insert(net.sizes.end(), point.config.hidden.begin(), point.config.hidden.end());
     net.sizes.push_back(shape.classes);
     const MlpLayout layout(net.sizes);
 

@@ -59,27 +59,37 @@ std::vector<std::vector<double>> forward_ref(const MlpLayout& layout, Activation
   return outs;
 }
 
+// Target T[r, j] of the (smoothed) cross-entropy.
+static double target(int j, int label, int C, double eps) {
+  return (j == label ? 1.0 - eps : 0.0) + eps / C;
+}
+
 double loss_ref(const MlpLayout& layout, const std::vector<std::vector<double>>& outputs,
-                const std::uint8_t* y, int B) {
+                const std::uint8_t* y, int B, double eps) {
   const int C = layout.classes();
   double sum = 0.0;
-  for (int r = 0; r < B; ++r) sum -= std::log(outputs.back()[static_cast<std::size_t>(r) * C + y[r]]);
+  for (int r = 0; r < B; ++r)
+    for (int j = 0; j < C; ++j) {
+      const double t = target(j, y[r], C, eps);
+      if (t != 0.0) sum -= t * std::log(outputs.back()[static_cast<std::size_t>(r) * C + j]);
+    }
   return sum / B;
 }
 
 std::vector<double> backward_ref(const MlpLayout& layout, Activation activation,
                                  std::span<const double> params,
                                  const std::vector<std::vector<double>>& outputs, const float* X,
-                                 const std::uint8_t* y, int B) {
+                                 const std::uint8_t* y, int B, double eps) {
   const int L = layout.layers();
   std::vector<double> grad(layout.count, 0.0);
-  // delta of the last layer: (P - onehot) / B
+  // delta of the last layer: (P - T) / B
   std::vector<double> D = outputs.back();
   const int C = layout.classes();
-  for (int r = 0; r < B; ++r) {
-    D[static_cast<std::size_t>(r) * C + y[r]] -= 1.0;
-    for (int j = 0; j < C; ++j) D[static_cast<std::size_t>(r) * C + j] /= B;
-  }
+  for (int r = 0; r < B; ++r)
+    for (int j = 0; j < C; ++j) {
+      D[static_cast<std::size_t>(r) * C + j] -= target(j, y[r], C, eps);
+      D[static_cast<std::size_t>(r) * C + j] /= B;
+    }
   for (int l = L - 1; l >= 0; --l) {
     const int in = layout.in(l), out = layout.out(l);
     const double* Wl = params.data() + layout.w_offset[static_cast<std::size_t>(l)];

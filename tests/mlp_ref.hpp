@@ -15,13 +15,14 @@ namespace precsweep {
 // (hidden: activation; last: softmax probabilities).
 std::vector<std::vector<double>> forward_ref(const MlpLayout& layout, Activation activation,
                                              std::span<const double> params, const float* X, int B);
-// Mean cross-entropy of the probabilities from forward_ref.
+// Mean cross-entropy of the probabilities from forward_ref against the targets
+// T = (1 - eps) onehot(y) + eps / classes (label smoothing; eps = 0: one-hot).
 double loss_ref(const MlpLayout& layout, const std::vector<std::vector<double>>& outputs,
-                const std::uint8_t* y, int B);
-// Gradient of the mean cross-entropy, same layout as params.
+                const std::uint8_t* y, int B, double eps = 0.0);
+// Gradient of that mean cross-entropy, same layout as params.
 std::vector<double> backward_ref(const MlpLayout& layout, Activation activation,
                                  std::span<const double> params,
                                  const std::vector<std::vector<double>>& outputs, const float* X,
-                                 const std::uint8_t* y, int B);
+                                 const std::uint8_t* y, int B, double eps = 0.0);
 
 }  // namespace precsweep

@@ -7,8 +7,12 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "precsweep/build_info.hpp"
+#include "precsweep/error.hpp"
+#include "precsweep/params.hpp"
+#include "precsweep/spec.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -80,9 +84,98 @@ TEST(CliInput, SeedOutsideUint64IsRefused) {
 
 TEST(CliInput, NumbersInMessagesAreShortestRoundTrip) {
   expect_input_error("train --dataset synthetic --lr -1e-7",
-                     "lr: must be a finite number > 0, got -1e-07");
+                     "--lr: must be > 0, got -1e-07");
   expect_input_error("train --dataset synthetic --momentum 1.25",
-                     "momentum: must be in [0, 1), got 1.25");
+                     "--momentum: must be in [0, 1), got 1.25");
+}
+
+// One table of limits (params.hpp): a spec and `train`'s flags refuse the same bad values with
+// the same reason, named by the key path in a spec and by the flag on the command line.
+TEST(CliInput, SpecAndTrainFlagsRefuseAlike) {
+  struct Bad {
+    std::string param, value, reason;  // reason "" : only "the same on both paths"
+  };
+  const std::vector<Bad> cases = {
+      {"lr", "-0.1", "must be > 0, got -0.1"},
+      {"lr", "abc", "expected a number, got 'abc'"},
+      {"lr", "inf", "expected a number, got 'inf'"},
+      {"momentum", "1", "must be in [0, 1), got 1"},
+      {"weight_decay", "-1e-7", "must be >= 0, got -1e-07"},
+      {"label_smoothing", "1", "must be in [0, 1), got 1"},
+      {"lr_schedule", "step:0:0.5", "expected constant, cosine or step:<epochs>:<factor> "
+                                    "(epochs >= 1, factor > 0), got 'step:0:0.5'"},
+      {"lr_schedule", "step:99999999999:0.5", ""},
+      {"batch", "0", "must be in 1..1000000, got 0"},
+      {"batch", "1000001", "must be in 1..1000000, got 1000001"},
+      {"batch", "6.4", "expected an integer, got '6.4'"},
+      {"epochs", "100001", "must be in 1..100000, got 100001"},
+      {"seed", "-1", "expected an integer in 0..18446744073709551615, got '-1'"},
+      {"hidden", "65537", "layer width must be in 1..65536, got 65537"},
+      {"hidden", "100,0", "layer width must be in 1..65536, got 0"},
+      {"every", "0", "must be in 1..1000000000, got 0"},
+      {"every", "sometimes", "expected batch, epoch or a number of batches >= 1, got 'sometimes'"},
+      {"format", "E9M2", ""},
+      {"rounding", "sideways", ""},
+      {"apply_to", "everything", ""},
+      {"activation", "softsign", ""},
+      {"dataset", "cifar", "unknown dataset 'cifar' (expected mnist, fashion-mnist or synthetic)"},
+  };
+  for (const Bad& c : cases) {
+    const precsweep::Param* p = precsweep::find_param(c.param);
+    ASSERT_NE(p, nullptr) << c.param;
+    const std::string key = p->section.empty() ? c.param : p->section + "." + c.param;
+    const std::string yaml = p->section.empty() ? c.param + ": '" + c.value + "'\n"
+                                                : p->section + ": {" + c.param + ": '" + c.value + "'}\n";
+    std::string spec_reason;
+    try {
+      precsweep::parse_spec(yaml, "x.yaml");
+      ADD_FAILURE() << "spec accepted " << c.param << " " << c.value;
+    } catch (const precsweep::InputError& e) {
+      const std::string msg = e.what(), prefix = "x.yaml:1: " + key + ": ";
+      ASSERT_EQ(msg.rfind(prefix, 0), 0u) << msg;
+      spec_reason = msg.substr(prefix.size());
+    }
+    if (!c.reason.empty()) {
+      EXPECT_EQ(spec_reason, c.reason) << c.param << " " << c.value;
+    }
+    std::string flag = "--" + c.param;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    const std::string dataset = c.param == "dataset" ? "" : "--dataset synthetic ";
+    expect_input_error("train " + dataset + flag + " '" + c.value + "'", flag + ": " + spec_reason);
+  }
+}
+
+// `train`'s header names every parameter of the table with its canonical text.
+TEST(CliTrain, HeaderNamesEveryParameter) {
+  const CmdResult r = run_precsweep(
+      "train --dataset synthetic --epochs 1 --hidden 4 --label-smoothing 0.1 --every 1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const std::string header = r.out.substr(0, r.out.find('\n'));
+  EXPECT_EQ(header.rfind("train: synthetic 64-4-10 ", 0), 0u) << header;
+  for (const precsweep::Param& p : precsweep::params()) {
+    if (p.name == "dataset" || p.name == "hidden") continue;  // shown as the data and shape
+    EXPECT_NE(header.find(" " + p.name + "="), std::string::npos) << p.name << ": " << header;
+  }
+  EXPECT_NE(header.find(" label_smoothing=0.1 "), std::string::npos) << header;
+  EXPECT_NE(header.find(" every=batch "), std::string::npos) << header;
+}
+
+// `status` shows a swept parameter's values as the parameter table's canonical text, the same
+// as `list` (every 1 was shown as "1", master_weights as "0"/"1").
+TEST(CliStatus, AxesShowCanonicalParameterText) {
+  precsweep::test::TempDir d;
+  std::ofstream(d.path / "s.yaml") << "dataset: synthetic\nepochs: 1\nmodel: {hidden: [4]}\n"
+                                      "train: {lr: [0.1, 0.25]}\nprecision: {format: E5M2, "
+                                      "every: [batch, epoch], master_weights: [false, true]}\n";
+  const std::string file = (d.path / "s.h5").string();
+  const CmdResult sweep =
+      run_precsweep("sweep '" + (d.path / "s.yaml").string() + "' --out '" + file + "' --progress 0");
+  ASSERT_EQ(sweep.code, 0) << sweep.out;
+  const CmdResult s = run_precsweep("status '" + file + "'");
+  ASSERT_EQ(s.code, 0) << s.out;
+  for (const char* line : {"  lr:  0.1 4/4  0.25 4/4\n", "  every:  batch 4/4  epoch 4/4\n",
+                           "  master_weights:  false 4/4  true 4/4\n"})
+    EXPECT_NE(s.out.find(line), std::string::npos) << line << s.out;
 }
 
 TEST(CliInput, NetworkLargerThanMemoryIsRefusedWithTheFigure) {

@@ -181,29 +181,63 @@ TEST(MlpFast, SameBitsAtAnyThreadCount) {
   }
 }
 
+// Label smoothing (targets (1 - eps) onehot + eps / C): the fast loss and output delta against
+// the reference, and eps > 0 changes both (eps = 0 is the plain path, checked above).
+TEST(MlpFast, LabelSmoothingMatchesReference) {
+  const std::vector<int> sizes = {17, 9, 7};
+  const int B = 13;
+  for (double eps : {0.1, 0.3}) {
+    SCOPED_TRACE(eps);
+    Mlp net(sizes, Activation::tanh, B);
+    randomise(net, 5);
+    const auto X = random_inputs(B, sizes[0], 2);
+    const auto y = random_labels(B, sizes.back(), 2);
+    net.forward(X.data(), B);
+    const std::vector<double> pd(net.params.begin(), net.params.end());
+    const auto ref = forward_ref(net.layout(), Activation::tanh, pd, X.data(), B);
+    const double loss = net.loss_and_output_delta(y.data(), B, nullptr, eps);
+    const double want = loss_ref(net.layout(), ref, y.data(), B, eps);
+    EXPECT_NEAR(loss, want, 2e-6 * std::max(1.0, loss));
+    EXPECT_GT(std::fabs(want - loss_ref(net.layout(), ref, y.data(), B)), 1e-3);
+    net.backward(X.data(), B);
+    const auto g = backward_ref(net.layout(), Activation::tanh, pd, ref, X.data(), y.data(), B, eps);
+    const auto g0 = backward_ref(net.layout(), Activation::tanh, pd, ref, X.data(), y.data(), B);
+    double gmax = 0, moved = 0;
+    for (std::size_t i = 0; i < g.size(); ++i) {
+      gmax = std::max(gmax, std::fabs(g[i]));
+      moved = std::max(moved, std::fabs(g[i] - g0[i]));
+    }
+    EXPECT_GT(moved, 1e-3 * gmax);
+    for (std::size_t i = 0; i < g.size(); ++i)
+      ASSERT_NEAR(net.grads[i], g[i], 1e-5 * gmax + 1e-7) << "param " << i;
+  }
+}
+
 TEST(MlpReference, FiniteDifferenceGradientCheck) {
   const MlpLayout L({4, 5, 3, 3});
   const int B = 3;
   const auto X = random_inputs(B, 4, 11);
   const auto y = random_labels(B, 3, 11);
-  for (Activation act : kActivations) {
-    SCOPED_TRACE(to_string(act));
-    std::vector<float> pf(L.count);
-    init_params(L, act, 5, pf);
-    std::vector<double> p(pf.begin(), pf.end());
-    for (std::size_t i = 0; i < p.size(); ++i) p[i] += 0.05 * std::sin(1.0 + i);  // biases too
-    const auto g = backward_ref(L, act, p, forward_ref(L, act, p, X.data(), B), X.data(), y.data(), B);
-    const double h = 1e-6;
-    for (std::size_t i = 0; i < p.size(); ++i) {
-      auto plus = p, minus = p;
-      plus[i] += h;
-      minus[i] -= h;
-      const double fd = (loss_ref(L, forward_ref(L, act, plus, X.data(), B), y.data(), B) -
-                         loss_ref(L, forward_ref(L, act, minus, X.data(), B), y.data(), B)) /
-                        (2 * h);
-      ASSERT_NEAR(g[i], fd, 1e-7 + 1e-6 * std::fabs(fd)) << "param " << i;
+  for (Activation act : kActivations)
+    for (double eps : {0.0, 0.2}) {  // plain and label-smoothed cross-entropy
+      SCOPED_TRACE(::testing::Message() << to_string(act) << " eps=" << eps);
+      std::vector<float> pf(L.count);
+      init_params(L, act, 5, pf);
+      std::vector<double> p(pf.begin(), pf.end());
+      for (std::size_t i = 0; i < p.size(); ++i) p[i] += 0.05 * std::sin(1.0 + i);  // biases too
+      const auto g = backward_ref(L, act, p, forward_ref(L, act, p, X.data(), B), X.data(),
+                                  y.data(), B, eps);
+      const double h = 1e-6;
+      for (std::size_t i = 0; i < p.size(); ++i) {
+        auto plus = p, minus = p;
+        plus[i] += h;
+        minus[i] -= h;
+        const double fd = (loss_ref(L, forward_ref(L, act, plus, X.data(), B), y.data(), B, eps) -
+                           loss_ref(L, forward_ref(L, act, minus, X.data(), B), y.data(), B, eps)) /
+                          (2 * h);
+        ASSERT_NEAR(g[i], fd, 1e-7 + 1e-6 * std::fabs(fd)) << "param " << i;
+      }
     }
-  }
 }
 
 TEST(MlpFast, HooksSeeEveryLayerOutputAndDelta) {

@@ -223,6 +223,28 @@ TEST(ResultsDamaged, OldLayoutReadsAndItsByteFlipsGiveExit0Or2) {
   EXPECT_EQ(run_precsweep("status " + q(copy)).code, 0);
 }
 
+// A file from before the parameter table (issue 15): no table attributes, no /points column
+// for label_smoothing. status reads it, and a resume re-runs a point into it with the row it
+// had (kSpec leaves label_smoothing at its default, which is how those points ran).
+TEST(ResultsDamaged, FileFromBeforeTheParameterTableReadsAndResumes) {
+  TempDir dir;
+  const fs::path file = make_results(dir.path);
+  const hid_t f = H5Fopen(file.string().c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(f, 0);
+  for (const char* name : {"parameters", "parameter_kinds", "epoch_metrics", "run_metrics"})
+    EXPECT_GE(H5Adelete(f, name), 0) << name;
+  EXPECT_GE(H5Ldelete(f, "/points/label_smoothing", H5P_DEFAULT), 0);
+  H5Fclose(f);
+  const CliRun s = run_precsweep("status " + q(file));
+  EXPECT_EQ(s.code, 0) << s.err;
+  EXPECT_NE(s.out.find("failed 1"), std::string::npos) << s.out;
+  const CliRun r = run_precsweep("sweep " + q(dir.path / "tiny.yaml") + " --out " + q(file) +
+                                 " --resume --retry-failed --progress 0");
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  const CliRun after = run_precsweep("status " + q(file));
+  EXPECT_NE(after.out.find("failed=0 pending=0"), std::string::npos) << after.out;
+}
+
 TEST(ResultsDamaged, TruncatedFileIsExit2) {
   TempDir dir;
   const fs::path file = make_results(dir.path);

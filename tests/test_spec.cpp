@@ -17,6 +17,7 @@
 #include <string>
 
 #include "precsweep/error.hpp"
+#include "precsweep/params.hpp"
 #include "precsweep/spec.hpp"
 #include "test_support.hpp"
 
@@ -197,6 +198,75 @@ TEST(Spec, QuickstartParses) {
   EXPECT_EQ(s.points[16].config.format, parse_format("E8M16"));
 }
 
+// ---- the parameter table (params.hpp) -------------------------------------------------------
+
+// Every parameter: its default's text parses back to the default, every name is a spec key in
+// its section, and the grid order is the table's.
+TEST(ParamTable, DefaultsRoundTripAndDriveTheSpec) {
+  const Point def;
+  for (const Param& p : params()) {
+    const ParamValue v = p.parse(p.text(def));
+    EXPECT_EQ(v.text, p.text(def)) << p.name;
+    Point q;
+    v.apply(q);
+    EXPECT_EQ(p.text(q), p.text(def)) << p.name;
+    const std::string key = p.section.empty() ? p.name : p.section + ": {" + p.name;
+    const std::string close = p.section.empty() ? "" : "}";
+    EXPECT_NO_THROW(parse_spec(key + ": '" + p.text(def) + "'" + close + "\n")) << p.name;
+  }
+  EXPECT_EQ(parameter_names().size(), params().size());
+  for (std::size_t i = 0; i < params().size(); ++i) EXPECT_EQ(parameter_names()[i], params()[i].name);
+}
+
+// TrainConfig::validate goes through the same checks: one message for one bad value.
+TEST(ParamTable, ValidateSaysWhatTheSpecSays) {
+  TrainConfig c;
+  c.lr = -0.1;
+  try {
+    c.validate();
+    ADD_FAILURE() << "lr -0.1 accepted";
+  } catch (const InputError& e) {
+    EXPECT_EQ(std::string(e.what()), "lr: must be > 0, got -0.1");
+  }
+  EXPECT_EQ(error_of("train: {lr: -0.1}\n"), "x.yaml:1: train.lr: must be > 0, got -0.1");
+  c = TrainConfig{};
+  c.hidden = std::vector<int>(65, 10);
+  EXPECT_THROW(c.validate(), InputError);
+  c.hidden = {};
+  EXPECT_THROW(c.validate(), InputError);
+  c = TrainConfig{};
+  c.epochs = kMaxEpochs + 1;  // the cap was in the spec only
+  EXPECT_THROW(c.validate(), InputError);
+  c = TrainConfig{};
+  c.batch = kMaxBatch + 1;
+  EXPECT_THROW(c.validate(), InputError);
+}
+
+TEST(ParamTable, HiddenWidthsParse) {
+  const Param& hidden = *find_param("hidden");
+  Point p;
+  hidden.parse("256,128").apply(p);
+  EXPECT_EQ(p.config.hidden, (std::vector<int>{256, 128}));
+  EXPECT_EQ(hidden.parse("+4").text, "4");  // as a YAML integer
+  for (const char* bad : {"", "0", "256,", "256,,128", "12x", "-3", " 5", "99999999999", "65537"})
+    EXPECT_THROW(hidden.parse(bad), InputError) << bad;
+}
+
+// An fp32 baseline resets the precision parameters to exactly TrainConfig's defaults.
+TEST(ParamTable, BaselineIsTheDefaultScheme) {
+  const SweepSpec s = parse_spec(
+      "precision: {format: E5M2, rounding: stochastic, apply_to: updates, every: 3, "
+      "master_weights: true}\nbaseline: true\n");
+  ASSERT_EQ(s.points.size(), 2u);
+  const TrainConfig def;
+  const TrainConfig& b = s.points[1].config;
+  EXPECT_EQ(b.format, def.format);
+  EXPECT_EQ(b.rounding, def.rounding);
+  EXPECT_EQ(b.apply_to, def.apply_to);
+  EXPECT_EQ(b.every, def.every);
+  EXPECT_EQ(b.master_weights, def.master_weights);
+}
+
 // ---- values, ranges, formats ----------------------------------------------------------------
 
 TEST(Spec, DefaultsAreTrainConfigDefaults) {
@@ -266,7 +336,8 @@ TEST(Spec, IntegerAndFloatRanges) {
             (std::vector<std::uint64_t>{9223372036854775806u}));
   EXPECT_EQ(error_of("seed: {from: -9223372036854775808, to: 9223372036854775807, "
                      "step: 4611686018427387904}\n"),
-            "x.yaml:1: seed: expected a non-negative integer seed, got '-9223372036854775808'");
+            "x.yaml:1: seed: expected an integer in 0..18446744073709551615, got "
+            "'-9223372036854775808'");
   EXPECT_EQ(error_of("seed: {from: -9223372036854775808, to: 9223372036854775807, step: 1}\n"),
             "x.yaml:1: seed: range has more than 1000000 values");
   // Float: from + i*step, not accumulated: 0.1 + 2*0.1 must give the double nearest 0.3.
@@ -478,12 +549,12 @@ TEST(SpecErrors, NameKeyPathAndLine) {
       {"train:\n  batch: abc\n", "x.yaml:2: train.batch: expected an integer, got 'abc'"},
       {"train:\n  batch: 0\n", "x.yaml:2: train.batch: must be in 1..1000000, got 0"},
       {"train:\n  batch: 6.4\n", "x.yaml:2: train.batch: expected an integer"},
-      {"train:\n  lr: -0.1\n", "x.yaml:2: train.lr: learning rate must be > 0, got -0.1"},
-      {"train:\n  lr: [0.1, -1]\n", "x.yaml:2: train.lr[1]: learning rate must be > 0"},
-      {"train:\n  momentum: 1.5\n", "train.momentum: momentum must be in [0, 1)"},
+      {"train:\n  lr: -0.1\n", "x.yaml:2: train.lr: must be > 0, got -0.1"},
+      {"train:\n  lr: [0.1, -1]\n", "x.yaml:2: train.lr[1]: must be > 0, got -1"},
+      {"train:\n  momentum: 1.5\n", "train.momentum: must be in [0, 1), got 1.5"},
       {"train:\n  lr_schedule: linear\n", "x.yaml:2: train.lr_schedule: expected constant, cosine or step"},
       {"seed: []\n", "x.yaml:1: seed: empty list: an axis needs at least one value"},
-      {"seed: -3\n", "x.yaml:1: seed: expected a non-negative integer seed"},
+      {"seed: -3\n", "x.yaml:1: seed: expected an integer in 0..18446744073709551615, got '-3'"},
       {"seed:\n", "x.yaml:1: seed: missing value"},
       {"seed: [1, 2, 1]\n", "x.yaml:1: seed: duplicate value '1' in the list"},
       {"epochs: {from: 1, to: 3}\n", "x.yaml:1: epochs: range is missing 'step'"},

@@ -22,6 +22,7 @@
 
 #include "precsweep/dataset.hpp"
 #include "precsweep/error.hpp"
+#include "precsweep/spec.hpp"
 #include "precsweep/train.hpp"
 #include "test_support.hpp"
 
@@ -119,10 +120,32 @@ TEST(TrainConfig, ParsersAndNames) {
   EXPECT_EQ(apply_to_string(kApplyWeights | kApplyActivations), "weights,activations");
   EXPECT_EQ(parse_apply_to(apply_to_string(15)), 15u);
   EXPECT_EQ(to_string(RunStatus::diverged), "diverged");
-  EXPECT_EQ(parse_hidden("100", "--hidden"), std::vector<int>{100});
-  EXPECT_EQ(parse_hidden("256,128", "--hidden"), (std::vector<int>{256, 128}));
-  for (const char* bad : {"", "0", "256,", "256,,128", "12x", "-3", "+4", " 5", "99999999999"})
-    EXPECT_THROW(parse_hidden(bad, "--hidden"), InputError) << bad;
+}
+
+// label_smoothing went in through the parameter table alone: a spec axis of it expands and
+// trains; eps = 0 is the run without it bit for bit, eps = 0.1 changes the loss.
+TEST(Train, LabelSmoothingIsAnAxisThatTakesEffect) {
+  const SweepSpec spec = parse_spec(
+      "dataset: synthetic\nepochs: 2\nmodel: {hidden: [16]}\n"
+      "train: {lr: 0.5, batch: 32, label_smoothing: [0, 0.1]}\n");
+  ASSERT_EQ(spec.points.size(), 2u);
+  ASSERT_EQ(spec.axes.size(), 1u);
+  EXPECT_EQ(spec.axes[0].name, "label_smoothing");
+  EXPECT_EQ(spec.axes[0].values, (std::vector<std::string>{"0", "0.1"}));
+  EXPECT_EQ(spec.points[1].config.label_smoothing, 0.1);
+  const RunResult plain = train(spec.points[0].config, synthetic());
+  const RunResult smooth = train(spec.points[1].config, synthetic());
+  TrainConfig without = spec.points[0].config;  // never set: the default
+  without.label_smoothing = TrainConfig{}.label_smoothing;
+  const RunResult before = train(without, synthetic());
+  ASSERT_EQ(plain.status, RunStatus::done);
+  ASSERT_EQ(smooth.status, RunStatus::done);
+  EXPECT_EQ(plain.epochs[1].train_loss, before.epochs[1].train_loss);
+  EXPECT_EQ(plain.final_test_accuracy, before.final_test_accuracy);
+  // The smoothed loss has a floor above 0 (the targets' entropy); the plain one does not.
+  EXPECT_NE(smooth.epochs[1].train_loss, plain.epochs[1].train_loss);
+  EXPECT_GT(smooth.epochs[1].train_loss, plain.epochs[1].train_loss);
+  EXPECT_GT(smooth.final_test_accuracy, 0.5);
 }
 
 TEST(Train, LearnsSyntheticData) {

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from analysis import attributes, curves, load
-from analysis.results import EPOCH_METRICS, PARAMETERS
+from analysis.results import OLD_LAYOUT_EPOCH_METRICS, OLD_LAYOUT_PARAMETERS
 from conftest import (EPOCHS, EXP_WIDTHS, FAILED_POINT, GRID_POINTS, MAN_WIDTHS, ROUNDINGS,
                       SEEDS)
 
@@ -24,7 +24,7 @@ def test_one_row_per_point_with_every_parameter(sweep_file):
         n = f["results/status"].shape[0]
     assert len(df) == n
     assert list(df["point"]) == list(range(n))
-    for col in PARAMETERS + ["is_baseline", "kind", "exp_bits", "man_bits", "status",
+    for col in attributes(sweep_file)["parameters"] + ["is_baseline", "kind", "exp_bits", "man_bits", "status",
                              "final_test_accuracy", "wall_seconds", "rank", "baseline_index",
                              "message", "baseline_accuracy", "acc_delta", "epochs_run",
                              "mean_lost_update_fraction"]:
@@ -74,7 +74,7 @@ def test_curves_long_form_matches_final_metrics(sweep_file):
     df = load(sweep_file)
     cv = curves(sweep_file)
     assert list(cv.columns[:3]) == ["point", "epoch", "status"]
-    for m in EPOCH_METRICS:
+    for m in attributes(sweep_file)["epoch_metrics"]:
         assert m in cv.columns
     assert len(cv) == int(df["epochs"].sum())
     assert cv.groupby("point")["epoch"].apply(list).map(lambda e: e == [1, 2, 3]).all()
@@ -209,3 +209,21 @@ def test_load_during_a_running_sweep_and_after_it_is_stopped(tmp_path):
     assert (df.loc[~finished, "epochs_run"] == 0).all()
     cv = curves(out)
     assert cv[cv["point"].isin(df.loc[~finished, "point"])]["test_accuracy"].isna().all()
+
+
+def test_file_records_the_parameter_and_metric_tables(sweep_file):
+    """The writer's table is in the file: every listed parameter is a /points column of its
+    kind, every listed metric a /results dataset; the old layout's names are all still there."""
+    attrs = attributes(sweep_file)
+    kinds = {"text": "S", "f64": "f", "i32": "i", "u64": "u", "i8": "i"}
+    assert len(attrs["parameters"]) == len(attrs["parameter_kinds"])
+    with h5py.File(sweep_file, "r", locking=False) as f:
+        for name, kind in zip(attrs["parameters"], attrs["parameter_kinds"]):
+            assert f["points"][name].dtype.kind == kinds[kind], name
+        for name in attrs["epoch_metrics"]:
+            assert f["results"][name].ndim == 2, name
+        for name in attrs["run_metrics"]:
+            assert f["results"][name].ndim == 1, name
+    assert set(OLD_LAYOUT_PARAMETERS) <= set(attrs["parameters"])
+    assert attrs["epoch_metrics"] == OLD_LAYOUT_EPOCH_METRICS
+    assert list(load(sweep_file).columns[1:1 + len(attrs["parameters"])]) == attrs["parameters"]

@@ -1,7 +1,9 @@
 """Files of the layout before issue 14 (every root string attribute variable-length) and of the
 current one (fixed-length, null-padded: h5py reads bytes) load to the same attributes and
 table. The old file is made from the real tiny sweep (conftest.sweep_file) by rewriting its
-string attributes as variable-length, as precsweep wrote them then.
+string attributes as variable-length, as precsweep wrote them then. Likewise a file from before
+issue 15 (no parameter/metric table attributes, no parameters added since) loads through the
+fallback lists.
 Deliberately leaves out: damaged files (tests/test_results_damaged.cpp).
 """
 import shutil
@@ -10,7 +12,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from analysis import attributes, load
+from analysis import attributes, curves, load
 
 
 def _to_old_layout(path):
@@ -47,3 +49,36 @@ def test_old_and_new_layout_load_alike(sweep_file, tmp_path):
     assert isinstance(new_attrs["hostnames"], list) and all(
         isinstance(h, str) for h in new_attrs["hostnames"])
     pd.testing.assert_frame_equal(load(sweep_file), load(old))
+
+
+# Written by issue 15's parameter table; absent from older files.
+TABLE_ATTRS = ["parameters", "parameter_kinds", "epoch_metrics", "run_metrics"]
+
+
+def _to_pre_table_layout(path):
+    """The file as precsweep wrote it before the parameter table: no table attributes and no
+    /points column for a parameter added since."""
+    from analysis.results import OLD_LAYOUT_PARAMETERS
+    with h5py.File(path, "r+") as f:
+        added = [p for p in _attr_list(f, "parameters") if p not in OLD_LAYOUT_PARAMETERS]
+        for name in TABLE_ATTRS:
+            del f.attrs[name]
+        for name in added:
+            del f["points"][name]
+    return added
+
+
+def _attr_list(f, name):
+    return [bytes(v).split(b"\0", 1)[0].decode() for v in f.attrs[name]]
+
+
+def test_file_without_the_table_attributes_loads(sweep_file, tmp_path):
+    old = tmp_path / "pre_table.h5"
+    shutil.copy(sweep_file, old)
+    added = _to_pre_table_layout(old)
+    with h5py.File(old, "r") as f:
+        assert not any(name in f.attrs for name in TABLE_ATTRS)
+    new_df, old_df = load(sweep_file), load(old)
+    pd.testing.assert_frame_equal(new_df.drop(columns=added), old_df)
+    new_cv, old_cv = curves(sweep_file), curves(old)
+    pd.testing.assert_frame_equal(new_cv, old_cv)

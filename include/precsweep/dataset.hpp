@@ -28,6 +28,19 @@ void gather_features(const Dataset& d, const int* rows, int count, float* out);
 void copy_features(const Dataset& d, int r0, int count, float* out);
 std::vector<float> features(const Dataset& d, int r0, int count);
 
+// The datasets' names and shapes, known without loading data (the spec's dataset values, cost
+// estimates, size checks before a run): mnist and fashion-mnist 784 inputs, 60000/10000
+// samples; synthetic as make_synthetic's defaults.
+struct DatasetShape {
+  int dim = 784;
+  int n_train = 60000;
+  int n_test = 10000;
+  int classes = 10;
+};
+constexpr DatasetShape kSyntheticShape{64, 2000, 500, 10};
+// Throws InputError "unknown dataset 'x' (expected mnist, fashion-mnist or synthetic)".
+DatasetShape dataset_shape(const std::string& name);
+
 struct DatasetPair {
   std::string name;
   Dataset train;
@@ -47,7 +60,8 @@ DatasetPair load_dataset(const std::string& name, const std::filesystem::path& d
 
 // A deterministic synthetic classification problem: `classes` Gaussian blobs in [0,1]^dim
 // (stored as pixels like the images), learnable by a small MLP. Same seed, same data.
-DatasetPair make_synthetic(int n_train = 2000, int n_test = 500, int dim = 64, int classes = 10,
-                           std::uint64_t seed = 1);
+DatasetPair make_synthetic(int n_train = kSyntheticShape.n_train,
+                           int n_test = kSyntheticShape.n_test, int dim = kSyntheticShape.dim,
+                           int classes = kSyntheticShape.classes, std::uint64_t seed = 1);
 
 }  // namespace precsweep

@@ -80,10 +80,12 @@ class Mlp {
   // `hook` sees each layer's output before it feeds the next layer (and before softmax).
   const float* forward(const float* X, int B, const TensorHook& hook = {});
 
-  // After forward(X, B): mean cross-entropy over the batch given labels y [B]; per-sample losses
-  // are summed in order in double so the value does not depend on the thread count. `correct`
-  // receives the number of argmax hits. Sets the last layer's delta to (P - onehot(y)) / B.
-  double loss_and_output_delta(const std::uint8_t* y, int B, int* correct);
+  // After forward(X, B): mean cross-entropy over the batch given labels y [B] against the
+  // targets T = (1 - eps) onehot(y) + eps / classes (eps = label smoothing in [0, 1); 0: plain
+  // one-hot); per-sample losses are summed in order in double so the value does not depend on
+  // the thread count. `correct` receives the number of argmax hits. Sets the last layer's delta
+  // to (P - T) / B.
+  double loss_and_output_delta(const std::uint8_t* y, int B, int* correct, double eps = 0.0);
 
   // After loss_and_output_delta: fills grads (mean over the batch). `hook` sees each layer's
   // delta before it is used for that layer's gradient and for the layer below.

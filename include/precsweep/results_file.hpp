@@ -42,14 +42,14 @@ void check_free_space(const std::filesystem::path& file, std::uint64_t bytes);
 // "2026-11-29T03:15:01Z"
 std::string iso8601_utc_now();
 
-// The per-epoch metrics stored as /results/<name> [N, max_epochs].
+// The per-epoch metrics stored as /results/<name> [N, max_epochs] (epoch_metrics(), params.hpp).
 const std::vector<std::string>& per_epoch_metric_names();
 
 class ResultsFile {
  public:
   static constexpr std::int64_t kSchemaVersion = 1;
   static constexpr std::size_t kMessageBytes = 512;  // /results/message, UTF-8, truncated
-  static constexpr std::int64_t kMaxEpochs = 100'000;  // the spec's epochs cap
+  static constexpr std::int64_t kMaxEpochs = precsweep::kMaxEpochs;  // the epochs cap
 
   // Creates `path` (fails if it exists) with every dataset sized for spec.points and the root
   // attributes. Collective when access.parallel; the /points columns are written by the rank
@@ -105,8 +105,9 @@ class ResultsFile {
   struct Syncer;                   // helper thread running fdatasync on this rank's descriptor
   std::unique_ptr<Syncer> syncer_;
   // Open handles to every /results dataset (opening per write would touch the metadata cache).
-  h5::Dataset status_, final_acc_, wall_, rank_, message_;
-  std::vector<h5::Dataset> per_epoch_;  // in per_epoch_metric_names() order
+  h5::Dataset status_, rank_, message_;
+  std::vector<h5::Dataset> per_run_;    // in run_metrics() order (params.hpp)
+  std::vector<h5::Dataset> per_epoch_;  // in epoch_metrics() order
   h5::Dataset weights_, weight_count_;
 };
 

@@ -46,23 +46,13 @@ struct SweepSpec {
   std::int64_t grid_points = 0;  // points[0, grid_points) are the grid; the rest are baselines
 };
 
-// The canonical parameter (axis) names, in grid order: dataset, seed, hidden, activation, lr,
-// momentum, weight_decay, lr_schedule, batch, epochs, format, rounding, apply_to, every,
-// master_weights. Every point has a value for each (Axis::values use the same text).
+// The canonical parameter (axis) names, in grid order: the parameter table's (params.hpp;
+// dataset, seed, hidden, ... master_weights). Every point has a value for each (Axis::values
+// use the same text).
 const std::vector<std::string>& parameter_names();
 // A point's value of one parameter as canonical text ("0.1", "200,100", "E5M2", "batch").
 // Throws std::invalid_argument for a name not in parameter_names().
 std::string parameter_text(const Point& point, const std::string& name);
-
-// Shapes the cost estimate uses without loading data: mnist and fashion-mnist 784 inputs,
-// 60000/10000 samples; synthetic as make_synthetic's defaults (64 inputs, 2000/500 samples).
-struct DatasetShape {
-  int dim = 784;
-  int n_train = 60000;
-  int n_test = 10000;
-  int classes = 10;
-};
-DatasetShape dataset_shape(const std::string& name);  // throws InputError for unknown names
 
 // Parses and expands a spec. Throws InputError naming the key path and (where yaml-cpp gives
 // it) the line: unknown keys, wrong types, empty axes, invalid formats or values.

@@ -16,12 +16,8 @@
 
 namespace precsweep {
 
-// Whether all of `text` is a positive decimal integer (no sign, no spaces), stored in `value`.
-bool parse_positive_int(std::string_view text, int& value);
-
-// Hidden layer widths: "100" or "256,128" -> {256, 128} (positive integers, comma-separated).
-// Throws InputError "<where>: bad width ..." naming the bad item.
-std::vector<int> parse_hidden(const std::string& text, const std::string& where);
+// "constant", "cosine" or "step:<epochs >= 1>:<factor > 0>"; InputError(reason) otherwise.
+void check_lr_schedule(const std::string& text);
 
 
 // Bit flags: what the policy rounds into the format.
@@ -40,6 +36,7 @@ struct TrainConfig {
   double lr = 0.1;
   double momentum = 0.0;
   double weight_decay = 0.0;
+  double label_smoothing = 0.0;  // eps: cross-entropy targets (1 - eps) onehot + eps / classes
   std::string lr_schedule = "constant";  // "constant", "step:<epochs>:<factor>", "cosine"
   int batch = 64;
   int epochs = 1;
@@ -52,7 +49,8 @@ struct TrainConfig {
   int threads = 1;                  // OpenMP threads for this run (speed only, not results)
   bool save_weights = false;        // keep the final parameters in RunResult::params
 
-  // Throws InputError naming the bad field (negative lr, batch 0, empty hidden, ...).
+  // Throws InputError naming the bad field (negative lr, batch 0, empty hidden, ...): every
+  // field goes through the parameter table's checks (defined with it, src/params.cpp).
   void validate() const;
 };
 
@@ -97,6 +95,10 @@ using BatchCallback = std::function<bool(int epoch, int batch, int batches)>;
 RunResult train(const TrainConfig& config, const DatasetPair& data,
                 const EpochCallback& on_epoch = {}, const BatchCallback& on_batch = {});
 
+// Weights and biases of an MLP with these hidden widths on `input_dim` inputs and `classes`
+// outputs: the sum over layers of (fan_in + 1) * fan_out (the layout of mlp.hpp).
+std::int64_t parameter_count(const std::vector<int>& hidden, int input_dim, int classes);
+
 // Estimated cost in arbitrary units (epochs x parameters x training samples) for scheduling.
 double estimated_cost(const TrainConfig& config, int input_dim, int n_train, int classes = 10);
 
@@ -108,6 +110,9 @@ constexpr int kMaxLayerWidth = 65536;
 constexpr int kMaxHiddenLayers = 64;
 constexpr std::int64_t kMaxParameters = (std::int64_t{1} << 31) - 1;
 constexpr int kMaxThreads = 1024;
+// Caps on the batch size and the number of epochs (the results file's max_epochs too).
+constexpr int kMaxBatch = 1'000'000;
+constexpr int kMaxEpochs = 100'000;
 
 // Parameters of the network `config` describes on `input_dim` inputs and `classes` outputs;
 // InputError if above kMaxParameters.

@@ -3,23 +3,26 @@
 // Errors are thrown (InputError -> exit 2, anything else -> 1) and reported by main.
 #pragma once
 #include <CLI/CLI.hpp>
-#include <charconv>
-#include <cstdint>
 #include <string>
 #include <functional>
 
+#include "precsweep/error.hpp"
+#include "precsweep/params.hpp"
+
 namespace precsweep::cli {
 
-// Check for --seed N: decimal 0..2^64-1. Without it CLI11's conversion wraps "-1" (and takes
-// 2^64 as 2^64-1); a usage error then says what the valid range is (exit 2).
+// Check for --seed N: the parameter table's seed (decimal 0..2^64-1). Without it CLI11's
+// conversion wraps "-1" (and takes 2^64 as 2^64-1); a usage error then says what the valid
+// range is (exit 2).
 inline CLI::Validator seed_range() {
   return CLI::Validator(
       [](std::string& text) -> std::string {
-        std::uint64_t v = 0;
-        const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
-        if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size())
-          return "expected an integer in 0..18446744073709551615, got '" + text + "'";
-        return {};
+        try {
+          find_param("seed")->parse(text);
+          return {};
+        } catch (const InputError& e) {
+          return e.what();
+        }
       },
       "0..2^64-1");
 }

@@ -26,13 +26,7 @@ constexpr double kCalibratedFlopsPerCore = 2.0e10;
 // (forward 2, backward 4) and 2 per weight per test sample (evaluation).
 double flop_per_point(const Point& p) {
   const DatasetShape shape = dataset_shape(p.dataset);
-  double weights = 0;
-  int in = shape.dim;
-  for (int w : p.config.hidden) {
-    weights += double(in + 1) * w;
-    in = w;
-  }
-  weights += double(in + 1) * shape.classes;
+  const double weights = static_cast<double>(parameter_count(p.config.hidden, shape.dim, shape.classes));
   return p.config.epochs * weights * (6.0 * shape.n_train + 2.0 * shape.n_test);
 }
 

@@ -3,6 +3,7 @@
 // points with their messages. Opens the file serially and read-only (no mpirun needed), so it
 // works on a file a running sweep is writing or a killed one left behind. The last line is
 // `key=value` pairs for scripts.
+// Parameter values are shown as the parameter table's canonical text (params.hpp).
 // Deliberately leaves out: metrics and plots (h5py/pandas; docs/results-format.md).
 #include <cstdarg>
 #include <cstdio>
@@ -13,23 +14,46 @@
 #include "commands.hpp"
 #include "precsweep/error.hpp"
 #include "precsweep/h5.hpp"
+#include "precsweep/params.hpp"
 #include "precsweep/results_file.hpp"
 
 namespace precsweep::cli {
 namespace {
 
-// A /points column as text, one entry per point.
-std::vector<std::string> column_text(const h5::Dataset& d) {
+// A parameter's numeric column as canonical text: the parameter table reads each value back
+// into a point (every 1 is "batch", as `list` shows it). Empty if the column's type is not the
+// one the table writes.
+std::vector<std::string> parameter_texts(const h5::Dataset& d, const Param& param) {
   std::vector<std::string> out;
-  char buf[64];
+  Point p;
+  auto add = [&](auto set, auto value) {
+    set(p, value);
+    out.push_back(param.text(p));
+  };
+  const h5::Type t = d.type();
+  if (t == h5::Type::f64 && param.set_real) {
+    for (double v : d.read_all<double>()) add(param.set_real, v);
+  } else if (t == h5::Type::u64 && param.set_integer) {
+    for (std::uint64_t v : d.read_all<std::uint64_t>())
+      add(param.set_integer, static_cast<std::int64_t>(v));
+  } else if ((t == h5::Type::i32 || t == h5::Type::i8) && param.set_integer) {
+    for (std::int64_t v : d.read_all<std::int64_t>()) add(param.set_integer, v);
+  }
+  return out;
+}
+
+// A /points column as text, one entry per point (parameters as canonical text).
+std::vector<std::string> column_text(const h5::Dataset& d, const Param* param) {
+  if (d.type() == h5::Type::string) return d.read_strings();
+  if (param) {
+    std::vector<std::string> texts = parameter_texts(d, *param);
+    if (!texts.empty()) return texts;
+  }
+  std::vector<std::string> out;
   switch (d.type()) {
-    case h5::Type::string: return d.read_strings();
     case h5::Type::f32:
     case h5::Type::f64:
-      for (double v : d.read_all<double>()) {
-        std::snprintf(buf, sizeof buf, "%g", v);
-        out.emplace_back(buf);
-      }
+      for (double v : d.read_all<double>()) out.push_back(shortest_text(v));
       return out;
     case h5::Type::u64:
       for (std::uint64_t v : d.read_all<std::uint64_t>()) out.push_back(std::to_string(v));
@@ -95,7 +119,7 @@ int run_status(const std::string& path) {
     const h5::Dataset column = points.open_dataset(axis);
     if (column.dims() != std::vector<hsize_t>{static_cast<hsize_t>(f.size())})
       throw h5::Error(column.path() + " does not have one row per point");
-    const std::vector<std::string> values = column_text(column);
+    const std::vector<std::string> values = column_text(column, find_param(axis));
     std::vector<std::string> order;
     std::map<std::string, std::pair<std::int64_t, std::int64_t>> tally;  // value -> (fin, all)
     for (std::size_t i = 0; i < values.size() && i < status.size(); ++i) {
