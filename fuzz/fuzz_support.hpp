@@ -1,6 +1,6 @@
 // Shared by the fuzz targets: a per-process scratch folder for targets whose code under test reads
 // a file, and the exception contract a target checks. Every target defines only
-// LLVMFuzzerTestOneInput, so the same source runs under libFuzzer (build-fuzz, clang) and under
+// LLVMFuzzerTestOneInput, so the same source runs under libFuzzer (build-sanitize, clang) and under
 // replay_main.cpp (any build, the regression replay test).
 // Deliberately leaves out: corpus handling (libFuzzer or replay_main.cpp do that).
 #pragma once

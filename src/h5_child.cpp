@@ -52,9 +52,10 @@ void prepare_child() {
 }
 
 // A damaged header can also send libhdf5 into an endless loop. Decoding the headers of any
-// results file takes milliseconds of CPU, so a child that has spun for kCpuSeconds is looping
-// (SIGXCPU). CPU time, not wall time: a slow or stalled file system only makes it wait.
-constexpr rlim_t kCpuSeconds = 10;
+// results file takes milliseconds of CPU, so a child that has spun for kCpuSeconds (a thousand
+// times that) is looping (SIGXCPU). CPU time, not wall time: a slow or stalled file system only
+// makes it wait.
+constexpr rlim_t kCpuSeconds = 2;
 
 void limit_cpu() {
   const rlimit lim{kCpuSeconds, kCpuSeconds + 1};

@@ -9,7 +9,7 @@
 namespace precsweep::h5::detail {
 
 // What came back from a child: `finished` is false when it crashed, failed (nonzero exit, which
-// includes a sanitizer's report), spun over 10 s of CPU, was killed after 60 s, or sent over
+// includes a sanitizer's report), spun over 2 s of CPU, was killed after 60 s, or sent over
 // 64 MiB; `output` is everything it wrote to its pipe; `how` says what went wrong ("crashed
 // (signal 11)", ...).
 struct ChildOutcome {
@@ -19,8 +19,8 @@ struct ChildOutcome {
 };
 
 // Forks; the child silences stdout/stderr, restores default crash handlers, caps its address
-// space at what it maps now plus 256 MiB and its CPU time at 10 s, runs body(fd) (which writes its answer to fd), and
-// exits 0. The parent collects the answer and reaps the child.
+// space at what it maps now plus 256 MiB and its CPU time at 2 s, runs body(fd) (which writes
+// its answer to fd), and exits 0. The parent collects the answer and reaps the child.
 ChildOutcome run_in_child(const std::function<void(int fd)>& body);
 
 // write(2) until all of `data` is written; false on error.

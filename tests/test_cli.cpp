@@ -181,7 +181,7 @@ TEST(CliStatus, AxesShowCanonicalParameterText) {
 TEST(CliInput, NetworkLargerThanMemoryIsRefusedWithTheFigure) {
   // Two layers of 32768: under the parameter cap, but 16 GiB; refused under `ulimit -v` 4 GB
   // (and on any machine with less memory available) before any data is read.
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(PRECSWEEP_UNDER_ASAN)
   GTEST_SKIP() << "AddressSanitizer reserves terabytes of shadow memory: no ulimit -v under it";
 #endif
   precsweep::test::TempDir d;

@@ -243,7 +243,7 @@ long long required_kib(const std::string& message) {
 }
 
 TEST(CliIo, TooLowAnAddressSpaceLimitIsRefusedAtStart) {
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(PRECSWEEP_UNDER_ASAN)
   GTEST_SKIP() << "AddressSanitizer reserves terabytes of shadow memory: no ulimit -v under it";
 #endif
   // `timeout` only ends a hang (the defect: OpenBLAS retried its buffer forever); it is no

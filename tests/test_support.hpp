@@ -1,6 +1,16 @@
 // Helpers shared by the C++ tests: a temporary folder removed at scope exit, reading a file,
 // and running the `precsweep` executable (PRECSWEEP_BINARY, defined by tests/CMakeLists.txt).
 #pragma once
+// PRECSWEEP_UNDER_ASAN: built with AddressSanitizer (GCC defines __SANITIZE_ADDRESS__; clang
+// answers __has_feature(address_sanitizer)).
+#if defined(__SANITIZE_ADDRESS__)
+#define PRECSWEEP_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PRECSWEEP_UNDER_ASAN 1
+#endif
+#endif
+
 #include <stdlib.h>
 #include <sys/wait.h>
 
