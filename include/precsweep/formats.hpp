@@ -94,12 +94,13 @@ std::uint64_t subtract_round(std::span<float> x, std::span<const float> step, fl
                              const Format& fmt, Rounding mode, StochasticKey key = {},
                              QuantizeStats* stats = nullptr);
 
-// One value (convenience for the CLI and tests; same result as the array kernel with index 0).
+// One value (same result as the array kernel with index 0).
 float quantize_one(float x, const Format& fmt, Rounding mode, StochasticKey key = {});
 
 // The 32-bit random word stochastic rounding uses for element `index` of an array quantized with
 // `key` (counter key.offset + index). An element rounds away from zero iff this word is below
-// floor(2^32 * distance to the lower neighbour / gap) (docs/formats.md). Exposed for tests.
+// floor(2^32 * distance to the lower neighbour / gap) (docs/formats.md). Part of the definition
+// of stochastic rounding: another implementation reproduces precsweep's bits with it.
 std::uint32_t stochastic_bits(const StochasticKey& key, std::uint64_t index);
 
 }  // namespace precsweep
