@@ -140,6 +140,7 @@ template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, bool kSymmetr
   const float q = std::bit_cast<float>(min_sub), inv_q = kVarDrop ? 1.0f / q : 0.0f;
   const std::uint32_t min_normal = p.min_normal;
   const std::uint32_t nearest_overflow_at = p.nearest_overflow_at;
+  const std::uint32_t zero_sign = p.zero_sign, count_specials = 0u - p.count_specials;
   std::uint32_t n_overflow = 0, n_underflow = 0, n_lost = 0;
 
   for (std::uint32_t j = 0; j < n; ++j) {
@@ -213,18 +214,23 @@ template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, bool kSymmetr
     if constexpr (kFlush) r &= lane_mask(i32(r) >= i32(min_normal));
 
     const std::uint32_t special = lane_mask(i32(a) >= i32(kInf));
+    std::uint32_t sign = s;
     if constexpr (kSpecialsPass) {
       r = select(special, a, r);  // inf stays inf and NaN keeps its bits
     } else {
       const std::uint32_t nan = lane_mask(i32(a) > i32(kInf));
       r = select(special, select(nan, a, select(neg, inf_neg, inf_pos)), r);
+      sign &= lane_mask(r != 0) | zero_sign;  // fnuz: a zero result is +0
     }
-    const float result = std::bit_cast<float>(s | r);
+    const float result = std::bit_cast<float>(sign | r);
     x[j] = result;
 
     // (bool & bool: GCC turns each count into a compare, a masked compare and one add.)
     if constexpr (kCount) {
-      n_overflow += over & ~special & 1u;
+      if constexpr (kSpecialsPass)
+        n_overflow += over & ~special & 1u;
+      else
+        n_overflow += ((over & ~special) | (special & count_specials)) & 1u;
       // r is never 0 for inf/NaN inputs, so they need no exclusion here
       n_underflow += static_cast<std::uint32_t>((a != 0) & (r == 0));
     }
