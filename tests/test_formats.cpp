@@ -169,6 +169,110 @@ TEST(FormatsExhaustive, Binary16AndMidpointsMatchReferenceInEveryModeAndOption) 
   }
 }
 
+// A second reference for formats of at most 8 bits, from their code tables alone: every code
+// (sign, exponent field E, fraction field F) is decoded by the encoding's definition, with
+// integer fields; the non-negative finite values, in code order, are the grid, and a value's
+// index there is its code, so "even" is the index's parity. Above max the grid continues with
+// one more point, max + 2^(emax-m) (code max + 1); beyond that every mode overflows. Shares
+// nothing with formats_ref.cpp or the kernel but the Format fields.
+struct CodeTable {
+  std::vector<double> grid;  // non-negative finite values, increasing (index = code)
+  double next = 0;           // the point after max on the continued grid
+};
+CodeTable code_table(const Format& f) {
+  const int e = f.exp_bits, m = f.man_bits;
+  const int bias = (1 << (e - 1)) - (f.encoding == Encoding::fnuz ? 0 : 1);
+  CodeTable t;
+  for (std::uint32_t code = 0; code < (1u << (e + m)); ++code) {  // sign bit 0
+    const std::uint32_t E = code >> m, F = code & ((1u << m) - 1);
+    const bool top = E == (1u << e) - 1;
+    if (f.encoding == Encoding::ieee && top) break;                       // inf, NaN
+    if (f.encoding == Encoding::fn && top && F == (1u << m) - 1) break;   // NaN
+    const std::int64_t sig = E == 0 ? F : (std::int64_t{1} << m) + F;
+    const int scale = (E == 0 ? 1 : static_cast<int>(E)) - bias - m;
+    t.grid.push_back(std::ldexp(static_cast<double>(sig), scale));
+  }
+  const double max = t.grid.back();
+  t.next = max + std::ldexp(1.0, std::ilogb(max) - m);  // max's binade has spacing 2^(E-m)
+  return t;
+}
+float table_quantize(float x, const Format& f, const CodeTable& t, Rounding mode,
+                     std::uint32_t word) {
+  if (std::isnan(x)) return x;
+  const bool neg = std::signbit(x), fnuz = f.encoding == Encoding::fnuz;
+  const bool saturating = f.saturate || f.encoding == Encoding::finite;
+  const double max = t.grid.back(), nan = std::numeric_limits<double>::quiet_NaN();
+  auto out = [&](double mag) {
+    if (std::isnan(mag)) return static_cast<float>(mag);
+    if (mag == 0 && fnuz) return 0.0f;
+    return static_cast<float>(neg ? -mag : mag);
+  };
+  const double inf_result =
+      f.encoding == Encoding::ieee ? HUGE_VAL : (saturating ? max : nan);
+  if (std::isinf(x)) return out(inf_result);
+  const double a = std::fabs(static_cast<double>(x));
+  // neighbours lo <= a < hi (indices), on the grid plus `next`
+  std::vector<double> g = t.grid;
+  g.push_back(t.next);
+  double chosen;
+  if (a >= t.next) {
+    chosen = HUGE_VAL;  // beyond the continued grid: overflows whatever the mode
+    if (mode == Rounding::toward_zero || (mode == Rounding::up && neg) ||
+        (mode == Rounding::down && !neg))
+      chosen = t.next;  // rounds down to >= next: still overflow
+  } else {
+    const std::size_t hi = static_cast<std::size_t>(
+        std::upper_bound(g.begin(), g.end(), a) - g.begin());
+    const std::size_t lo = hi - 1;
+    bool away = false;
+    if (g[lo] != a) {
+      const double gap = g[hi] - g[lo], d = a - g[lo];
+      switch (mode) {
+        case Rounding::toward_zero: away = false; break;
+        case Rounding::up: away = !neg; break;
+        case Rounding::down: away = neg; break;
+        case Rounding::nearest_even: away = d > gap / 2 || (d == gap / 2 && lo % 2 == 1); break;
+        case Rounding::stochastic:
+          away = static_cast<double>(word) < std::floor(d / gap * 4294967296.0);
+          break;
+      }
+    }
+    chosen = away ? g[hi] : g[lo];
+  }
+  if (chosen > max) {
+    const bool to_max = saturating || mode == Rounding::toward_zero ||
+                        (mode == Rounding::up && neg) || (mode == Rounding::down && !neg);
+    return out(to_max ? max : inf_result);
+  }
+  if (!f.subnormals && chosen < t.grid[std::size_t{1} << f.man_bits]) chosen = 0;  // 2^emin
+  return out(chosen);
+}
+
+TEST(FormatsExhaustive, EightBitFormatsMatchTheirCodeTablesInEveryMode) {
+  const StochasticKey key{4242, 3, 0};
+  for (const char* name : {"fp8-e4m3", "fp8-e5m2", "fp8-e4m3fnuz", "fp8-e5m2fnuz", "fp8-e3m4",
+                           "fp6-e2m3", "fp6-e3m2", "fp4-e2m1", "E2M1,fn", "E2M1,fnuz",
+                           "E3M4,finite", "E4M3", "E2M3,fn", "E6M1,fnuz"}) {
+    for (const Format& fmt : variants(name)) {
+      const CodeTable table = code_table(fmt);
+      const std::vector<float> in = exhaustive_inputs(fmt);
+      for (Rounding mode : kAllModes) {
+        std::vector<float> out = in;
+        quantize(out, fmt, mode, key);
+        std::size_t bad = 0;
+        for (std::size_t i = 0; i < in.size(); ++i) {
+          const std::uint32_t word = mode == Rounding::stochastic ? stochastic_bits(key, i) : 0u;
+          const float want = table_quantize(in[i], fmt, table, mode, word);
+          if (!same(out[i], want) && ++bad <= 3)
+            ADD_FAILURE() << fmt.name() << " " << to_string(mode) << ": x = " << hex(in[i])
+                          << " kernel " << hex(out[i]) << " table " << hex(want);
+        }
+        EXPECT_EQ(bad, 0u) << fmt.name() << " " << to_string(mode);
+      }
+    }
+  }
+}
+
 TEST(FormatsExhaustive, StochasticResultIsOneOfTheTwoNeighbours) {
   const StochasticKey key{99, 1, 0};
   for (const auto& name : exhaustive_format_names()) {
