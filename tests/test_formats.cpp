@@ -515,6 +515,10 @@ TEST(FormatsStochastic, MeanMatchesInputWithinStatisticalTolerance) {
       {"E2M0", 1.0, 1.0},            // one significant bit
       {"Q8.8", -1.5, -0x1p-8},       // fixed point
       {"Q4.0", 0.0, 1.0},            // fixed point below its step
+      {"fp4-e2m1", 4.0, 2.0},        // finite: the top gap, 4 to 6
+      {"fp6-e3m2", -24.0, -4.0},     // finite, negative
+      {"fp8-e4m3fnuz", 0x1p-7, 0x1p-10},  // fnuz: its min normal
+      {"fp8-e5m2fnuz", 0.0, 0x1p-17},     // fnuz below its smallest subnormal
   };
   std::uint64_t seed = 100;
   for (const Case& c : cases) {
