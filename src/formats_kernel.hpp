@@ -34,10 +34,10 @@ struct KernelParams {
   // except for m = 0, where max's encoding is even. 0x7FFFFFFF (a NaN) = no threshold.
   std::uint32_t nearest_overflow_at = 0x7FFFFFFFu;
   // Sign bit kept on a zero result: kSign, or 0 for fnuz (no -0: every zero result is +0).
-  // Applied only in the loops for formats whose inf is not inf (fnuz is one of them).
+  // Applied only in the kernel's loops for fnuz and finite formats (template flag kExtras).
   std::uint32_t zero_sign = 0x80000000u;
   // 1: inf and NaN inputs count as overflow (`finite`: the format has no such values). Also
-  // only in those loops (finite's inf gives max).
+  // only in those loops.
   std::uint32_t count_specials = 0;
   bool flush = false;  // no-subnormals
   Rounding mode = Rounding::nearest_even;
