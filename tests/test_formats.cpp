@@ -391,7 +391,8 @@ TEST(FormatsRandom, TenMillionBiasedInputsPerFormatAndModeMatchReference) {
   const char* names[] = {"fp16",     "bf16",     "tf32",
                          "fp8-e5m2", "fp8-e4m3", "fp8-e4m3,saturate",
                          "E2M0",     "E8M0",     "E3M2,no-subnormals,saturate",
-                         "Q8.8",     "Q1.24"};
+                         "Q8.8",     "Q1.24",    "fp8-e5m2fnuz",
+                         "E5M10,fnuz", "E5M10,finite", "E7M9,fn,saturate"};
   for (const char* name : names) {
     const Format fmt = parse_format(name);
     for (Rounding mode : kDeterministicModes)
