@@ -322,7 +322,8 @@ std::vector<Format> parse_format_list(std::string_view text) {
     const Format lo = parse_format(lo_text), hi = parse_format(hi_text);
     if (lo.kind != Format::Kind::floating || hi.kind != Format::Kind::floating ||
         lo.exp_bits != hi.exp_bits || lo.man_bits > hi.man_bits ||
-        lo.subnormals != hi.subnormals || lo.saturate != hi.saturate || lo.no_inf || hi.no_inf)
+        lo.subnormals != hi.subnormals || lo.saturate != hi.saturate || lo.encoding != Encoding::ieee ||
+        hi.encoding != Encoding::ieee)
       throw InputError("--formats: range '" + std::string(text) +
                        "' must join two E<e>M<m> formats with the same exponent width and "
                        "increasing mantissa width, e.g. E8M2..E8M23");

@@ -22,9 +22,28 @@ namespace {
 
 constexpr const char* kAcceptedFormats =
     "accepted: E<e>M<m> with e = 2..8 exponent bits and m = 0..23 fraction bits (e.g. E5M10); "
-    "fp32, tf32, fp16, bf16, fp8-e5m2, fp8-e4m3; fixed point Q<i>.<f> with i >= 1 integer bits "
+    "fp32, tf32, fp16, bf16, fp8-e5m2, fp8-e4m3, fp8-e4m3fnuz, fp8-e5m2fnuz, fp8-e3m4, "
+    "fp6-e2m3, fp6-e3m2, fp4-e2m1; fixed point Q<i>.<f> with i >= 1 integer bits "
     "(including the sign), f >= 0 fraction bits and i+f <= 25 (e.g. Q8.8); each optionally "
-    "followed by \",no-subnormals\" (floating only) and/or \",saturate\"";
+    "followed by an encoding \",ieee\", \",fn\", \",finite\" or \",fnuz\" (floating only; "
+    "non-ieee needs e <= 7 and m >= 1), \",no-subnormals\" (floating only) and/or "
+    "\",saturate\"";
+
+// The named float formats besides E<e>M<m>: name, widths, encoding. A format that equals one of
+// these (options aside) prints under this name, except the ieee ones, which print as E<e>M<m>.
+struct Preset {
+  const char* name;
+  int e, m;
+  Encoding encoding;
+};
+constexpr Preset kPresets[] = {
+    {"fp32", 8, 23, Encoding::ieee},         {"tf32", 8, 10, Encoding::ieee},
+    {"fp16", 5, 10, Encoding::ieee},         {"bf16", 8, 7, Encoding::ieee},
+    {"fp8-e5m2", 5, 2, Encoding::ieee},      {"fp8-e4m3", 4, 3, Encoding::fn},
+    {"fp8-e4m3fnuz", 4, 3, Encoding::fnuz},  {"fp8-e5m2fnuz", 5, 2, Encoding::fnuz},
+    {"fp8-e3m4", 3, 4, Encoding::ieee},      {"fp6-e2m3", 2, 3, Encoding::finite},
+    {"fp6-e3m2", 3, 2, Encoding::finite},    {"fp4-e2m1", 2, 1, Encoding::finite},
+};
 
 constexpr const char* kAcceptedRoundings =
     "accepted: toward_zero (alias truncate), nearest_even (alias nearest), up, down, stochastic";
@@ -53,13 +72,19 @@ int parse_small_uint(const std::string& s, std::size_t& pos) {
 }
 
 // The factories' checks; `shown` is the text an error message quotes (what the user typed).
-Format make_floating(int e, int m, std::string_view shown) {
+Format make_floating(int e, int m, std::string_view shown, Encoding enc = Encoding::ieee) {
   if (e < 2 || e > 8) bad_format(shown, "exponent bits must be 2..8, got " + std::to_string(e));
   if (m < 0 || m > 23) bad_format(shown, "fraction bits must be 0..23, got " + std::to_string(m));
+  if (enc != Encoding::ieee && (e > 7 || m < 1))
+    bad_format(shown, "encoding " + to_string(enc) +
+                          " needs at most 7 exponent bits and at least 1 fraction bit, got E" +
+                          std::to_string(e) + "M" + std::to_string(m));
   Format f;
   f.kind = Format::Kind::floating;
   f.exp_bits = e;
   f.man_bits = m;
+  f.encoding = enc;
+  f.saturate = enc == Encoding::finite;  // finite has nothing else to overflow to
   return f;
 }
 
@@ -90,6 +115,12 @@ Format Format::floating(int exp_bits, int man_bits) {
                        "E" + std::to_string(exp_bits) + "M" + std::to_string(man_bits));
 }
 
+Format Format::floating(int exp_bits, int man_bits, Encoding encoding) {
+  std::string shown = "E" + std::to_string(exp_bits) + "M" + std::to_string(man_bits);
+  shown.append(",").append(to_string(encoding));
+  return make_floating(exp_bits, man_bits, shown, encoding);
+}
+
 Format Format::fixed(int int_bits, int frac_bits) {
   return make_fixed(int_bits, frac_bits,
                     "Q" + std::to_string(int_bits) + "." + std::to_string(frac_bits));
@@ -104,19 +135,26 @@ void Format::check() const {
     if (exp_bits < 2 || exp_bits > 8) bad("exp_bits " + std::to_string(exp_bits) + " not in 2..8");
     if (man_bits < 0 || man_bits > 23) bad("man_bits " + std::to_string(man_bits) + " not in 0..23");
     if (int_bits != 0 || frac_bits != 0) bad("int_bits/frac_bits set on a floating format");
+    if (static_cast<int>(encoding) > static_cast<int>(Encoding::fnuz))
+      bad("unknown encoding " + std::to_string(static_cast<int>(encoding)));
+    if (encoding != Encoding::ieee && (exp_bits > 7 || man_bits < 1))
+      bad("encoding " + to_string(encoding) + " needs exp_bits <= 7 and man_bits >= 1");
+    if (encoding == Encoding::finite && !saturate) bad("encoding finite always saturates");
   } else if (kind == Kind::fixed) {
     if (int_bits < 1 || frac_bits < 0 || int_bits + frac_bits > 25)
       bad("Q" + std::to_string(int_bits) + "." + std::to_string(frac_bits) +
           " needs int_bits >= 1, frac_bits >= 0, int_bits + frac_bits <= 25");
     if (exp_bits != 0 || man_bits != 0) bad("exp_bits/man_bits set on a fixed-point format");
-    if (!saturate || !subnormals || no_inf) bad("fixed point always saturates and has no options");
+    if (!saturate || !subnormals || encoding != Encoding::ieee)
+      bad("fixed point always saturates and has no options");
   } else {
     bad("unknown kind " + std::to_string(static_cast<int>(kind)));
   }
 }
 
 bool Format::is_identity() const {
-  return kind == Kind::floating && exp_bits == 8 && man_bits == 23 && subnormals && !no_inf;
+  return kind == Kind::floating && exp_bits == 8 && man_bits == 23 && subnormals &&
+         encoding == Encoding::ieee;
 }
 
 std::string Format::name() const {
@@ -127,32 +165,44 @@ std::string Format::name() const {
     out.append(std::to_string(frac_bits));
     return out;
   }
-  if (no_inf) {
-    out.append("fp8-e4m3");
+  const Preset* preset = nullptr;
+  if (encoding != Encoding::ieee)
+    for (const Preset& p : kPresets)
+      if (p.e == exp_bits && p.m == man_bits && p.encoding == encoding) preset = &p;
+  if (preset) {
+    out.append(preset->name);
   } else {
     out.append("E").append(std::to_string(exp_bits)).append("M");
     out.append(std::to_string(man_bits));
+    if (encoding != Encoding::ieee) out.append(",").append(to_string(encoding));
   }
   if (!subnormals) out.append(",no-subnormals");
-  if (saturate) out.append(",saturate");
+  if (saturate && encoding != Encoding::finite) out.append(",saturate");
   return out;
+}
+
+int Format::bias() const {
+  if (kind == Kind::fixed) return 0;
+  const int b = (1 << (exp_bits - 1)) - 1;
+  return encoding == Encoding::fnuz ? b + 1 : b;
 }
 
 int Format::emax() const {
   if (kind == Kind::fixed) return int_bits - 1;
-  const int bias = (1 << (exp_bits - 1)) - 1;
-  return no_inf ? bias + 1 : bias;  // E4M3FN uses the top exponent code for finite values
+  // Top exponent code 2^e - 1: inf/NaN for ieee, finite values otherwise (non-ieee has m >= 1).
+  const int top_code = (1 << exp_bits) - 1;
+  return encoding == Encoding::ieee ? top_code - 1 - bias() : top_code - bias();
 }
 
 int Format::emin() const {
   if (kind == Kind::fixed) return -frac_bits;
-  return 2 - (1 << (exp_bits - 1));  // 1 - bias (for E4M3FN too: -6)
+  return 1 - bias();
 }
 
 double Format::max_finite() const {
   if (kind == Kind::fixed) return std::ldexp(1.0, int_bits - 1) - std::ldexp(1.0, -frac_bits);
-  // E4M3FN: the all-ones significand at the top exponent is NaN, so one step below it.
-  const double top = 2.0 - std::ldexp(no_inf ? 2.0 : 1.0, -man_bits);
+  // fn: the all-ones significand at the top exponent is NaN, so one step below it.
+  const double top = 2.0 - std::ldexp(encoding == Encoding::fn ? 2.0 : 1.0, -man_bits);
   return std::ldexp(top, emax());
 }
 
@@ -179,19 +229,11 @@ Format parse_format(std::string_view text) {
   }
   const std::string& base = parts[0];
   Format f;
-  if (base == "fp32")
-    f = Format::floating(8, 23);
-  else if (base == "tf32")
-    f = Format::floating(8, 10);
-  else if (base == "fp16")
-    f = Format::floating(5, 10);
-  else if (base == "bf16")
-    f = Format::floating(8, 7);
-  else if (base == "fp8-e5m2")
-    f = Format::floating(5, 2);
-  else if (base == "fp8-e4m3") {
-    f = Format::floating(4, 3);
-    f.no_inf = true;
+  const Preset* preset = nullptr;
+  for (const Preset& p : kPresets)
+    if (base == p.name) preset = &p;
+  if (preset) {
+    f = make_floating(preset->e, preset->m, text, preset->encoding);
   } else if (!base.empty() && base[0] == 'e') {
     std::size_t pos = 1;
     const int e = parse_small_uint(base, pos);
@@ -211,8 +253,23 @@ Format parse_format(std::string_view text) {
   } else {
     bad_format(text, "unrecognised");
   }
+  bool encoding_given = false;
   for (std::size_t k = 1; k < parts.size(); ++k) {
-    if (parts[k] == "no-subnormals") {
+    const Encoding encodings[] = {Encoding::ieee, Encoding::fn, Encoding::finite, Encoding::fnuz};
+    const Encoding* enc = nullptr;
+    for (const Encoding& e : encodings)
+      if (parts[k] == to_string(e)) enc = &e;
+    if (enc) {
+      if (f.kind == Format::Kind::fixed)
+        bad_format(text, "an encoding applies only to floating-point formats");
+      if (encoding_given || preset)
+        bad_format(text, "give one encoding, on E<e>M<m> (a named format has its own)");
+      encoding_given = true;
+      const bool saturate = f.saturate, subnormals = f.subnormals;
+      f = make_floating(f.exp_bits, f.man_bits, text, *enc);
+      f.saturate = f.saturate || saturate;
+      f.subnormals = subnormals;
+    } else if (parts[k] == "no-subnormals") {
       if (f.kind == Format::Kind::fixed)
         bad_format(text, "no-subnormals applies only to floating-point formats");
       f.subnormals = false;
@@ -234,6 +291,20 @@ Rounding parse_rounding(std::string_view text) {
   if (s == "stochastic") return Rounding::stochastic;
   throw InputError("invalid rounding mode \"" + std::string(text) + "\" (" + kAcceptedRoundings +
                    ")");
+}
+
+std::string to_string(Encoding encoding) {
+  switch (encoding) {
+    case Encoding::ieee:
+      return "ieee";
+    case Encoding::fn:
+      return "fn";
+    case Encoding::finite:
+      return "finite";
+    case Encoding::fnuz:
+      return "fnuz";
+  }
+  return "unknown";
 }
 
 std::string to_string(Rounding mode) {
@@ -284,11 +355,15 @@ KernelParams make_kernel_params(const Format& fmt, Rounding mode, const Stochast
   p.min_normal = bits_of(fmt.min_normal());
   p.flush = !fmt.subnormals;
 
-  if (mode == Rounding::nearest_even && m == 0 && !fmt.no_inf)
+  const bool ieee = fmt.encoding == Encoding::ieee;
+  if (mode == Rounding::nearest_even && m == 0 && ieee)
     p.nearest_overflow_at = bits_of(std::ldexp(1.5, fmt.emax()));
-  const std::uint32_t inf = fmt.no_inf ? kNanBits : kInfBits;
+  // Without infinities, what would be inf is NaN (fn, fnuz) or max (finite: saturate is set).
+  const std::uint32_t inf = ieee ? kInfBits : kNanBits;
   const std::uint32_t max = p.max_pos;
-  p.inf_pos = p.inf_neg = fmt.no_inf ? (fmt.saturate ? max : kNanBits) : kInfBits;
+  p.inf_pos = p.inf_neg = ieee ? kInfBits : (fmt.saturate ? max : kNanBits);
+  if (fmt.encoding == Encoding::fnuz) p.zero_sign = 0;
+  if (fmt.encoding == Encoding::finite) p.count_specials = 1;
   if (fmt.saturate) {
     p.overflow_pos = p.overflow_neg = max;
   } else {

@@ -120,9 +120,11 @@ template <bool kVarDrop, bool kFlush>
 // are (every floating format but E4M3FN). The dispatcher uses the general shape unless both
 // hold. kUpdate: the value rounded is x[j] - scale * step[j] (two binary32 operations, never
 // contracted into an FMA: the project builds with -ffp-contract=off), and updates lost are
-// counted.
+// counted. kExtras (general shape only): the encodings' two extra rules, fnuz's +0 for zero
+// results and finite's counting of inf/NaN inputs (p.zero_sign, p.count_specials), so the
+// loops of the other formats do not pay for them.
 template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, bool kSymmetric,
-          bool kSpecialsPass, bool kUpdate>
+          bool kSpecialsPass, bool kUpdate, bool kExtras = false>
 [[gnu::always_inline]] inline void round_loop(float* __restrict x, std::uint32_t n,
                                               std::uint32_t counter_lo, BlockKeys keys,
                                               const KernelParams& p, ChunkCounts* counts,
@@ -140,6 +142,7 @@ template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, bool kSymmetr
   const float q = std::bit_cast<float>(min_sub), inv_q = kVarDrop ? 1.0f / q : 0.0f;
   const std::uint32_t min_normal = p.min_normal;
   const std::uint32_t nearest_overflow_at = p.nearest_overflow_at;
+  const std::uint32_t zero_sign = p.zero_sign, count_specials = 0u - p.count_specials;
   std::uint32_t n_overflow = 0, n_underflow = 0, n_lost = 0;
 
   for (std::uint32_t j = 0; j < n; ++j) {
@@ -213,18 +216,23 @@ template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, bool kSymmetr
     if constexpr (kFlush) r &= lane_mask(i32(r) >= i32(min_normal));
 
     const std::uint32_t special = lane_mask(i32(a) >= i32(kInf));
+    std::uint32_t sign = s;
     if constexpr (kSpecialsPass) {
       r = select(special, a, r);  // inf stays inf and NaN keeps its bits
     } else {
       const std::uint32_t nan = lane_mask(i32(a) > i32(kInf));
       r = select(special, select(nan, a, select(neg, inf_neg, inf_pos)), r);
+      if constexpr (kExtras) sign &= lane_mask(r != 0) | zero_sign;  // fnuz: a zero is +0
     }
-    const float result = std::bit_cast<float>(s | r);
+    const float result = std::bit_cast<float>(sign | r);
     x[j] = result;
 
     // (bool & bool: GCC turns each count into a compare, a masked compare and one add.)
     if constexpr (kCount) {
-      n_overflow += over & ~special & 1u;
+      if constexpr (kExtras)
+        n_overflow += ((over & ~special) | (special & count_specials)) & 1u;
+      else
+        n_overflow += over & ~special & 1u;
       // r is never 0 for inf/NaN inputs, so they need no exclusion here
       n_underflow += static_cast<std::uint32_t>((a != 0) & (r == 0));
     }
@@ -259,7 +267,7 @@ using U32x8 = std::uint32_t __attribute__((vector_size(32)));
 using I32x8 = std::int32_t __attribute__((vector_size(32)));
 
 template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, bool kSymmetric,
-          bool kSpecialsPass>
+          bool kSpecialsPass, bool kExtras>
 __attribute__((target("arch=x86-64-v4"))) void update_avx512(
     float* __restrict x, std::uint32_t n, std::uint32_t counter_lo, BlockKeys keys,
     const KernelParams& p, ChunkCounts* counts, const float* __restrict step, float scale) {
@@ -279,7 +287,7 @@ __attribute__((target("arch=x86-64-v4"))) void update_avx512(
       const __m512i a = _mm512_and_si512(u, v_abs);
       // a < lo or a > hi, as one unsigned compare: a - lo > hi - lo
       if (_mm512_cmpgt_epu32_mask(_mm512_sub_epi32(a, v_lo), v_span)) {
-        round_loop<kMode, kVarDrop, kFlush, kCount, kSymmetric, kSpecialsPass, true>(
+        round_loop<kMode, kVarDrop, kFlush, kCount, kSymmetric, kSpecialsPass, true, kExtras>(
             x + j, 16, counter_lo + j, keys, p, counts, step + j, scale);
         continue;
       }
@@ -300,14 +308,14 @@ __attribute__((target("arch=x86-64-v4"))) void update_avx512(
     counts->lost += n_lost;
   }
   if (j < n)
-    round_loop<kMode, kVarDrop, kFlush, kCount, kSymmetric, kSpecialsPass, true>(
+    round_loop<kMode, kVarDrop, kFlush, kCount, kSymmetric, kSpecialsPass, true, kExtras>(
         x + j, n - j, counter_lo + j, keys, p, counts, step + j, scale);
 }
 
 // update_avx512 for AVX2: 8 lanes, lane masks in vectors instead of k-registers, and the
 // unsigned range compare done as a signed one on patterns with their top bit flipped.
 template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, bool kSymmetric,
-          bool kSpecialsPass>
+          bool kSpecialsPass, bool kExtras>
 __attribute__((target("arch=x86-64-v3"))) void update_avx2(
     float* __restrict x, std::uint32_t n, std::uint32_t counter_lo, BlockKeys keys,
     const KernelParams& p, ChunkCounts* counts, const float* __restrict step, float scale) {
@@ -329,7 +337,7 @@ __attribute__((target("arch=x86-64-v3"))) void update_avx2(
       const __m256i out = _mm256_cmpgt_epi32(
           _mm256_xor_si256(_mm256_sub_epi32(a, v_lo), v_sign), v_span_flipped);
       if (!_mm256_testz_si256(out, out)) {
-        round_loop<kMode, kVarDrop, kFlush, kCount, kSymmetric, kSpecialsPass, true>(
+        round_loop<kMode, kVarDrop, kFlush, kCount, kSymmetric, kSpecialsPass, true, kExtras>(
             x + j, 8, counter_lo + j, keys, p, counts, step + j, scale);
         continue;
       }
@@ -347,7 +355,7 @@ __attribute__((target("arch=x86-64-v3"))) void update_avx2(
     counts->lost += n_lost;
   }
   if (j < n)
-    round_loop<kMode, kVarDrop, kFlush, kCount, kSymmetric, kSpecialsPass, true>(
+    round_loop<kMode, kVarDrop, kFlush, kCount, kSymmetric, kSpecialsPass, true, kExtras>(
         x + j, n - j, counter_lo + j, keys, p, counts, step + j, scale);
 }
 
@@ -365,24 +373,35 @@ template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, Pass kPass>
                                                   ChunkCounts* counts, Step st) {
   const bool symmetric = p.max_pos == p.max_neg && p.overflow_pos == p.overflow_neg;
   const bool specials_pass = p.inf_pos == kInf && p.inf_neg == kInf;
+  // fnuz and finite (whose inf is never inf, so they take the general shape)
+  const bool extras = p.zero_sign == 0 || p.count_specials != 0;
   constexpr bool kUpdate = kPass != Pass::round;
   if constexpr (kPass == Pass::update_avx512) {
     if (symmetric && specials_pass)
-      update_avx512<kMode, kVarDrop, kFlush, kCount, true, true>(x, n, c, k, p, counts,
-                                                                 st.values, st.scale);
+      update_avx512<kMode, kVarDrop, kFlush, kCount, true, true, false>(x, n, c, k, p, counts,
+                                                                        st.values, st.scale);
+    else if (extras)
+      update_avx512<kMode, kVarDrop, kFlush, kCount, false, false, true>(x, n, c, k, p, counts,
+                                                                         st.values, st.scale);
     else
-      update_avx512<kMode, kVarDrop, kFlush, kCount, false, false>(x, n, c, k, p, counts,
-                                                                   st.values, st.scale);
+      update_avx512<kMode, kVarDrop, kFlush, kCount, false, false, false>(x, n, c, k, p, counts,
+                                                                          st.values, st.scale);
   } else if constexpr (kPass == Pass::update_avx2) {
     if (symmetric && specials_pass)
-      update_avx2<kMode, kVarDrop, kFlush, kCount, true, true>(x, n, c, k, p, counts, st.values,
-                                                               st.scale);
+      update_avx2<kMode, kVarDrop, kFlush, kCount, true, true, false>(x, n, c, k, p, counts,
+                                                                      st.values, st.scale);
+    else if (extras)
+      update_avx2<kMode, kVarDrop, kFlush, kCount, false, false, true>(x, n, c, k, p, counts,
+                                                                       st.values, st.scale);
     else
-      update_avx2<kMode, kVarDrop, kFlush, kCount, false, false>(x, n, c, k, p, counts,
-                                                                 st.values, st.scale);
+      update_avx2<kMode, kVarDrop, kFlush, kCount, false, false, false>(x, n, c, k, p, counts,
+                                                                        st.values, st.scale);
   } else if (symmetric && specials_pass) {
     round_loop<kMode, kVarDrop, kFlush, kCount, true, true, kUpdate>(x, n, c, k, p, counts,
                                                                      st.values, st.scale);
+  } else if (extras) {
+    round_loop<kMode, kVarDrop, kFlush, kCount, false, false, kUpdate, true>(
+        x, n, c, k, p, counts, st.values, st.scale);
   } else {
     round_loop<kMode, kVarDrop, kFlush, kCount, false, false, kUpdate>(x, n, c, k, p, counts,
                                                                        st.values, st.scale);

@@ -33,6 +33,12 @@ struct KernelParams {
   // keep max finite. IEEE 754 sends |x| >= 2^emax (2 - 2^-(m+1)) to inf; add-then-mask agrees
   // except for m = 0, where max's encoding is even. 0x7FFFFFFF (a NaN) = no threshold.
   std::uint32_t nearest_overflow_at = 0x7FFFFFFFu;
+  // Sign bit kept on a zero result: kSign, or 0 for fnuz (no -0: every zero result is +0).
+  // Applied only in the kernel's loops for fnuz and finite formats (template flag kExtras).
+  std::uint32_t zero_sign = 0x80000000u;
+  // 1: inf and NaN inputs count as overflow (`finite`: the format has no such values). Also
+  // only in those loops.
+  std::uint32_t count_specials = 0;
   bool flush = false;  // no-subnormals
   Rounding mode = Rounding::nearest_even;
   // Stochastic: 64-bit key derived from (seed, stream); see stochastic_bits in formats.hpp.

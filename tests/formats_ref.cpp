@@ -10,20 +10,50 @@ namespace precsweep::ref {
 namespace {
 
 bool is_fixed(const Format& f) { return f.kind == Format::Kind::fixed; }
-int bias_of(const Format& f) { return (1 << (f.exp_bits - 1)) - 1; }
+bool ieee(const Format& f) { return f.encoding == Encoding::ieee; }
+
+// The encodings' definitions (docs/formats.md, "Encodings"), from the codes, without Format's
+// own emin()/max_finite(): bias 2^(e-1) - 1 (fnuz: 2^(e-1)); the largest finite code is, with
+// exponent field E and fraction field F: ieee E = 2^e - 2, F = 2^m - 1 (the top exponent field
+// is inf/NaN); fn E = 2^e - 1, F = 2^m - 2 (the all-ones code is NaN); finite and fnuz
+// E = 2^e - 1, F = 2^m - 1 (every positive code is a number).
+int bias_of(const Format& f) {
+  return (1 << (f.exp_bits - 1)) - (f.encoding == Encoding::fnuz ? 0 : 1);
+}
+int emin_of(const Format& f) { return is_fixed(f) ? -f.frac_bits : 1 - bias_of(f); }
+double code_value(const Format& f, std::uint64_t e_field, std::uint64_t frac) {
+  if (e_field == 0) return std::ldexp(static_cast<double>(frac), emin_of(f) - f.man_bits);
+  return std::ldexp(std::ldexp(1.0, f.man_bits) + static_cast<double>(frac),
+                    static_cast<int>(e_field) - bias_of(f) - f.man_bits);
+}
+double max_of(const Format& f) {
+  if (is_fixed(f)) return std::ldexp(1.0, f.int_bits - 1) - std::ldexp(1.0, -f.frac_bits);
+  const std::uint64_t top_e = (std::uint64_t{1} << f.exp_bits) - 1;
+  const std::uint64_t all_f = (std::uint64_t{1} << f.man_bits) - 1;
+  switch (f.encoding) {
+    case Encoding::ieee:
+      return code_value(f, top_e - 1, all_f);
+    case Encoding::fn:
+      return code_value(f, top_e, all_f - 1);
+    case Encoding::finite:
+    case Encoding::fnuz:
+      return code_value(f, top_e, all_f);
+  }
+  return 0;
+}
 
 // Spacing of the format's grid around magnitude a, with the exponent range unbounded above
 // (IEEE 754 rounds as if the exponent were unbounded, then checks for overflow).
 double spacing(double a, const Format& f) {
   if (is_fixed(f)) return std::ldexp(1.0, -f.frac_bits);
-  const int e = a == 0 ? f.emin() : std::max(std::ilogb(a), f.emin());
+  const int e = a == 0 ? emin_of(f) : std::max(std::ilogb(a), emin_of(f));
   return std::ldexp(1.0, e - f.man_bits);
 }
 
 // Whether the encoding of grid value v (magnitude) has a 0 in its last bit ("even").
 // With m = 0 fraction bits the last bit of a normal value's encoding is the exponent field's.
 bool encoding_is_even(double v, const Format& f) {
-  if (!is_fixed(f) && f.man_bits == 0 && v >= std::ldexp(1.0, f.emin()))
+  if (!is_fixed(f) && f.man_bits == 0 && v >= std::ldexp(1.0, emin_of(f)))
     return ((std::ilogb(v) + bias_of(f)) & 1) == 0;
   const double k = v / spacing(v, f);  // integer significand (fixed point: the word)
   return std::fmod(k, 2.0) == 0.0;
@@ -37,12 +67,18 @@ float quantize_ref(float x, const Format& f, Rounding mode, std::uint32_t random
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const double inf = std::numeric_limits<double>::infinity();
   // Largest finite magnitude on x's side (fixed point is asymmetric: -2^(i-1) exists).
-  const double max = is_fixed(f) && neg ? std::ldexp(1.0, f.int_bits - 1) : f.max_finite();
-  auto with_sign = [&](double mag) { return static_cast<float>(neg ? -mag : mag); };
+  const double max = is_fixed(f) && neg ? std::ldexp(1.0, f.int_bits - 1) : max_of(f);
+  // fnuz has no -0: a zero result is +0.
+  auto with_sign = [&](double mag) {
+    if (mag == 0 && f.encoding == Encoding::fnuz && !is_fixed(f)) return 0.0f;
+    return static_cast<float>(neg ? -mag : mag);
+  };
 
   if (std::isinf(x)) {
     if (is_fixed(f)) return with_sign(max);
-    if (f.no_inf) return f.saturate ? with_sign(max) : static_cast<float>(nan);
+    // No infinity: saturate (finite always does) or NaN.
+    if (!ieee(f)) return f.saturate || f.encoding == Encoding::finite ? with_sign(max)
+                                                                       : static_cast<float>(nan);
     return x;
   }
 
@@ -82,14 +118,14 @@ float quantize_ref(float x, const Format& f, Rounding mode, std::uint32_t random
 
   // 3. Overflow. Besides "the rounded value exceeds max", IEEE 754 sends |x| >= 2^emax *
   // (2 - 2^-(m+1)) to infinity under ties-to-even (this matters only when m = 0, where the
-  // tie at that threshold would otherwise go to max, whose encoding is even). E4M3FN has no
-  // infinity and follows the OCP rule: only a rounded value above 448 overflows.
+  // tie at that threshold would otherwise go to max, whose encoding is even). The encodings
+  // without infinity follow the OCP rule: only a rounded value above max overflows.
   bool over = mag > max;
-  if (mode == Rounding::nearest_even && !is_fixed(f) && !f.no_inf &&
-      a >= std::ldexp(2.0 - std::ldexp(1.0, -(f.man_bits + 1)), f.emax()))
+  if (mode == Rounding::nearest_even && !is_fixed(f) && ieee(f) &&
+      a >= std::ldexp(2.0 - std::ldexp(1.0, -(f.man_bits + 1)), bias_of(f)))
     over = true;
   if (over) {
-    if (is_fixed(f) || f.saturate) {
+    if (is_fixed(f) || f.saturate || f.encoding == Encoding::finite) {
       mag = max;
     } else {
       bool to_inf = false;
@@ -112,7 +148,7 @@ float quantize_ref(float x, const Format& f, Rounding mode, std::uint32_t random
       }
       if (!to_inf)
         mag = max;
-      else if (f.no_inf)
+      else if (!ieee(f))
         return static_cast<float>(nan);
       else
         mag = inf;
@@ -120,7 +156,7 @@ float quantize_ref(float x, const Format& f, Rounding mode, std::uint32_t random
   }
 
   // 4. Flush to zero: a nonzero result below 2^emin becomes a zero of x's sign.
-  if (!is_fixed(f) && !f.subnormals && mag < std::ldexp(1.0, f.emin())) mag = 0;
+  if (!is_fixed(f) && !f.subnormals && mag < std::ldexp(1.0, emin_of(f))) mag = 0;
   return with_sign(mag);
 }
 
@@ -129,18 +165,16 @@ std::vector<double> representable_values(const Format& f, std::size_t limit) {
   std::uint64_t count = 0;
   auto value = [&](std::uint64_t k) -> double {
     if (is_fixed(f)) return std::ldexp(static_cast<double>(k), -f.frac_bits);
-    const std::uint64_t e_field = k >> f.man_bits;
-    const double frac = static_cast<double>(k & ((std::uint64_t{1} << f.man_bits) - 1));
-    if (e_field == 0) return std::ldexp(frac, f.emin() - f.man_bits);
-    return std::ldexp(std::ldexp(1.0, f.man_bits) + frac,
-                      static_cast<int>(e_field) - bias_of(f) - f.man_bits);
+    return code_value(f, k >> f.man_bits, k & ((std::uint64_t{1} << f.man_bits) - 1));
   };
   if (is_fixed(f)) {
     count = (std::uint64_t{1} << (f.int_bits + f.frac_bits - 1)) + 1;  // incl. 2^(i-1)
   } else {
     const std::uint64_t codes = std::uint64_t{1} << (f.exp_bits + f.man_bits);
-    // IEEE: the top exponent field is inf/NaN. E4M3FN: only the all-ones code is NaN.
-    count = f.no_inf ? codes - 1 : codes - (std::uint64_t{1} << f.man_bits);
+    // Non-negative codes: ieee loses the top exponent field to inf/NaN, fn the all-ones code
+    // to NaN; finite and fnuz (whose NaN is the negative-zero code) lose none.
+    count = ieee(f) ? codes - (std::uint64_t{1} << f.man_bits)
+                    : (f.encoding == Encoding::fn ? codes - 1 : codes);
   }
   std::vector<double> out;
   if (count <= limit) {
@@ -154,7 +188,7 @@ std::vector<double> representable_values(const Format& f, std::size_t limit) {
     out.push_back(value(edge + (count - 2 * edge) * j / middle));
   for (std::uint64_t k = count - edge; k < count; ++k) out.push_back(value(k));
   // The smallest normal (the value after the subnormals), for sure.
-  if (!is_fixed(f)) out.push_back(std::ldexp(1.0, f.emin()));
+  if (!is_fixed(f)) out.push_back(std::ldexp(1.0, emin_of(f)));
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
@@ -170,8 +204,8 @@ bool is_representable(double v, const Format& f) {
     const double k = std::ldexp(a, f.frac_bits);
     return a <= max && k == std::floor(k);
   }
-  if (a > f.max_finite()) return false;
-  if (a < std::ldexp(1.0, f.emin()) && !f.subnormals) return false;
+  if (a > max_of(f)) return false;
+  if (a < std::ldexp(1.0, emin_of(f)) && !f.subnormals) return false;
   const double k = a / spacing(a, f);
   return k == std::floor(k);
 }

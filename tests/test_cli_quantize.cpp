@@ -55,6 +55,26 @@ TEST(CliQuantize, ModesOptionsAndFormats) {
             "0x1.fffcp+6\n-0x1p+7\n0x1p-8\n");
 }
 
+// The vectors for the encodings, end to end (docs/formats.md, "Encodings").
+TEST(CliQuantize, EncodingsPresetsAndOptions) {
+  EXPECT_EQ(quantize_cmd("--format fp8-e4m3 --rounding nearest", "448 464 465").out,
+            "0x1.cp+8\n0x1.cp+8\nnan\n");
+  EXPECT_EQ(quantize_cmd("--format fp8-e5m2 --rounding nearest", "58000 61440").out,
+            "0x1.cp+15\ninf\n");
+  EXPECT_EQ(quantize_cmd("--format fp4-e2m1 --rounding nearest", "5 5.01 7 -inf nan 0.25").out,
+            "0x1p+2\n0x1.8p+2\n0x1.8p+2\n-0x1.8p+2\nnan\n0x0p+0\n");
+  EXPECT_EQ(quantize_cmd("--format fp8-e4m3fnuz --rounding nearest", "-0 -1e-30 240 248 inf").out,
+            "0x0p+0\n0x0p+0\n0x1.ep+7\nnan\nnan\n");
+  EXPECT_EQ(quantize_cmd("--format fp8-e5m2fnuz --rounding down --saturate", "-1e9 0x1p-15").out,
+            "-0x1.cp+15\n0x1p-15\n");
+  EXPECT_EQ(quantize_cmd("--format E3M2,finite --rounding up", "1000 -0").out,
+            "0x1.cp+4\n-0x0p+0\n");
+  const CmdRun bad = quantize_cmd("--format E8M3,fnuz --rounding nearest", "1");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_EQ(bad.out, "");
+  EXPECT_NE(bad.err.find("fnuz"), std::string::npos) << bad.err;
+}
+
 TEST(CliQuantize, StochasticDependsOnlyOnSeed) {
   std::string input;
   for (int i = 0; i < 200; ++i) input += "1.0002 ";

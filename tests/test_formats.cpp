@@ -81,7 +81,11 @@ const std::vector<std::string>& exhaustive_format_names() {
   static const std::vector<std::string> names = {
       "fp32",  "tf32", "fp16",  "bf16",  "fp8-e5m2", "fp8-e4m3", "E8M23", "E2M0",  "E8M0",
       "E5M10", "E2M1", "E3M2",  "E4M3",  "E6M5",     "E7M22",    "E2M23", "E8M22", "E5M0",
-      "Q8.8",  "Q1.0", "Q1.24", "Q16.8", "Q25.0",    "Q4.4",     "Q2.13", "Q12.4"};
+      "Q8.8",  "Q1.0", "Q1.24", "Q16.8", "Q25.0",    "Q4.4",     "Q2.13", "Q12.4",
+      // the encodings (docs/formats.md, "Encodings"): every <= 8-bit preset, and corner shapes
+      "fp8-e4m3fnuz", "fp8-e5m2fnuz", "fp8-e3m4", "fp6-e2m3", "fp6-e3m2", "fp4-e2m1",
+      "E2M1,fn", "E5M2,fn", "E7M1,fn", "E4M10,fn", "E2M1,fnuz", "E7M1,fnuz", "E5M10,fnuz",
+      "E7M5,finite", "E3M4,finite", "E5M10,finite"};
   return names;
 }
 
@@ -160,6 +164,110 @@ TEST(FormatsExhaustive, Binary16AndMidpointsMatchReferenceInEveryModeAndOption) 
       for (Rounding mode : kAllModes) {
         EXPECT_EQ(compare_with_ref(in, fmt, mode, key), 0u)
             << fmt.name() << " " << to_string(mode) << " over " << in.size() << " inputs";
+      }
+    }
+  }
+}
+
+// A second reference for formats of at most 8 bits, from their code tables alone: every code
+// (sign, exponent field E, fraction field F) is decoded by the encoding's definition, with
+// integer fields; the non-negative finite values, in code order, are the grid, and a value's
+// index there is its code, so "even" is the index's parity. Above max the grid continues with
+// one more point, max + 2^(emax-m) (code max + 1); beyond that every mode overflows. Shares
+// nothing with formats_ref.cpp or the kernel but the Format fields.
+struct CodeTable {
+  std::vector<double> grid;  // non-negative finite values, increasing (index = code)
+  double next = 0;           // the point after max on the continued grid
+};
+CodeTable code_table(const Format& f) {
+  const int e = f.exp_bits, m = f.man_bits;
+  const int bias = (1 << (e - 1)) - (f.encoding == Encoding::fnuz ? 0 : 1);
+  CodeTable t;
+  for (std::uint32_t code = 0; code < (1u << (e + m)); ++code) {  // sign bit 0
+    const std::uint32_t E = code >> m, F = code & ((1u << m) - 1);
+    const bool top = E == (1u << e) - 1;
+    if (f.encoding == Encoding::ieee && top) break;                       // inf, NaN
+    if (f.encoding == Encoding::fn && top && F == (1u << m) - 1) break;   // NaN
+    const std::int64_t sig = E == 0 ? F : (std::int64_t{1} << m) + F;
+    const int scale = (E == 0 ? 1 : static_cast<int>(E)) - bias - m;
+    t.grid.push_back(std::ldexp(static_cast<double>(sig), scale));
+  }
+  const double max = t.grid.back();
+  t.next = max + std::ldexp(1.0, std::ilogb(max) - m);  // max's binade has spacing 2^(E-m)
+  return t;
+}
+float table_quantize(float x, const Format& f, const CodeTable& t, Rounding mode,
+                     std::uint32_t word) {
+  if (std::isnan(x)) return x;
+  const bool neg = std::signbit(x), fnuz = f.encoding == Encoding::fnuz;
+  const bool saturating = f.saturate || f.encoding == Encoding::finite;
+  const double max = t.grid.back(), nan = std::numeric_limits<double>::quiet_NaN();
+  auto out = [&](double mag) {
+    if (std::isnan(mag)) return static_cast<float>(mag);
+    if (mag == 0 && fnuz) return 0.0f;
+    return static_cast<float>(neg ? -mag : mag);
+  };
+  const double inf_result =
+      f.encoding == Encoding::ieee ? HUGE_VAL : (saturating ? max : nan);
+  if (std::isinf(x)) return out(inf_result);
+  const double a = std::fabs(static_cast<double>(x));
+  // neighbours lo <= a < hi (indices), on the grid plus `next`
+  std::vector<double> g = t.grid;
+  g.push_back(t.next);
+  double chosen;
+  if (a >= t.next) {
+    chosen = HUGE_VAL;  // beyond the continued grid: overflows whatever the mode
+    if (mode == Rounding::toward_zero || (mode == Rounding::up && neg) ||
+        (mode == Rounding::down && !neg))
+      chosen = t.next;  // rounds down to >= next: still overflow
+  } else {
+    const std::size_t hi = static_cast<std::size_t>(
+        std::upper_bound(g.begin(), g.end(), a) - g.begin());
+    const std::size_t lo = hi - 1;
+    bool away = false;
+    if (g[lo] != a) {
+      const double gap = g[hi] - g[lo], d = a - g[lo];
+      switch (mode) {
+        case Rounding::toward_zero: away = false; break;
+        case Rounding::up: away = !neg; break;
+        case Rounding::down: away = neg; break;
+        case Rounding::nearest_even: away = d > gap / 2 || (d == gap / 2 && lo % 2 == 1); break;
+        case Rounding::stochastic:
+          away = static_cast<double>(word) < std::floor(d / gap * 4294967296.0);
+          break;
+      }
+    }
+    chosen = away ? g[hi] : g[lo];
+  }
+  if (chosen > max) {
+    const bool to_max = saturating || mode == Rounding::toward_zero ||
+                        (mode == Rounding::up && neg) || (mode == Rounding::down && !neg);
+    return out(to_max ? max : inf_result);
+  }
+  if (!f.subnormals && chosen < t.grid[std::size_t{1} << f.man_bits]) chosen = 0;  // 2^emin
+  return out(chosen);
+}
+
+TEST(FormatsExhaustive, EightBitFormatsMatchTheirCodeTablesInEveryMode) {
+  const StochasticKey key{4242, 3, 0};
+  for (const char* name : {"fp8-e4m3", "fp8-e5m2", "fp8-e4m3fnuz", "fp8-e5m2fnuz", "fp8-e3m4",
+                           "fp6-e2m3", "fp6-e3m2", "fp4-e2m1", "E2M1,fn", "E2M1,fnuz",
+                           "E3M4,finite", "E4M3", "E2M3,fn", "E6M1,fnuz"}) {
+    for (const Format& fmt : variants(name)) {
+      const CodeTable table = code_table(fmt);
+      const std::vector<float> in = exhaustive_inputs(fmt);
+      for (Rounding mode : kAllModes) {
+        std::vector<float> out = in;
+        quantize(out, fmt, mode, key);
+        std::size_t bad = 0;
+        for (std::size_t i = 0; i < in.size(); ++i) {
+          const std::uint32_t word = mode == Rounding::stochastic ? stochastic_bits(key, i) : 0u;
+          const float want = table_quantize(in[i], fmt, table, mode, word);
+          if (!same(out[i], want) && ++bad <= 3)
+            ADD_FAILURE() << fmt.name() << " " << to_string(mode) << ": x = " << hex(in[i])
+                          << " kernel " << hex(out[i]) << " table " << hex(want);
+        }
+        EXPECT_EQ(bad, 0u) << fmt.name() << " " << to_string(mode);
       }
     }
   }
@@ -283,7 +391,8 @@ TEST(FormatsRandom, TenMillionBiasedInputsPerFormatAndModeMatchReference) {
   const char* names[] = {"fp16",     "bf16",     "tf32",
                          "fp8-e5m2", "fp8-e4m3", "fp8-e4m3,saturate",
                          "E2M0",     "E8M0",     "E3M2,no-subnormals,saturate",
-                         "Q8.8",     "Q1.24"};
+                         "Q8.8",     "Q1.24",    "fp8-e5m2fnuz",
+                         "E5M10,fnuz", "E5M10,finite", "E7M9,fn,saturate"};
   for (const char* name : names) {
     const Format fmt = parse_format(name);
     for (Rounding mode : kDeterministicModes)
@@ -305,7 +414,8 @@ std::vector<float> property_inputs(const Format& fmt) {
 TEST(FormatsProperties, IdempotentAndResultsRepresentable) {
   const StochasticKey key{5, 5, 5};
   for (const char* name : {"fp16", "bf16", "fp8-e4m3", "fp8-e5m2,no-subnormals", "E2M0",
-                           "E8M0,saturate", "E3M2", "Q8.8", "Q1.24", "Q4.0"}) {
+                           "E8M0,saturate", "E3M2", "Q8.8", "Q1.24", "Q4.0", "fp8-e4m3fnuz",
+                           "fp8-e5m2fnuz,saturate", "fp4-e2m1", "fp6-e3m2,no-subnormals"}) {
     const Format fmt = parse_format(name);
     const std::vector<float> in = property_inputs(fmt);
     for (Rounding mode : kAllModes) {
@@ -319,7 +429,7 @@ TEST(FormatsProperties, IdempotentAndResultsRepresentable) {
         const float v = once[i];
         if (std::isnan(v)) continue;
         if (std::isinf(v)) {
-          if (fmt.no_inf || fmt.kind == Format::Kind::fixed) ++not_representable;
+          if (fmt.encoding != Encoding::ieee || fmt.kind == Format::Kind::fixed) ++not_representable;
           continue;
         }
         if (!ref::is_representable(v, fmt)) ++not_representable;
@@ -332,7 +442,8 @@ TEST(FormatsProperties, IdempotentAndResultsRepresentable) {
 
 TEST(FormatsProperties, MonotoneInEveryDeterministicMode) {
   for (const char* name : {"fp16", "bf16", "fp8-e4m3", "fp8-e5m2,no-subnormals", "E2M0", "E8M0",
-                           "E3M2,saturate", "Q8.8", "Q1.24"}) {
+                           "E3M2,saturate", "Q8.8", "Q1.24", "fp8-e4m3fnuz", "fp4-e2m1",
+                           "fp6-e2m3"}) {
     const Format fmt = parse_format(name);
     std::vector<float> in = property_inputs(fmt);
     std::erase_if(in, [](float v) { return std::isnan(v); });
@@ -405,6 +516,10 @@ TEST(FormatsStochastic, MeanMatchesInputWithinStatisticalTolerance) {
       {"E2M0", 1.0, 1.0},            // one significant bit
       {"Q8.8", -1.5, -0x1p-8},       // fixed point
       {"Q4.0", 0.0, 1.0},            // fixed point below its step
+      {"fp4-e2m1", 4.0, 2.0},        // finite: the top gap, 4 to 6
+      {"fp6-e3m2", -24.0, -4.0},     // finite, negative
+      {"fp8-e4m3fnuz", 0x1p-7, 0x1p-10},  // fnuz: its min normal
+      {"fp8-e5m2fnuz", 0.0, 0x1p-17},     // fnuz below its smallest subnormal
   };
   std::uint64_t seed = 100;
   for (const Case& c : cases) {
@@ -525,6 +640,64 @@ TEST(FormatsPinned, KnownValuesFromTheIssue) {
   EXPECT_EQ(q(500.0f, "fp8-e4m3", Rounding::toward_zero), 448.0f);  // no inf to reach
 }
 
+// The issue's vectors for the encodings, on the kernel and on the reference alike.
+TEST(FormatsPinned, EncodingsFromTheIssue) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  auto both = [](float x, const char* name, Rounding mode = Rounding::nearest_even) {
+    const float kernel = q(x, name, mode);
+    const float ref = ref::quantize_ref(x, parse_format(name), mode);
+    EXPECT_TRUE(same(kernel, ref)) << name << " " << x << ": " << kernel << " vs " << ref;
+    return kernel;
+  };
+  // fp8-e4m3 (fn): 464 is the tie between 448 and the missing 480, and goes to 448 (even).
+  EXPECT_EQ(both(448.0f, "fp8-e4m3"), 448.0f);
+  EXPECT_EQ(both(464.0f, "fp8-e4m3"), 448.0f);
+  EXPECT_TRUE(std::isnan(both(465.0f, "fp8-e4m3")));
+  EXPECT_EQ(both(465.0f, "fp8-e4m3,saturate"), 448.0f);
+  // fp8-e5m2 (ieee)
+  EXPECT_EQ(both(58000.0f, "fp8-e5m2"), 57344.0f);
+  EXPECT_TRUE(std::isinf(both(61440.0f, "fp8-e5m2")));
+  // E2M1 (finite): 5 ties to 4 (even), 7 ties to 8, which saturates to 6
+  EXPECT_EQ(both(5.0f, "fp4-e2m1"), 4.0f);
+  EXPECT_EQ(both(5.01f, "fp4-e2m1"), 6.0f);
+  EXPECT_EQ(both(7.0f, "fp4-e2m1"), 6.0f);
+  EXPECT_EQ(both(-1e30f, "fp4-e2m1"), -6.0f);
+  EXPECT_EQ(both(1e30f, "fp4-e2m1", Rounding::up), 6.0f);
+  EXPECT_EQ(both(inf, "fp4-e2m1"), 6.0f);
+  EXPECT_EQ(both(-inf, "fp4-e2m1", Rounding::stochastic), -6.0f);
+  EXPECT_TRUE(std::isnan(both(nan, "fp4-e2m1")));
+  EXPECT_EQ(both(0.25f, "fp4-e2m1"), 0.0f);   // tie between 0 and 0.5: 0 is even
+  EXPECT_EQ(both(0.75f, "fp4-e2m1"), 1.0f);   // tie between 0.5 (odd) and 1
+  std::vector<float> e2m1_values;
+  for (double v : ref::representable_values(parse_format("fp4-e2m1"), 100))
+    e2m1_values.push_back(static_cast<float>(v));
+  EXPECT_EQ(e2m1_values, (std::vector<float>{0, 0.5f, 1, 1.5f, 2, 3, 4, 6}));
+  EXPECT_EQ(both(7.6f, "fp6-e2m3"), 7.5f);
+  EXPECT_EQ(both(1000.0f, "fp6-e3m2"), 28.0f);
+  // fnuz: no -0, max 240 / 57344, overflow NaN unless saturate, inf -> NaN
+  EXPECT_FALSE(std::signbit(both(-0.0f, "fp8-e4m3fnuz")));
+  EXPECT_EQ(both(-0.0f, "fp8-e4m3fnuz"), 0.0f);
+  EXPECT_FALSE(std::signbit(both(-1e-30f, "fp8-e5m2fnuz")));
+  EXPECT_FALSE(std::signbit(both(-1e-30f, "fp8-e4m3fnuz", Rounding::up)));
+  EXPECT_FALSE(std::signbit(both(-0x1p-12f, "fp8-e4m3fnuz,no-subnormals")));
+  EXPECT_EQ(both(-0x1p-10f, "fp8-e4m3fnuz", Rounding::down), -0x1p-10f);  // min subnormal
+  EXPECT_EQ(both(240.0f, "fp8-e4m3fnuz"), 240.0f);
+  EXPECT_EQ(both(247.9f, "fp8-e4m3fnuz"), 240.0f);
+  EXPECT_TRUE(std::isnan(both(248.0f, "fp8-e4m3fnuz")));  // tie to 256 (even): overflow
+  EXPECT_EQ(both(1e9f, "fp8-e4m3fnuz", Rounding::toward_zero), 240.0f);
+  EXPECT_EQ(both(-1e9f, "fp8-e4m3fnuz,saturate"), -240.0f);
+  EXPECT_TRUE(std::isnan(both(inf, "fp8-e4m3fnuz")));
+  EXPECT_EQ(both(-inf, "fp8-e5m2fnuz,saturate"), -57344.0f);
+  EXPECT_EQ(both(57344.0f, "fp8-e5m2fnuz"), 57344.0f);
+  EXPECT_TRUE(std::isnan(both(61440.0f, "fp8-e5m2fnuz")));
+  EXPECT_EQ(both(0x1p-7f, "fp8-e4m3fnuz", Rounding::toward_zero), 0x1p-7f);
+  EXPECT_EQ(both(0x1.ffp-8f, "fp8-e4m3fnuz", Rounding::toward_zero), 0x1.cp-8f);  // subnormal
+  // fp8-e3m4 (ieee): max 15.5, inf above
+  EXPECT_EQ(both(15.7f, "fp8-e3m4"), 15.5f);
+  EXPECT_TRUE(std::isinf(both(15.75f, "fp8-e3m4")));
+}
+
 TEST(FormatsPinned, OverflowPerModeSignedZerosAndSpecials) {
   const float inf = std::numeric_limits<float>::infinity();
   EXPECT_EQ(q(70000.0f, "fp16", Rounding::toward_zero), 65504.0f);
@@ -594,6 +767,21 @@ TEST(FormatsStats, CountsOverflowAndUnderflow) {
                           -inf,
                           std::numeric_limits<float>::quiet_NaN(),
                           1.0f};
+  {
+    // `finite` has no inf or NaN: those inputs count as overflow; fnuz's +0 is not an underflow
+    // of a zero input.
+    std::vector<float> w = v;
+    QuantizeStats fs;
+    quantize(w, parse_format("fp4-e2m1"), Rounding::nearest_even, {}, &fs);
+    EXPECT_EQ(fs.overflow, 7u);   // 1e5, -1e5, 65504, 65520, inf, -inf, NaN
+    EXPECT_EQ(fs.underflow, 2u);  // +-1e-9
+    w = v;
+    quantize(w, parse_format("fp8-e4m3fnuz"), Rounding::nearest_even, {}, &fs);
+    EXPECT_EQ(fs.overflow, 4u);   // 1e5, -1e5, 65504, 65520 (to NaN)
+    EXPECT_EQ(fs.underflow, 2u);
+    EXPECT_FALSE(std::signbit(w[5]));  // -1e-9 -> +0
+    EXPECT_FALSE(std::signbit(w[7]));  // -0 -> +0
+  }
   QuantizeStats st;
   quantize(v, parse_format("fp16"), Rounding::nearest_even, {}, &st);
   EXPECT_EQ(st.overflow, 3u);   // 1e5, -1e5, 65520 (inf and NaN inputs are not counted)
@@ -662,7 +850,7 @@ std::uint64_t check_subtract_round(const std::vector<float>& x0, const std::vect
 // must match the reference, the lost count the definition, and the counts a plain quantize.
 TEST(FormatsSubtractRound, EqualsSubtractThenRoundInEveryShapeAndMode) {
   for (const char* name : {"E5M10", "bf16", "fp8-e4m3", "E2M0", "E3M2,no-subnormals,saturate",
-                           "Q8.8", "Q25.0"}) {
+                           "Q8.8", "Q25.0", "fp8-e4m3fnuz", "fp4-e2m1", "E5M10,fnuz"}) {
     const Format fmt = parse_format(name);
     const std::vector<float> v = exhaustive_inputs(fmt);
     const std::size_t n = v.size();
@@ -694,7 +882,8 @@ TEST(FormatsSubtractRound, EqualsSubtractThenRoundInEveryShapeAndMode) {
 TEST(FormatsSubtractRound, WeightsLikeTrainingMatchTheReferenceInEveryMode) {
   const std::size_t n = 20011;
   for (const char* name : {"E5M10", "bf16", "fp8-e4m3", "fp8-e5m2", "E3M2,no-subnormals,saturate",
-                           "E8M3,no-subnormals", "E4M23", "Q8.8"}) {
+                           "E8M3,no-subnormals", "E4M23", "Q8.8", "fp8-e5m2fnuz", "fp6-e3m2",
+                           "E5M10,fnuz"}) {
     const Format fmt = parse_format(name);
     std::vector<float> x0(n), step(n);
     for (std::size_t i = 0; i < n; ++i) {
@@ -769,6 +958,62 @@ TEST(FormatsParse, PresetsShapesAndOptions) {
     EXPECT_EQ(parse_format(parse_format(name).name()), parse_format(name)) << name;
   EXPECT_EQ(parse_format("fp16").name(), "E5M10");
   EXPECT_EQ(parse_format("fp8-e4m3,saturate").name(), "fp8-e4m3,saturate");
+}
+
+// Every preset's constants (the table in docs/formats.md), its encoding and canonical name.
+TEST(FormatsParse, EncodingPresetsConstantsAndNames) {
+  struct Row {
+    const char* name;
+    Encoding encoding;
+    int bias;
+    double max, min_normal, min_sub;
+    const char* canonical;
+  };
+  const Row rows[] = {
+      {"fp8-e4m3", Encoding::fn, 7, 448, 0x1p-6, 0x1p-9, "fp8-e4m3"},
+      {"fp8-e5m2", Encoding::ieee, 15, 57344, 0x1p-14, 0x1p-16, "E5M2"},
+      {"fp8-e4m3fnuz", Encoding::fnuz, 8, 240, 0x1p-7, 0x1p-10, "fp8-e4m3fnuz"},
+      {"fp8-e5m2fnuz", Encoding::fnuz, 16, 57344, 0x1p-15, 0x1p-17, "fp8-e5m2fnuz"},
+      {"fp8-e3m4", Encoding::ieee, 3, 15.5, 0x1p-2, 0x1p-6, "E3M4"},
+      {"fp6-e2m3", Encoding::finite, 1, 7.5, 1, 0.125, "fp6-e2m3"},
+      {"fp6-e3m2", Encoding::finite, 3, 28, 0x1p-2, 0x1p-4, "fp6-e3m2"},
+      {"fp4-e2m1", Encoding::finite, 1, 6, 1, 0.5, "fp4-e2m1"},
+  };
+  for (const Row& r : rows) {
+    const Format f = parse_format(r.name);
+    EXPECT_EQ(f.encoding, r.encoding) << r.name;
+    EXPECT_EQ(f.bias(), r.bias) << r.name;
+    EXPECT_EQ(f.max_finite(), r.max) << r.name;
+    EXPECT_EQ(f.min_normal(), r.min_normal) << r.name;
+    EXPECT_EQ(f.min_subnormal(), r.min_sub) << r.name;
+    EXPECT_EQ(f.name(), r.canonical) << r.name;
+    EXPECT_EQ(parse_format(f.name()), f) << r.name;
+    // the reference's largest value (from the codes) agrees
+    EXPECT_EQ(ref::representable_values(f, 1000).back(), r.max) << r.name;
+  }
+  EXPECT_EQ(parse_format("E4M3,fn"), parse_format("fp8-e4m3"));
+  EXPECT_EQ(parse_format("e2m1,finite"), parse_format("fp4-e2m1"));
+  EXPECT_EQ(parse_format("E4M3,saturate,fnuz").name(), "fp8-e4m3fnuz,saturate");
+  EXPECT_EQ(parse_format("E4M3,ieee"), parse_format("E4M3"));
+  EXPECT_EQ(parse_format("E5M2,fn").name(), "E5M2,fn");
+  EXPECT_EQ(parse_format("E5M2,fn").max_finite(), 0x1.8p+16);  // 98304
+  EXPECT_EQ(parse_format("fp4-e2m1,saturate"), parse_format("fp4-e2m1"));  // always saturates
+  EXPECT_TRUE(parse_format("fp4-e2m1").saturate);
+  EXPECT_EQ(parse_format("E3M2,finite,no-subnormals").name(), "fp6-e3m2,no-subnormals");
+  EXPECT_EQ(Format::floating(4, 3, Encoding::fn), parse_format("fp8-e4m3"));
+  EXPECT_THROW(Format::floating(8, 3, Encoding::fnuz), InputError);
+  EXPECT_THROW(Format::floating(4, 0, Encoding::fn), InputError);
+  for (Encoding e : {Encoding::ieee, Encoding::fn, Encoding::finite, Encoding::fnuz})
+    EXPECT_EQ(parse_format(std::string("E4M3,") + to_string(e)).encoding, e);
+  for (const char* bad : {"E8M3,fn", "E4M0,fnuz", "E8M0,finite", "Q8.8,fn", "fp8-e4m3,fnuz",
+                          "E4M3,fn,fnuz", "E4M3,fn,fn", "E4M3,unsigned"})
+    EXPECT_THROW(parse_format(bad), InputError) << bad;
+  Format unsat = parse_format("fp4-e2m1");
+  unsat.saturate = false;
+  EXPECT_THROW(unsat.check(), std::invalid_argument);
+  Format wide = parse_format("fp8-e4m3fnuz");
+  wide.exp_bits = 8;
+  EXPECT_THROW(wide.check(), std::invalid_argument);
 }
 
 TEST(FormatsParse, InvalidFormatsAreRejectedWithTheAcceptedForms) {

@@ -14,6 +14,18 @@ namespace precsweep {
 
 enum class Rounding : std::uint8_t { toward_zero, nearest_even, up, down, stochastic };
 
+// How a float format's codes are used (docs/formats.md, "Encodings"):
+//   ieee   the top exponent code holds inf and NaN; bias 2^(e-1) - 1.
+//   fn     no infinities; only the all-ones code (either sign) is NaN (OCP FP8 E4M3).
+//          Overflow gives NaN unless `saturate`.
+//   finite every code is a number, no inf and no NaN (OCP FP6/FP4). Always saturates; NaN
+//          inputs stay NaN and are counted (QuantizeStats::overflow).
+//   fnuz   no infinities and no -0: the negative-zero code is the only NaN; bias 2^(e-1).
+//          A result that is zero is +0. Overflow gives NaN unless `saturate`.
+// The non-ieee encodings need e <= 7 and m >= 1 (e = 8 would leave binary32's range; with m = 0
+// the tie-to-even parity would need a second rule); the factories refuse anything else.
+enum class Encoding : std::uint8_t { ieee, fn, finite, fnuz };
+
 struct Format {
   enum class Kind : std::uint8_t { floating, fixed };
   Kind kind = Kind::floating;
@@ -25,41 +37,51 @@ struct Format {
   int frac_bits = 0;
   bool subnormals = true;  // false: results below 2^emin are flushed to a signed zero
   bool saturate = false;   // true: finite overflow gives +-max finite instead of inf (or NaN)
-  bool no_inf = false;     // OCP FP8 E4M3FN: no infinities, only the all-ones code is NaN
+  Encoding encoding = Encoding::ieee;  // floating only
 
   // Checked factories (throw InputError naming the bad width): E<e>M<m> with e in 2..8 and
   // m in 0..23; Q<i>.<f> with i >= 1 (sign included), f >= 0, i + f <= 25 (always saturating).
   static Format floating(int exp_bits, int man_bits);
   static Format fixed(int int_bits, int frac_bits);
+  // The same with an encoding (InputError when the widths do not allow it, see Encoding);
+  // `finite` sets saturate.
+  static Format floating(int exp_bits, int man_bits, Encoding encoding);
   // Throws std::invalid_argument naming the field when a Format assembled field by field is
-  // not one the factories (plus the subnormals/saturate/no_inf options) could have made.
+  // not one the factories (plus the subnormals/saturate options) could have made.
   // quantize() and subtract_round() call it, so a malformed format never reaches the kernel.
   void check() const;
 
   // binary32 itself (E8M23 with subnormals): quantizing is the identity.
   bool is_identity() const;
-  // Canonical text: "E5M10", "fp8-e4m3", "Q8.8", with ",no-subnormals", ",saturate" suffixes.
+  // Canonical text: "E5M10", "fp8-e4m3", "fp4-e2m1", "E5M2,fn", "Q8.8", with
+  // ",no-subnormals", ",saturate" suffixes (`finite` formats never print ",saturate").
   std::string name() const;
-  int emax() const;              // floating: 2^(e-1) - 1 (E4M3FN: 8); fixed: i - 1
-  int emin() const;              // floating: 1 - bias = 1 - emax (E4M3FN: -6); fixed: -f
+  int bias() const;              // floating: 2^(e-1) - 1, fnuz 2^(e-1); fixed: 0
+  int emax() const;              // exponent of max_finite (E4M3FN: 8, E4M3FNUZ: 7); fixed: i - 1
+  int emin() const;              // floating: 1 - bias (E4M3FN: -6, E4M3FNUZ: -7); fixed: -f
   double max_finite() const;     // largest finite value (fixed: 2^(i-1) - 2^-f)
   double min_normal() const;     // floating: 2^emin; fixed: 2^-f
   double min_subnormal() const;  // floating: 2^(emin-m); fixed: 2^-f
   bool operator==(const Format&) const = default;
 };
 
-// Parses "E5M10", "e5m10", "fp16", "bf16", "tf32", "fp32", "fp8-e5m2", "fp8-e4m3", "Q8.8",
-// optionally followed by ",no-subnormals" and/or ",saturate". Throws InputError with a message
-// that lists the accepted forms.
+// Parses "E5M10", "e5m10", "fp16", "bf16", "tf32", "fp32", "fp8-e5m2", "fp8-e4m3",
+// "fp8-e4m3fnuz", "fp8-e5m2fnuz", "fp8-e3m4", "fp6-e2m3", "fp6-e3m2", "fp4-e2m1", "Q8.8",
+// optionally followed by an encoding (",ieee", ",fn", ",finite", ",fnuz"; floating only),
+// ",no-subnormals" and/or ",saturate". Throws InputError with a message that lists the
+// accepted forms.
 Format parse_format(std::string_view text);
 // "toward_zero" (alias "truncate"), "nearest_even" (alias "nearest"), "up", "down",
 // "stochastic". Throws InputError listing the accepted names.
 Rounding parse_rounding(std::string_view text);
 std::string to_string(Rounding mode);
+std::string to_string(Encoding encoding);  // "ieee", "fn", "finite", "fnuz"
 
 // Counts from one quantize call (for the trainer's instrumentation).
 struct QuantizeStats {
-  std::uint64_t overflow = 0;   // finite inputs whose result is +-inf, NaN, or saturated to max
+  // finite inputs whose result is +-inf, NaN, or saturated to max; with the `finite` encoding
+  // also inf and NaN inputs (the format has no such values)
+  std::uint64_t overflow = 0;
   std::uint64_t underflow = 0;  // nonzero finite inputs whose result is zero
   QuantizeStats& operator+=(const QuantizeStats& o) {
     overflow += o.overflow;

@@ -119,7 +119,9 @@ Command add_quantize(CLI::App& root) {
   auto* app = root.add_subcommand(
       "quantize", "Round numbers from standard input into a number format; print C99 hex floats");
   app->add_option("--format", opts->format,
-                  "E<e>M<m>, fp32, tf32, fp16, bf16, fp8-e5m2, fp8-e4m3 or Q<i>.<f>")
+                  "E<e>M<m>[,ieee|,fn|,finite|,fnuz], fp32, tf32, fp16, bf16, fp8-e5m2, "
+                  "fp8-e4m3, fp8-e4m3fnuz, fp8-e5m2fnuz, fp8-e3m4, fp6-e2m3, fp6-e3m2, "
+                  "fp4-e2m1 or Q<i>.<f> (docs/formats.md)")
       ->required();
   app->add_option("--rounding", opts->rounding,
                   "toward_zero (truncate), nearest_even (nearest), up, down, stochastic")
