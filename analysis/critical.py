@@ -18,8 +18,15 @@ being ignored, and a lucky narrow width below a failing one does not count. If t
 swept width is not ok, critical (and below) are NaN. `below` is the next narrower swept width (the last
 one that fails), NaN when critical is the narrowest width swept.
 
-Deliberately leaves out: fixed-point formats (no mantissa/exponent split) and significance
-tests; with few seeds, read the band in the accuracy figure next to this table.
+Uncertainty: with two or more seeds, critical_min / critical_max give the range of the
+critical width over leave-one-seed-out (the rule above applied to the points of all seeds but
+one, for each seed in turn, baselines included): a critical width the seeds do not agree on
+shows up as a range instead of a false single number.
+
+Points of several files (load() of a list or glob) are pooled: a point is (file, point), and a
+baseline link is followed within its file.
+Deliberately leaves out: fixed-point and block formats (no mantissa/exponent split) and
+significance tests.
 """
 from __future__ import annotations
 
@@ -31,7 +38,7 @@ from .results import OLD_LAYOUT_PARAMETERS
 # Columns that describe the format rather than the training setting.
 PRECISION_COLUMNS = {"format", "exp_bits", "man_bits", "kind", "int_bits", "frac_bits"}
 # Columns that are never grouping keys.
-NON_SETTING_COLUMNS = {"seed", "point", "is_baseline", "epochs_run"} | PRECISION_COLUMNS
+NON_SETTING_COLUMNS = {"seed", "point", "file", "is_baseline", "epochs_run"} | PRECISION_COLUMNS
 
 
 def setting_columns(df):
@@ -45,6 +52,9 @@ def setting_columns(df):
             continue
         if c == "rounding" or rows[c].nunique(dropna=False) > 1:
             keys.append(c)
+    # Formats with the same widths but another encoding (fp8-e4m3 vs E4M3) are other settings.
+    if "encoding" in rows and rows["encoding"].nunique(dropna=False) > 1:
+        keys.append("encoding")
     return keys
 
 
@@ -72,6 +82,31 @@ def _scan(widths, means, reference, tolerance):
 
 
 def critical_bits(df, tolerance=0.01):
+    """critical_table() plus critical_min / critical_max: the range of the critical width over
+    leave-one-seed-out (NaN with fewer than two seeds; see the module docstring)."""
+    crit = critical_table(df, tolerance)
+    seeds = sorted(df["seed"].dropna().unique()) if "seed" in df else []
+    crit["critical_min"] = np.nan
+    crit["critical_max"] = np.nan
+    if len(seeds) < 2 or crit.empty:
+        return crit
+    on = [c for c in crit.columns if c in setting_columns(df)] + ["axis", "exp_bits", "man_bits"]
+    per_seed = []
+    for s in seeds:
+        sub = critical_table(df[df["seed"] != s], tolerance)
+        per_seed.append(sub[on + ["critical"]])
+    # A width that never qualifies without some seed counts as above every width swept.
+    joined = pd.concat(per_seed).fillna({"critical": np.inf})
+    key = crit[on].astype(str).agg("|".join, axis=1)
+    other = joined[on].astype(str).agg("|".join, axis=1)
+    lo = joined["critical"].groupby(other.to_numpy()).min()
+    hi = joined["critical"].groupby(other.to_numpy()).max()
+    crit["critical_min"] = key.map(lo).replace(np.inf, np.nan).to_numpy()
+    crit["critical_max"] = key.map(hi).to_numpy()
+    return crit
+
+
+def critical_table(df, tolerance=0.01):
     """Critical mantissa and exponent widths per setting (see the module docstring).
 
     df: the frame from load(). Returns one row per (setting, axis, other width) with columns:
@@ -83,8 +118,7 @@ def critical_bits(df, tolerance=0.01):
     acc_all = _accuracy_for_mean(df)
     # Baselines count only when done (a diverged fp32 run is no reference).
     done_acc = df["final_test_accuracy"].where(df["status"] == "done")
-    ids = df["point"] if "point" in df else pd.Series(df.index, index=df.index)
-    acc_by_point = dict(zip(ids, done_acc))
+    acc_by_point = dict(zip(_point_ids(df, "point"), done_acc))
     baseline = df["is_baseline"].astype(bool) if "is_baseline" in df else False
     fp = df[~baseline & df["kind"].isin(["float", "named"])
             & df["exp_bits"].notna() & df["man_bits"].notna()].copy()
@@ -133,6 +167,14 @@ def critical_bits(df, tolerance=0.01):
     return pd.DataFrame([r[3] for r in rows], columns=out_cols)
 
 
+def _point_ids(df, column):
+    """Point ids that stay unique across files: (file, id) when the frame has a file column."""
+    ids = df[column] if column in df else pd.Series(df.index, index=df.index)
+    if "file" in df:
+        return list(zip(df["file"], ids))
+    return list(ids)
+
+
 def _references(fp, cells, acc_by_point):
     """{setting id: (reference accuracy, kind)}: the mean accuracy of the distinct finished
     baselines linked from the setting's points, else that of its widest format."""
@@ -142,9 +184,10 @@ def _references(fp, cells, acc_by_point):
     for sid, value in widest.items():
         out[sid] = (float(value), "widest")
     if "baseline_index" in fp:
-        links = fp.loc[fp["baseline_index"] >= 0, ["_setting", "baseline_index"]]
-        links = links.drop_duplicates()
-        links = links.assign(acc=links["baseline_index"].map(acc_by_point)).dropna()
+        linked = fp[fp["baseline_index"] >= 0]
+        links = pd.DataFrame({"_setting": linked["_setting"].to_numpy(),
+                              "base": _point_ids(linked, "baseline_index")}).drop_duplicates()
+        links = links.assign(acc=links["base"].map(acc_by_point)).dropna()
         for sid, value in links.groupby("_setting")["acc"].mean().items():
             out[sid] = (float(value), "baseline")
     for sid in fp["_setting"].unique():

@@ -9,7 +9,6 @@ Deliberately leaves out: HTML (report.py) and interactive plots.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 import matplotlib
 import numpy as np
@@ -17,106 +16,11 @@ import pandas as pd
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.ticker import MaxNLocator
 
-from .critical import setting_columns
-
-DPI = 150
-MAX_PANELS = 12
-CMAP = "viridis"
-
-
-@dataclass
-class Figure:
-    title: str
-    png: str                 # file name inside the report folder
-    csv: str                 # the table behind the figure
-    caption: str
-    notes: list = field(default_factory=list)
-
-
-@dataclass
-class Skip:
-    title: str
-    note: str
-
-
-# ---- helpers ---------------------------------------------------------------------------------
-
-def usable(df):
-    """Points with a result to plot: done or diverged (a diverged run without an accuracy
-    counts as 0, as in critical_bits)."""
-    d = df[df["status"].isin(["done", "diverged"])].copy()
-    acc = d["final_test_accuracy"].astype(float)
-    d["accuracy"] = acc.where(~((d["status"] == "diverged") & acc.isna()), 0.0)
-    return d
-
-
-def float_points(df):
-    """Non-baseline points of a float format (E<e>M<m> or a named float)."""
-    base = df["is_baseline"].astype(bool) if "is_baseline" in df else False
-    return df[~base & df["kind"].isin(["float", "named"]) & df["exp_bits"].notna()
-              & df["man_bits"].notna()]
-
-
-def swept_settings(points):
-    """Setting columns (critical.setting_columns) with more than one value among `points`."""
-    return [c for c in setting_columns(points) if points[c].nunique(dropna=False) > 1]
-
-
-def value_label(column, value):
-    if isinstance(value, float):
-        value = f"{value:g}"
-    return f"{column}={value}"
-
-
-def colors(k):
-    return matplotlib.colormaps[CMAP](np.linspace(0.0, 0.85, max(k, 1)))
-
-
-def seed_band(data, by, value="accuracy"):
-    """Mean over the non-`by` parameters per seed, then mean/min/max over seeds.
-    Returns columns by + [mean, min, max, seeds]."""
-    seed = ["seed"] if "seed" in data else []
-    per_seed = data.groupby(by + seed, observed=True, dropna=False)[value].mean().reset_index()
-    band = per_seed.groupby(by, observed=True, dropna=False)[value].agg(
-        ["mean", "min", "max", "count"]).reset_index()
-    return band.rename(columns={"count": "seeds"})
-
-
-def baseline_mean(df):
-    """Mean accuracy of the finished fp32 baselines, NaN if none."""
-    if "is_baseline" not in df:
-        return np.nan
-    b = df[df["is_baseline"].astype(bool) & (df["status"] == "done")]
-    return float(b["final_test_accuracy"].mean()) if len(b) else np.nan
-
-
-def save(fig, out_dir, name):
-    # Constrained-layout figures are already tight; the rest are cropped on save.
-    tight = None if fig.get_constrained_layout() else "tight"
-    fig.savefig(os.path.join(out_dir, name), dpi=DPI, bbox_inches=tight)
-
-
-def grid(n, ncols=3, size=(4.2, 3.4)):
-    ncols = min(ncols, n)
-    nrows = int(np.ceil(n / ncols))
-    fig = MplFigure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    for ax in axes.ravel()[n:]:
-        ax.set_visible(False)
-    return fig, axes.ravel()[:n]
-
-
-def panel_columns(points, candidates):
-    """Greedily picks the swept setting columns to split panels by (rounding first, then the
-    ones with fewest values) while the number of panels stays <= MAX_PANELS."""
-    order = sorted(candidates, key=lambda c: (c != "rounding", points[c].nunique()))
-    chosen, panels = [], 1
-    for c in order:
-        k = points[c].nunique(dropna=False)
-        if panels * k <= MAX_PANELS:
-            chosen.append(c)
-            panels *= k
-    return chosen, [c for c in candidates if c not in chosen]
+from .critical import _scan, setting_columns
+from .plotting import (CHANCE, CMAP, POLICY_COLUMNS, Figure, Skip, baseline_for, clip_below,
+                       colors, draw_reference, finished_baselines, float_points, grid, groups,
+                       key_label, layout, panel_columns, save, seed_band, swept_settings,
+                       usable, value_label, y_window)
 
 
 # ---- 1: heat maps ----------------------------------------------------------------------------
@@ -143,8 +47,10 @@ def heatmaps(df, out_dir):
     mans = np.sort(pts["man_bits"].unique())
     groups = list(band.groupby(panels if len(panels) > 1 else panels[0], observed=True,
                                dropna=False)) if panels else [((), band)]
-    fig, axes = grid(len(groups), ncols=min(3, len(groups)),
-                     size=(max(4.0, 0.35 * len(mans) + 2), max(3.0, 0.35 * len(exps) + 1.5)))
+    text_size = 8 if len(mans) <= 12 else 7
+    # Cells of at least ~0.5 x 0.45 inch, so the accuracy printed in each stays readable.
+    fig, axes = grid(len(groups), ncols=min(2 if len(mans) > 8 else 3, len(groups)),
+                     size=(max(4.0, 0.5 * len(mans) + 2), max(3.0, 0.45 * len(exps) + 1.5)))
     vmin, vmax = float(band["mean"].min()), float(band["mean"].max())
     cmap = matplotlib.colormaps[CMAP].copy()
     cmap.set_bad("lightgrey")
@@ -155,16 +61,15 @@ def heatmaps(df, out_dir):
         table = table.reindex(index=exps, columns=mans)  # [exp widths, mantissa widths]
         image = ax.imshow(np.ma.masked_invalid(table.to_numpy(dtype=float)), origin="lower",
                           aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax)
-        ax.set_xticks(range(len(mans)), [f"{m:g}" for m in mans])
-        ax.set_yticks(range(len(exps)), [f"{e:g}" for e in exps])
+        ax.set_xticks(range(len(mans)), [f"{m:g}" for m in mans], fontsize=8)
+        ax.set_yticks(range(len(exps)), [f"{e:g}" for e in exps], fontsize=8)
         ax.set_xlabel("mantissa bits")
         ax.set_ylabel("exponent bits")
-        ax.set_title(", ".join(value_label(c, v) for c, v in zip(panels, key)) or "all points",
-                     fontsize=9)
-        if len(mans) * len(exps) <= 120:
+        ax.set_title(key_label(panels, key) or "every setting (mean over seeds)", fontsize=9)
+        if len(mans) * len(exps) <= 200:
             for (i, j), v in np.ndenumerate(table.to_numpy(dtype=float)):
                 if not np.isnan(v):
-                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6,
+                    ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=text_size,
                             color="white" if v < (vmin + vmax) / 2 else "black")
     fig.colorbar(image, ax=list(axes), label="final test accuracy (mean over seeds)",
                  shrink=0.9)
@@ -189,15 +94,11 @@ def mantissa_exponent(pts):
     return float(counts[counts == counts.max()].index.max())
 
 
-# Parameters that describe the quantization, not the fp32 run: baselines do not vary with them.
-POLICY_COLUMNS = {"rounding", "exp_bits", "apply_to", "every", "master_weights"}
-
-
 def baseline_by(df, p):
     """{value of p: mean finished-baseline accuracy} when baselines differ in p, else None."""
     if p is None or p in POLICY_COLUMNS or "is_baseline" not in df or p not in df:
         return None
-    b = df[df["is_baseline"].astype(bool) & (df["status"] == "done")]
+    b = finished_baselines(df)
     if b[p].nunique() < 2:
         return None
     return b.groupby(p)["final_test_accuracy"].mean().to_dict()
@@ -208,110 +109,218 @@ def mantissa_sweep(df, title):
     mantissa width was not swept at any one exponent width."""
     pts = usable(float_points(df))
     at_e = mantissa_exponent(pts) if not pts.empty else None
-    if at_e is None:
-        return Skip(title, "Skipped: mantissa width was not swept at any one exponent width "
-                           "(or no finished points).")
+    # Two widths (fp16 and fp8-e5m2 in a list of formats) are a comparison, not a sweep: the
+    # bars show them.
+    if at_e is None or pts[pts["exp_bits"] == at_e]["man_bits"].nunique() < 3:
+        return Skip(title, "Skipped: mantissa width was not swept (three or more widths) at "
+                           "any one exponent width (or no finished points).")
     return pts, at_e
 
 
-def accuracy_vs_mantissa(df, out_dir):
+def _mantissa_panel(ax, data, lay, panel_key, df, tolerance, rows):
+    """One panel: a line per hue value (mean over seeds, band worst to best seed), the fp32
+    baseline with its tolerance band, and the critical width of each line marked."""
+    by = ([lay.hue] if lay.hue else []) + ["man_bits"]
+    band = seed_band(data, by)
+    hue_values = sorted(band[lay.hue].unique(), key=str) if lay.hue else [None]
+    hue_baselines = baseline_by(df, lay.hue)
+    panel_base = baseline_for(df, lay.panels, panel_key)
+    refs = list(hue_baselines.values()) if hue_baselines else [panel_base]
+    ax.set_ylim(*y_window(band["mean"], refs, tolerance))
+    if not hue_baselines:
+        draw_reference(ax, panel_base, tolerance)
+    clipped = 0
+    for color, v in zip(colors(len(hue_values)), hue_values):
+        b = (band[band[lay.hue] == v] if lay.hue else band).sort_values("man_bits")
+        base = hue_baselines.get(v, np.nan) if hue_baselines else panel_base
+        if hue_baselines:
+            draw_reference(ax, base, tolerance, color=color, label=False)
+        crit = _scan(b["man_bits"].to_numpy(float), b["mean"].to_numpy(float), base,
+                     tolerance)[0] if np.isfinite(base) else np.nan
+        label = (str(v) if lay.hue else f"mean over {int(b['seeds'].max())} seed(s)")
+        label += f" (critical {crit:g})" if np.isfinite(crit) else ""
+        ax.plot(b["man_bits"], b["mean"], "o-", color=color, label=label, ms=3)
+        ax.fill_between(b["man_bits"], b["min"], b["max"], color=color, alpha=0.2, lw=0)
+        if np.isfinite(crit):
+            at = b[b["man_bits"] == crit]["mean"].iloc[0]
+            ax.axvline(crit, color=color, ls=":", lw=1)
+            ax.plot([crit], [at], "*", color=color, ms=11, mec="black", mew=0.5)
+        clipped += clip_below(ax, b["man_bits"], b["mean"], color)
+        for r in b.itertuples(index=False):
+            row = dict(zip(lay.panels, panel_key))
+            if lay.hue:
+                row[lay.hue] = v
+            row.update(man_bits=r.man_bits, mean=r.mean, min=r.min, max=r.max, seeds=r.seeds,
+                       baseline=base, critical=crit)
+            rows.append(row)
+    return clipped
+
+
+def accuracy_vs_mantissa(df, out_dir, tolerance=0.01):
     title = "Accuracy versus mantissa bits"
     sweep = mantissa_sweep(df, title)
     if isinstance(sweep, Skip):
         return sweep
     pts, at_e = sweep
-    params = swept_settings(pts)
-    exp_swept = pts["exp_bits"].nunique() > 1
-    if exp_swept:
-        params = params + ["exp_bits"]
-    panels = params or [None]
-    rows = []
-    fig, axes = grid(len(panels))
-    base = baseline_mean(df)
-    for ax, p in zip(axes, panels):
-        data = pts if (p == "exp_bits" or not exp_swept) else pts[pts["exp_bits"] == at_e]
-        by = ([p] if p else []) + ["man_bits"]
-        band = seed_band(data, by)
-        values = sorted(band[p].unique(), key=str) if p else [None]
-        per_value_base = baseline_by(df, p)
-        for color, v in zip(colors(len(values)), values):
-            b = band[band[p] == v] if p else band
-            b = b.sort_values("man_bits")
-            label = value_label(p, v) if p else "all points"
-            ax.plot(b["man_bits"], b["mean"], "o-", color=color, label=label, ms=3)
-            ax.fill_between(b["man_bits"], b["min"], b["max"], color=color, alpha=0.2, lw=0)
-            if per_value_base and v in per_value_base:
-                ax.axhline(per_value_base[v], color=color, ls="--", lw=1)
-            for r in b.itertuples(index=False):
-                rows.append({"parameter": p or "", "value": "" if v is None else v,
-                             "man_bits": r.man_bits, "mean": r.mean, "min": r.min,
-                             "max": r.max, "seeds": r.seeds})
-        if per_value_base:
-            ax.plot([], [], color="grey", ls="--", lw=1, label="fp32 baseline (per value)")
-        elif not np.isnan(base):
-            ax.axhline(base, color="black", ls="--", lw=1, label="fp32 baseline")
+    settings = swept_settings(pts)
+    if pts["exp_bits"].nunique() > 1:
+        settings.append("exp_bits")
+        # Exponent widths with a single mantissa width (bf16 beside an E5 grid) make no line.
+        per_e = pts.groupby("exp_bits")["man_bits"].nunique()
+        pts = pts[pts["exp_bits"].isin(per_e[per_e >= 2].index)]
+    lay = layout(pts, settings)
+    panels = groups(pts, lay.panels)
+    fig, axes = grid(len(panels), ncols=min(3, len(panels)))
+    rows, clipped = [], 0
+    for ax, (key, data) in zip(axes, panels):
+        clipped += _mantissa_panel(ax, data, lay, key, df, tolerance, rows)
+        exp = "" if "exp_bits" in lay.panels + [lay.hue] else f"exponent bits {at_e:g}"
+        ax.set_title(", ".join(x for x in (key_label(lay.panels, key), exp) if x) or
+                     "all settings", fontsize=9)
         ax.set_xlabel("mantissa bits")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("final test accuracy")
-        sub = "" if (p == "exp_bits" or not exp_swept) else f" (exponent bits = {at_e:g})"
-        ax.set_title(f"by {p}{sub}" if p else "accuracy", fontsize=9)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, title=lay.hue, title_fontsize=7)
         ax.grid(alpha=0.3)
     save(fig, out_dir, "accuracy_vs_mantissa.png")
     pd.DataFrame(rows).to_csv(os.path.join(out_dir, "accuracy_vs_mantissa.csv"), index=False)
+    notes = lay.notes()
+    if clipped:
+        notes.append(f"{clipped} value(s) lie below the zoomed axis (chance is {CHANCE:g}); "
+                     "they are drawn as triangles on its lower edge; the CSV has them.")
+    what = (f"one line per {lay.hue}" if lay.hue else "one line") + (
+        f", one panel per {', '.join(lay.panels)}" if lay.panels else "")
     return Figure(title, "accuracy_vs_mantissa.png", "accuracy_vs_mantissa.csv",
-                  "One panel per swept parameter, one line per value: mean over seeds (and over "
-                  "the other parameters) with the band from the worst to the best seed. Dashed: "
-                  "mean fp32 baseline (per value, in the line's colour, where baselines differ). "
-                  "Panels other than the exponent one are read at the exponent width with the "
-                  "most mantissa widths.")
+                  f"Final test accuracy against mantissa width, {what}: mean over seeds with "
+                  "the band from the worst to the best seed. Dashed: the fp32 baseline; shaded: "
+                  f"the tolerance band ({tolerance:g}); star and dotted line: the critical "
+                  "width, the narrowest width whose mean, and that of every wider width, stays "
+                  "in or above the band. The y-axis is zoomed to the band's neighbourhood.",
+                  notes)
 
 
-# ---- 2b: accuracy by format (named formats and fixed point) ------------------------------------
+# ---- 2b: accuracy by format or by any swept category ---------------------------------------------
 
-def accuracy_by_format(df, out_dir):
-    title = "Accuracy by format"
+def _format_order(pts):
+    order = [c for c in ("kind", "exp_bits", "man_bits", "int_bits", "frac_bits") if c in pts]
+    return list(pd.unique(pts.sort_values(order)["format"]))
+
+
+def _bars_panel(ax, data, x_axis, x_values, hue, panel_base, tolerance):
+    band = seed_band(data, [x_axis] + ([hue] if hue else []))
+    hues = sorted(band[hue].unique(), key=str) if hue else [None]
+    width = 0.8 / len(hues)
+    xs = np.arange(len(x_values))
+    ax.set_ylim(*y_window(band["mean"], [panel_base], tolerance))
+    draw_reference(ax, panel_base, tolerance)
+    for k, (color, h) in enumerate(zip(colors(len(hues)), hues)):
+        b = (band[band[hue] == h] if hue else band).set_index(x_axis).reindex(x_values)
+        err = np.vstack([b["mean"] - b["min"], b["max"] - b["mean"]])
+        pos = xs + (k - (len(hues) - 1) / 2) * width
+        ax.bar(pos, b["mean"] - ax.get_ylim()[0], width, bottom=ax.get_ylim()[0], yerr=err,
+               color=color, label=str(h) if hue else None, capsize=2)
+    ax.set_xticks(xs, [str(v) for v in x_values], rotation=45 if len(x_values) > 4 else 0,
+                  ha="right" if len(x_values) > 4 else "center", fontsize=8)
+    return band
+
+
+def accuracy_by_format(df, out_dir, tolerance=0.01):
+    title = "Accuracy by format and by every swept setting"
     base = df["is_baseline"].astype(bool) if "is_baseline" in df else False
     pts = usable(df[~base])
-    if pts["format"].nunique() < 2:
-        return Skip(title, "Skipped: fewer than two formats with finished points.")
-    # A full exponent x mantissa grid of E<e>M<m> formats is shown by the heat map; bars are
-    # for lists of formats (fixed point, fp8-e4m3, or a sparse list like fp16, bf16, E5M2).
+    settings = swept_settings(pts)
+    formats = pts["format"].nunique()
+    if formats < 2 and not settings:
+        return Skip(title, "Skipped: fewer than two formats and no other swept setting with "
+                           "finished points.")
+    # A full exponent x mantissa grid of E<e>M<m> formats is shown by the heat map and the
+    # mantissa figure (which show every other swept setting too); bars are for lists.
     floats = pts[pts["kind"] == "float"]
-    full_grid = (pts["kind"] == "float").all() and len(floats.groupby(
+    full_grid = formats > 1 and (pts["kind"] == "float").all() and len(floats.groupby(
         ["exp_bits", "man_bits"])) == floats["exp_bits"].nunique() * floats["man_bits"].nunique()
     if full_grid:
         return Skip(title, "Skipped: the formats form a full exponent x mantissa grid with no "
                            "fixed-point or named formats; the heat map and the accuracy-versus-"
                            "mantissa figure show them.")
-    hue = "rounding" if pts["rounding"].nunique() > 1 else None
-    band = seed_band(pts, ["format"] + ([hue] if hue else []))
-    band.to_csv(os.path.join(out_dir, "accuracy_by_format.csv"), index=False)
-    order = [c for c in ("kind", "exp_bits", "man_bits", "int_bits", "frac_bits") if c in pts]
-    formats = list(pd.unique(pts.sort_values(order)["format"]))
-    hues = sorted(band[hue].unique()) if hue else [None]
-    width = 0.8 / len(hues)
-    fig = MplFigure(figsize=(max(5, 0.6 * len(formats) * len(hues) + 2), 3.6))
-    ax = fig.subplots()
-    x = np.arange(len(formats))
-    for k, (color, h) in enumerate(zip(colors(len(hues)), hues)):
-        b = band[band[hue] == h] if hue else band
-        b = b.set_index("format").reindex(formats)
-        err = np.vstack([b["mean"] - b["min"], b["max"] - b["mean"]])
-        ax.bar(x + (k - (len(hues) - 1) / 2) * width, b["mean"], width, yerr=err,
-               color=color, label=value_label(hue, h) if hue else None, capsize=2)
-    base_acc = baseline_mean(df)
-    if not np.isnan(base_acc):
-        ax.axhline(base_acc, color="black", ls="--", lw=1, label="fp32 baseline")
-    ax.set_xticks(x, formats, rotation=45, ha="right")
-    ax.set_xlabel("format")
-    ax.set_ylabel("final test accuracy")
-    ax.legend(fontsize=7)
-    ax.grid(axis="y", alpha=0.3)
+    if formats > 1:  # the format's name already says its encoding
+        x_axis, x_values = "format", _format_order(pts)
+        rest = [a for a in settings if a != "encoding"]
+    else:
+        x_axis = max(settings, key=lambda a: pts[a].nunique())
+        x_values = sorted(pts[x_axis].unique(), key=str)
+        rest = [a for a in settings if a != x_axis]
+    lay = layout(pts, rest)
+    panels = groups(pts, lay.panels)
+    fig, axes = grid(len(panels), ncols=min(2, len(panels)),
+                     size=(max(5.0, 0.55 * len(x_values) * max(1, pts[lay.hue].nunique()
+                                                              if lay.hue else 1) + 2), 3.8))
+    tables = []
+    for ax, (key, data) in zip(axes, panels):
+        band = _bars_panel(ax, data, x_axis, x_values, lay.hue,
+                           baseline_for(df, lay.panels, key), tolerance)
+        for c, v in zip(lay.panels, key):
+            band[c] = v
+        tables.append(band)
+        ax.set_title(key_label(lay.panels, key) or f"by {x_axis}", fontsize=9)
+        ax.set_xlabel(x_axis)
+        ax.set_ylabel("final test accuracy")
+        ax.legend(fontsize=7, title=lay.hue, title_fontsize=7)
+        ax.grid(axis="y", alpha=0.3)
     save(fig, out_dir, "accuracy_by_format.png")
+    pd.concat(tables).to_csv(os.path.join(out_dir, "accuracy_by_format.csv"), index=False)
+    what = f"one bar per {x_axis}" + (f" and {lay.hue}" if lay.hue else "") + (
+        f", one panel per {', '.join(lay.panels)}" if lay.panels else "")
     return Figure(title, "accuracy_by_format.png", "accuracy_by_format.csv",
-                  "Mean final test accuracy per format over seeds (error bars: worst to best "
-                  "seed), averaged over the other parameters.")
+                  f"Mean final test accuracy over seeds, {what} (error bars: worst to best "
+                  "seed). Dashed: the fp32 baseline; shaded: the tolerance band "
+                  f"({tolerance:g}). Bars start at the lower edge of the zoomed y-axis.",
+                  lay.notes())
+
+
+# ---- 3: critical widths with their seed range ------------------------------------------------
+
+def critical_widths(crit, out_dir):
+    """One row per setting: the critical width (dot) and its leave-one-seed-out range (bar)."""
+    title = "Critical width per setting"
+    if not len(crit) or crit["critical"].notna().sum() == 0:
+        return Skip(title, "Skipped: no critical width was found (widths not swept, or none "
+                           "stays within tolerance of the baseline).")
+    keys = [c for c in crit.columns if c not in {
+        "axis", "exp_bits", "man_bits", "critical", "below", "reference", "reference_kind",
+        "accuracy_at_critical", "accuracy_below", "widths", "seeds", "critical_min",
+        "critical_max"} and crit[c].nunique(dropna=False) > 1]
+    rows = crit.copy()
+    held = np.where(rows["axis"] == "man_bits", "E" + rows["exp_bits"].map("{:g}".format),
+                    "M" + rows["man_bits"].map("{:g}".format))
+    axis_name = np.where(rows["axis"] == "man_bits", "mantissa", "exponent")
+    rows["label"] = [", ".join([f"{a} at {h}"] + [value_label(k, r[k]) for k in keys])
+                     for a, h, (_, r) in zip(axis_name, held, rows.iterrows())]
+    rows = rows.head(40)
+    fig = MplFigure(figsize=(7.5, 0.32 * len(rows) + 1.2), layout="constrained")
+    ax = fig.subplots()
+    y = np.arange(len(rows))[::-1]
+    top = float(np.nanmax(np.r_[rows["critical"], rows["critical_min"],
+                                rows["critical_max"].replace(np.inf, np.nan)])) + 1
+    for yi, r in zip(y, rows.itertuples(index=False)):
+        lo, hi = r.critical_min, r.critical_max
+        if np.isfinite(lo):
+            ax.plot([lo, min(hi, top)], [yi, yi], color="0.4", lw=2, solid_capstyle="butt")
+            if np.isinf(hi):
+                ax.plot([top], [yi], ">", color="0.4", ms=6)
+        if np.isfinite(r.critical):
+            ax.plot([r.critical], [yi], "o", color=colors(1)[0], ms=7, zorder=3)
+    ax.set_yticks(y, rows["label"], fontsize=8)
+    ax.set_xlabel("critical width (bits)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(axis="x", alpha=0.3)
+    save(fig, out_dir, "critical_widths.png")
+    rows.drop(columns=["label"]).to_csv(os.path.join(out_dir, "critical_widths.csv"),
+                                        index=False)
+    return Figure(title, "critical_widths.png", "critical_widths.csv",
+                  "Dot: the critical width of each setting (the table above). Bar: its range "
+                  "over leave-one-seed-out; an arrow: without some seed no swept width "
+                  "qualifies. A long bar means the seeds disagree near the cliff: run more "
+                  "seeds before reading a one-bit difference.")
 
 
 # ---- 4: lost updates next to accuracy ------------------------------------------------------------
@@ -362,8 +371,17 @@ def lost_updates(df, out_dir):
 
 # ---- 5: training curves around the critical width ----------------------------------------------
 
+def _keys(frame, column):
+    """(file, id) pairs of the points (or linked baselines) in `frame`: unique across files."""
+    files = frame["file"] if "file" in frame else np.zeros(len(frame))
+    return list(zip(files, frame[column].astype(np.int64)))
+
+
 def training_curves(df, cv, crit, out_dir):
     title = "Training curves around the critical mantissa width"
+    epochs = int(df["epochs_run"].max()) if "epochs_run" in df and len(df) else 0
+    if epochs < 2:
+        return Skip(title, f"Skipped: the points ran {epochs} epoch(s); a curve needs two.")
     rows = crit[(crit["axis"] == "man_bits") & crit["critical"].notna()] if len(crit) else crit
     if rows is None or len(rows) == 0:
         return Skip(title, "Skipped: no critical mantissa width was found (mantissa not swept, "
@@ -372,6 +390,8 @@ def training_curves(df, cv, crit, out_dir):
     rows = rows[rows["exp_bits"] == rows["exp_bits"].max()].head(6)
     keys = [c for c in setting_columns(df) if c in rows.columns]
     pts = float_points(df)
+    cv_keys = pd.MultiIndex.from_arrays([cv["file"] if "file" in cv else np.zeros(len(cv)),
+                                         cv["point"]])
     out = []
     fig, axes = grid(len(rows))
     for ax, r in zip(axes, rows.itertuples(index=False)):
@@ -382,17 +402,17 @@ def training_curves(df, cv, crit, out_dir):
         label_key = ", ".join(value_label(k, r[k]) for k in keys)
         lines = [("critical", r["critical"]), ("below", r["below"])]
         series = []
-        base_ids = sorted(set(int(b) for b in sel["baseline_index"] if b >= 0))
+        base_ids = sorted(set(_keys(sel[sel["baseline_index"] >= 0], "baseline_index")))
         if base_ids:
             series.append(("fp32 baseline", base_ids, "black", "--"))
         cmap = matplotlib.colormaps[CMAP]
         for (what, m), color in zip(lines, (cmap(0.35), cmap(0.8))):
             if np.isnan(m):
                 continue
-            ids = sel[sel["man_bits"] == m]["point"].tolist()
+            ids = _keys(sel[sel["man_bits"] == m], "point")
             series.append((f"{what}: E{r['exp_bits']:g}M{m:g}", ids, color, "-"))
         for name, ids, color, ls in series:
-            c = cv[cv["point"].isin(ids)].groupby("epoch")["test_accuracy"].agg(
+            c = cv[cv_keys.isin(ids)].groupby("epoch")["test_accuracy"].agg(
                 ["mean", "min", "max"]).dropna()
             if c.empty:
                 continue

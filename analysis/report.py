@@ -21,9 +21,9 @@ import tempfile
 import numpy as np
 import pandas as pd
 
-from . import figures, html
+from . import figures, html, interactive
 from .critical import critical_bits
-from .results import attributes, curves, load
+from .results import attributes, curves, load, result_files
 
 ATTRIBUTE_ORDER = ["spec_name", "name", "spec_sha256", "schema_version", "tool_version",
                    "version", "git_commit", "compiler", "compiler_flags", "build_type", "blas",
@@ -119,52 +119,128 @@ def write_report(path, out_dir, tolerance=0.01, errorscale=None):
     return os.path.join(out_dir, "index.html")
 
 
+def _axes_html(df):
+    """"What this sweep varies": each swept axis with its values, then what is held fixed."""
+    base = df["is_baseline"].astype(bool) if "is_baseline" in df else pd.Series(False, df.index)
+    grid = df[~base]
+    columns = [c for c in df.attrs.get("parameters", []) if c in grid] or list(grid.columns)
+    varies, fixed = [], []
+    for c in columns:
+        values = sorted(map(str, pd.unique(grid[c])), key=_natural)
+        (varies if len(values) > 1 else fixed).append((c, values))
+    if "file" in df and df["file"].nunique() > 1:
+        varies.insert(0, ("file", sorted(map(str, df["file"].unique()))))
+    rows = "".join(f"<tr><th>{html.escape(c)}</th><td>{len(v)}</td><td>"
+                   f"{html.escape(', '.join(v[:40]) + (' ...' if len(v) > 40 else ''))}</td></tr>"
+                   for c, v in varies)
+    held = ", ".join(f"{c}={v[0]}" for c, v in fixed if v)
+    text = ("<h2>What this sweep varies</h2>"
+            f"<p>{len(grid)} points and {int(base.sum())} fp32 baselines. Every figure below "
+            "shows these axes as lines, panels or bars (anything averaged is named under the "
+            "figure).</p>")
+    if rows:
+        text += ("<table class='axes'><tr><th>axis</th><th>values</th><th></th></tr>"
+                 f"{rows}</table>")
+    if held:
+        text += f"<p class='note'>Held fixed: {html.escape(held)}.</p>"
+    return text
+
+
+def _natural(text):
+    try:
+        return (0, float(text), text)
+    except ValueError:
+        return (1, 0.0, text)
+
+
+def _critical_html(crit, tolerance):
+    if not len(crit):
+        return ("<h2>Critical bits</h2><p class='note'>Skipped: neither mantissa nor exponent "
+                "width was swept over finished float-format points.</p>")
+    shown = crit.copy()
+    if shown["critical_min"].notna().any():
+        shown["seed range"] = [
+            "" if np.isnan(lo) and np.isnan(hi) else
+            f"{lo:g} to {'none' if np.isinf(hi) else f'{hi:g}'}"
+            for lo, hi in zip(shown["critical_min"], shown["critical_max"])]
+    shown = shown.drop(columns=["critical_min", "critical_max"])
+    shown = shown[[c for c in shown.columns if shown[c].notna().any()
+                   and not (shown[c].astype(str) == "").all()]]
+    held = {"man_bits": "at exponent bits", "exp_bits": "at mantissa bits"}
+    parts = [f"<h2>Critical bits (tolerance {tolerance:g})</h2>"
+             "<p>The smallest width whose mean accuracy over seeds, and that of every wider "
+             "width swept, stays within the tolerance of the fp32 baseline; <i>below</i> is the "
+             "next narrower width swept. Empty: no width qualifies. <i>seed range</i>: the "
+             "critical width over leave-one-seed-out (each seed left out in turn); 'none': "
+             "without some seed no width qualifies. <a href='critical_bits.csv'>data (CSV)</a>"
+             "</p>"]
+    for axis, rows in shown.groupby("axis", sort=False):
+        rows = rows.drop(columns=["axis"]).rename(
+            columns={"exp_bits" if axis == "man_bits" else "man_bits": held[axis]})
+        rows = rows[[c for c in rows.columns if rows[c].notna().any()]]
+        name = "mantissa" if axis == "man_bits" else "exponent"
+        parts.append(f"<h3>Critical {name} width</h3>" + html.table(rows))
+    return "\n".join(parts)
+
+
+def _interactive_html(df, tolerance, out_dir):
+    title = "<h2>Every point (interactive)</h2>"
+    if not interactive.available():
+        return title + ("<p class='note'>Skipped: python3-plotly is not installed "
+                        "(scripts/setup installs it).</p>"), []
+    fragment = interactive.points_figure(df, tolerance)
+    if not fragment:
+        return title + "<p class='note'>Skipped: no finished points yet.</p>", []
+    interactive.write_plotly_js(out_dir)
+    return (title + fragment + "<p class='note'>Hover a point for its parameters and "
+            "accuracy; click legend entries to hide or show a group; drag to zoom, double-click"
+            " to reset.</p>"), [interactive.PLOTLY_JS]
+
+
 def _draw_report(path, df, out_dir, tolerance, errorscale):
-    """Draws the report of results file `path` (loaded as df) into the existing out_dir."""
+    """Draws the report of results file(s) `path` (loaded as df) into the existing out_dir."""
     cv = curves(path)
-    attrs = attributes(path)
+    files = result_files(path)
+    attrs = attributes(files[0])
     df.to_csv(os.path.join(out_dir, "points.csv"), index=False)
 
     crit = critical_bits(df, tolerance)
     crit.to_csv(os.path.join(out_dir, "critical_bits.csv"), index=False)
-    if len(crit):
-        crit_html = (f"<h2>Critical bits (tolerance {tolerance:g})</h2>"
-                     "<p>The smallest width whose mean accuracy over seeds, and that of every "
-                     "wider width swept, stays within the tolerance of the fp32 baseline; "
-                     "<i>below</i> is the next narrower width swept. Empty: no width qualifies."
-                     " <a href='critical_bits.csv'>data (CSV)</a></p>" + html.table(crit))
-    else:
-        crit_html = ("<h2>Critical bits</h2><p class='note'>Skipped: neither mantissa nor "
-                     "exponent width was swept over finished float-format points.</p>")
-
-    items = [figures.heatmaps(df, out_dir), figures.accuracy_vs_mantissa(df, out_dir),
-             figures.accuracy_by_format(df, out_dir)]
+    items = [figures.accuracy_vs_mantissa(df, out_dir, tolerance),
+             figures.accuracy_by_format(df, out_dir, tolerance), figures.heatmaps(df, out_dir)]
+    crit_item = figures.critical_widths(crit, out_dir)
     lost = figures.lost_updates(df, out_dir)
     curves_item = figures.training_curves(df, cv, crit, out_dir)
     status_item = figures.status_figure(df, out_dir)
+    explore, scripts = _interactive_html(df, tolerance, out_dir)
 
-    name = attrs.get("spec_name") or attrs.get("name") or os.path.basename(str(path))
+    name = attrs.get("spec_name") or attrs.get("name") or os.path.basename(str(files[0]))
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    shown_files = ", ".join(f"<code>{html.escape(os.path.basename(f))}</code>" for f in files)
     body = [f"<h1>precsweep report: {html.escape(str(name))}</h1>",
-            f"<p>Results file <code>{html.escape(os.path.basename(str(path)))}</code>, "
-            f"written {now}. Every point with its parameters and results: "
-            "<a href='points.csv'>points.csv</a>.</p>"]
+            f"<p>Results file{'s' if len(files) > 1 else ''} {shown_files}, written {now}. "
+            "Every point with its parameters and results: <a href='points.csv'>points.csv</a>."
+            " Chance accuracy is 0.1 (ten classes).</p>", _axes_html(df)]
     body += [_figure_html(i) for i in items]
-    body.append(crit_html)
+    body.append(_critical_html(crit, tolerance))
+    body.append(_figure_html(crit_item))
     body.append(_figure_html(lost))
     body.append(_figure_html(curves_item))
+    body.append(explore)
     body.append(_status_html(df, attrs, status_item))
     if errorscale:  # error-scaling page (analysis/errorscale.py, issue 8)
         from .errorscale import report_section
         body.append(report_section(errorscale, out_dir))
     return html.write_page(os.path.join(out_dir, "index.html"),
-                           f"precsweep report: {name}", "\n".join(body))
+                           f"precsweep report: {name}", "\n".join(body), scripts)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python3 -m analysis.report",
                                      description="HTML report of a precsweep results file")
-    parser.add_argument("results", help="results file written by `precsweep sweep`")
+    parser.add_argument("results", nargs="+",
+                        help="results file(s) written by `precsweep sweep`, or glob patterns; "
+                             "several files are read as one sweep (load())")
     parser.add_argument("-o", "--out", default="report", help="output folder (default: report)")
     parser.add_argument("--tolerance", type=float, default=0.01,
                         help="critical bits: allowed accuracy loss vs fp32 (default 0.01)")
@@ -175,9 +251,10 @@ def main(argv=None):
         print(f"report: error: --tolerance {args.tolerance} is not in [0, 1]", file=sys.stderr)
         return 2
     try:
-        index = write_report(args.results, args.out, args.tolerance, args.errorscale)
+        results = args.results[0] if len(args.results) == 1 else args.results
+        index = write_report(results, args.out, args.tolerance, args.errorscale)
     except (FileNotFoundError, ValueError, OSError, KeyError) as e:
-        print(f"report: error: {args.results}: {e}", file=sys.stderr)
+        print(f"report: error: {' '.join(args.results)}: {e}", file=sys.stderr)
         return 2
     print(index)
     return 0

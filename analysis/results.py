@@ -1,7 +1,8 @@
 """Reading a precsweep results file (layout: docs/results-format.md) into pandas.
 
-load(path)   -> one row per point: parameters, status, final metrics, accuracy vs. baseline.
-curves(path) -> long form per-epoch metrics: one row per (point, epoch).
+load(paths)   -> one row per point: parameters, status, final metrics, accuracy vs. baseline;
+                 paths: one file, a glob pattern or a list (a `file` column tells them apart).
+curves(paths) -> long form per-epoch metrics: one row per (file, point, epoch).
 attributes(path) -> the root attributes (spec text, versions, hosts, times) as a dict.
 
 Works on a partial file from a killed or still-running sweep: the file is opened read-only
@@ -32,9 +33,19 @@ OLD_LAYOUT_EPOCH_METRICS = ["test_accuracy", "train_loss", "train_accuracy",
                             "lost_update_fraction", "zero_fraction", "overflow", "underflow",
                             "epoch_seconds"]
 
-# Named formats -> (exponent bits, mantissa bits). Same table as formats.hpp / docs/formats.md.
-NAMED_FORMATS = {"fp32": (8, 23), "tf32": (8, 10), "bf16": (8, 7), "fp16": (5, 10),
-                 "fp8-e5m2": (5, 2), "fp8-e4m3": (4, 3)}
+# Named formats -> (exponent bits, mantissa bits, encoding). Same table as formats.hpp /
+# docs/formats.md: the encoding keeps fp8-e4m3 (OCP E4M3FN, max 448) apart from the IEEE-like
+# E4M3 (max 240), so no figure or group-by ever merges them by (e, m) alone.
+NAMED_FORMATS = {"fp32": (8, 23, "ieee"), "tf32": (8, 10, "ieee"), "bf16": (8, 7, "ieee"),
+                 "fp16": (5, 10, "ieee"), "fp8-e5m2": (5, 2, "ieee"),
+                 "fp8-e4m3": (4, 3, "fn"), "fp8-e3m4": (3, 4, "ieee"),
+                 "fp8-e4m3fnuz": (4, 3, "fnuz"), "fp8-e5m2fnuz": (5, 2, "fnuz"),
+                 "fp6-e2m3": (2, 3, "finite"), "fp6-e3m2": (3, 2, "finite"),
+                 "fp4-e2m1": (2, 1, "finite")}
+ENCODINGS = ("ieee", "fn", "finite", "fnuz")
+KINDS = ["float", "named", "fixed", "block", "unknown"]
+# The rounding mode of an fp32 baseline row: it rounds nothing, so it has no mode of its own.
+BASELINE_ROUNDING = "none"
 _FLOAT_RE = re.compile(r"^[Ee](\d+)[Mm](\d+)$")
 _FIXED_RE = re.compile(r"^[Qq](\d+)\.(\d+)$")
 
@@ -110,19 +121,25 @@ def attributes(path):
 
 
 def parse_format(text):
-    """'E5M10' -> ('float', 5, 10, nan, nan); 'fp8-e4m3' -> ('named', 4, 3, ...);
-    'Q8.8' -> ('fixed', nan, nan, 8, 8). Suffixes like ',saturate' are ignored here."""
-    base = str(text).split(",", 1)[0].strip()
+    """'E5M10' -> ('float', 5, 10, nan, nan, 'ieee'); 'fp8-e4m3' -> ('named', 4, 3, nan, nan,
+    'fn'); 'E5M2,fnuz' -> ('float', 5, 2, nan, nan, 'fnuz'); 'Q8.8' -> ('fixed', nan, nan, 8,
+    8, ''); block formats ('mxfp8-e4m3', 'mx:E4M3:32', 'nvfp4') -> ('block', nan, ...).
+    Options other than the encoding (',saturate', ',no-subnormals') are ignored here."""
+    parts = [p.strip().lower() for p in str(text).split(",")]
+    base, options = parts[0], parts[1:]
+    encoding = next((o for o in options if o in ENCODINGS), None)
     m = _FLOAT_RE.match(base)
     if m:
-        return "float", int(m.group(1)), int(m.group(2)), np.nan, np.nan
-    if base.lower() in NAMED_FORMATS:
-        e, mant = NAMED_FORMATS[base.lower()]
-        return "named", e, mant, np.nan, np.nan
+        return "float", int(m.group(1)), int(m.group(2)), np.nan, np.nan, encoding or "ieee"
+    if base in NAMED_FORMATS:
+        e, mant, enc = NAMED_FORMATS[base]
+        return "named", e, mant, np.nan, np.nan, encoding or enc
     m = _FIXED_RE.match(base)
     if m:
-        return "fixed", np.nan, np.nan, int(m.group(1)), int(m.group(2))
-    return "unknown", np.nan, np.nan, np.nan, np.nan
+        return "fixed", np.nan, np.nan, int(m.group(1)), int(m.group(2)), ""
+    if base.startswith("mx") or base.startswith("nvfp"):
+        return "block", np.nan, np.nan, np.nan, np.nan, ""
+    return "unknown", np.nan, np.nan, np.nan, np.nan, ""
 
 
 def _status_category(codes):
@@ -148,17 +165,17 @@ def _points_frame(f):
     if "format" in df:
         table = {t: parse_format(t) for t in pd.unique(df["format"])}  # few distinct formats
         parsed = [table[t] for t in df["format"]]
-        df["kind"] = pd.Categorical([p[0] for p in parsed],
-                                    categories=["float", "named", "fixed", "unknown"])
+        df["kind"] = pd.Categorical([p[0] for p in parsed], categories=KINDS)
         parsed_e = np.array([p[1] for p in parsed], dtype=float)
         parsed_m = np.array([p[2] for p in parsed], dtype=float)
         df["int_bits"] = np.array([p[3] for p in parsed], dtype=float)
         df["frac_bits"] = np.array([p[4] for p in parsed], dtype=float)
+        df["encoding"] = [p[5] for p in parsed]
     else:
-        df["kind"] = pd.Categorical(["float"] * n, categories=["float", "named", "fixed",
-                                                               "unknown"])
+        df["kind"] = pd.Categorical(["float"] * n, categories=KINDS)
         parsed_e = parsed_m = np.full(n, np.nan)
         df["int_bits"] = df["frac_bits"] = np.nan
+        df["encoding"] = "ieee"
     for col, parsed in (("exp_bits", parsed_e), ("man_bits", parsed_m)):
         if col in df:
             stored = df[col].to_numpy(dtype=float)
@@ -168,12 +185,59 @@ def _points_frame(f):
     for col in ("is_baseline", "master_weights"):
         if col in df:
             df[col] = df[col].astype(bool)
+    if "is_baseline" in df and "rounding" in df:
+        # The engine stores the spec's rounding on the fp32 baselines too; they round nothing,
+        # so the loader gives them their own value and no group-by mixes them in.
+        df["rounding"] = df["rounding"].where(~df["is_baseline"], BASELINE_ROUNDING)
     return df
 
 
-def load(path):
-    """One row per point: `point` (the row id), every parameter, kind/exp_bits/man_bits/
-    int_bits/frac_bits from the format, `status` (category pending/done/diverged/failed),
+def result_files(paths):
+    """The results files `paths` names: one path, a glob pattern ('runs/*.h5', sorted), or a
+    list of either. Raises FileNotFoundError naming a path or pattern that matches nothing."""
+    import glob
+    items = [paths] if isinstance(paths, (str, bytes, os.PathLike)) else list(paths)
+    out = []
+    for item in items:
+        item = os.fspath(item)
+        if any(c in item for c in "*?["):
+            matched = sorted(glob.glob(item))
+            if not matched:
+                raise FileNotFoundError(f"{item}: no results file matches this pattern")
+            out += matched
+        else:
+            out.append(item)
+    if not out:
+        raise FileNotFoundError("no results file given")
+    return out
+
+
+def load(paths):
+    """One frame over one or several results files (a path, a glob pattern or a list; see
+    result_files): load_file() of each, concatenated, with a `file` column (the path as given
+    or matched). `point` and `baseline_index` stay row ids within their file, so (file, point)
+    identifies a point; a study refined over several runs reads as one frame."""
+    files = result_files(paths)
+    frames = []
+    for path in files:
+        df = load_file(path)
+        df.insert(0, "file", path)
+        frames.append(df)
+    if len(frames) == 1:
+        return frames[0]
+    out = pd.concat(frames, ignore_index=True)
+    for col in ("kind", "status"):  # categories are the same in every file
+        out[col] = pd.Categorical(out[col], categories=frames[0][col].cat.categories)
+    params = []
+    for f in frames:
+        params += [c for c in f.attrs["parameters"] if c not in params]
+    out.attrs["parameters"] = params
+    return out
+
+
+def load_file(path):
+    """One row per point of one results file: `point` (the row id), every parameter, kind/exp_bits/man_bits/
+    int_bits/frac_bits/encoding from the format (fp32 baselines get rounding "none"), `status` (category pending/done/diverged/failed),
     final_test_accuracy, final per-epoch metrics (final_<metric>: the last epoch run),
     mean_lost_update_fraction, epochs_run, wall_seconds, rank, baseline_index, message,
     baseline_accuracy and acc_delta = final_test_accuracy - baseline_accuracy (NaN unless the
@@ -233,7 +297,8 @@ def load(path):
     df["acc_delta"] = df["final_test_accuracy"] - base_acc
     # Column order: id, parameters (canonical order), format split, then results.
     first = ["point"] + [c for c in params if c in df] + [
-        c for c in ("is_baseline", "kind", "exp_bits", "man_bits", "int_bits", "frac_bits")
+        c for c in ("is_baseline", "kind", "exp_bits", "man_bits", "int_bits", "frac_bits",
+                    "encoding")
         if c in df]
     rest = [c for c in df.columns if c not in first]
     out = df[first + rest]
@@ -241,10 +306,20 @@ def load(path):
     return out
 
 
-def curves(path):
-    """Long form per-epoch metrics: columns point, epoch (1-based), status and one column per
-    per-epoch metric the file records (epoch_metrics()). Every point has a row for each of its
-    configured epochs (/points/epochs, else the dataset width); epochs not run are NaN."""
+def curves(paths):
+    """Long form per-epoch metrics of one or several results files (as load()): columns file,
+    point, epoch (1-based), status and one column per per-epoch metric the file records
+    (epoch_metrics()). Every point has a row for each of its configured epochs (/points/epochs,
+    else the dataset width); epochs not run are NaN."""
+    frames = []
+    for path in result_files(paths):
+        cv = _curves_file(path)
+        cv.insert(0, "file", path)
+        frames.append(cv)
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def _curves_file(path):
     with open_file(path) as f:
         res = f["results"]
         status_codes = res["status"][()].astype(np.int64)

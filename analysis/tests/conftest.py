@@ -81,3 +81,44 @@ def report_dir(sweep_file, tmp_path_factory):
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().endswith("index.html")
     return out
+
+
+# A comparison sweep (no width grid): a list of formats, one of them named (fp8-e4m3, the OCP
+# E4M3FN) beside the IEEE-like E4M3, applied at three sites; one epoch.
+SITES_SPEC = """\
+name: sites-test
+dataset: synthetic
+epochs: 1
+seed: [1, 2]
+model:
+  hidden: [16]
+  activation: sigmoid
+train:
+  lr: 0.5
+  batch: 32
+precision:
+  format: [fp16, bf16, E5M2, fp8-e4m3, E4M3, Q4.8]
+  rounding: nearest_even
+  apply_to: [weights, activations, gradients]
+baseline: true
+"""
+
+
+def run_sweep(spec_text, work, name):
+    spec = work / f"{name}.yaml"
+    spec.write_text(spec_text)
+    out = work / f"{name}.h5"
+    cmd = [os.path.join(SOURCE_DIR, "scripts", "mpirun"), "-np", "2", binary(), "sweep",
+           str(spec), "--out", str(out), "--threads", "1"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    run = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    if run.returncode != 0 or not out.is_file():
+        pytest.fail(f"sweep failed (exit {run.returncode}):\n{run.stdout[-2000:]}\n"
+                    f"{run.stderr[-2000:]}")
+    return out
+
+
+@pytest.fixture(scope="session")
+def sites_file(tmp_path_factory):
+    """Path of a finished results file of SITES_SPEC (2 ranks)."""
+    return run_sweep(SITES_SPEC, tmp_path_factory.mktemp("sites"), "sites")

@@ -73,7 +73,7 @@ def test_finished_sweep_has_results_and_baselines(sweep_file):
 def test_curves_long_form_matches_final_metrics(sweep_file):
     df = load(sweep_file)
     cv = curves(sweep_file)
-    assert list(cv.columns[:3]) == ["point", "epoch", "status"]
+    assert list(cv.columns[:4]) == ["file", "point", "epoch", "status"]
     for m in attributes(sweep_file)["epoch_metrics"]:
         assert m in cv.columns
     assert len(cv) == int(df["epochs"].sum())
@@ -226,4 +226,4 @@ def test_file_records_the_parameter_and_metric_tables(sweep_file):
             assert f["results"][name].ndim == 1, name
     assert set(OLD_LAYOUT_PARAMETERS) <= set(attrs["parameters"])
     assert attrs["epoch_metrics"] == OLD_LAYOUT_EPOCH_METRICS
-    assert list(load(sweep_file).columns[1:1 + len(attrs["parameters"])]) == attrs["parameters"]
+    assert list(load(sweep_file).columns[2:2 + len(attrs["parameters"])]) == attrs["parameters"]
