@@ -323,6 +323,69 @@ def critical_widths(crit, out_dir):
                   "seeds before reading a one-bit difference.")
 
 
+# ---- 3b: why a format fails, next to accuracy --------------------------------------------------
+
+INSTRUMENTATION = ("lost_update", "overflow", "underflow", "flush", "saturat", "swamp",
+                   "clamp", "skipped")
+
+
+def instrumentation_columns(pts):
+    """The final_<metric> columns that explain failures (lost updates, overflow, underflow or
+    flush to zero, saturation, swamped additions, skipped steps), where some value is nonzero."""
+    cols = [c for c in pts.columns if c.startswith(("final_", "mean_")) and
+            any(k in c for k in INSTRUMENTATION) and c != "final_test_accuracy"]
+    cols = [c for c in cols if np.nan_to_num(pts[c].astype(float)).any()]
+    return [c for c in cols if not (c.startswith("final_") and "mean_" + c[6:] in cols)]
+
+
+def why_it_fails(df, out_dir):
+    """Accuracy and each instrumentation metric side by side, against the axis the comparison
+    bars use (format, else the widest swept setting), one bar per value of the line axis."""
+    title = "Why it fails: accuracy next to the instrumentation"
+    base = df["is_baseline"].astype(bool) if "is_baseline" in df else False
+    pts = usable(df[~base])
+    metrics = instrumentation_columns(pts)[:5]
+    settings = [a for a in swept_settings(pts) if a != "encoding"]
+    if not metrics or (pts["format"].nunique() < 2 and not settings):
+        return Skip(title, "Skipped: no swept comparison with nonzero instrumentation "
+                           "(lost updates, overflow, underflow...) in the file.")
+    if pts["format"].nunique() > 1:
+        x_axis, x_values = "format", _format_order(pts)
+    else:
+        x_axis = max(settings, key=lambda a: pts[a].nunique())
+        x_values = sorted(pts[x_axis].unique(), key=str)
+    hue = layout(pts, [a for a in settings if a != x_axis]).hue
+    fig, axes = grid(1 + len(metrics), ncols=min(3, 1 + len(metrics)), size=(5.2, 3.6))
+    tables = []
+    for ax, value in zip(axes, ["accuracy"] + metrics):
+        band = seed_band(pts, [x_axis] + ([hue] if hue else []), value=value)
+        hues = sorted(band[hue].unique(), key=str) if hue else [None]
+        width = 0.8 / len(hues)
+        for k, (color, h) in enumerate(zip(colors(len(hues)), hues)):
+            b = (band[band[hue] == h] if hue else band).set_index(x_axis).reindex(x_values)
+            ax.bar(np.arange(len(x_values)) + (k - (len(hues) - 1) / 2) * width, b["mean"],
+                   width, color=color, label=str(h) if hue else None)
+        ax.set_xticks(np.arange(len(x_values)), [str(v) for v in x_values], rotation=45,
+                      ha="right", fontsize=7)
+        ax.set_title(value.replace("final_", "").replace("_", " "), fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+        tables.append(band.rename(columns={"mean": f"mean_{value}", "min": f"min_{value}",
+                                           "max": f"max_{value}", "seeds": "seeds"}))
+    if hue:
+        axes[0].legend(fontsize=7, title=hue, title_fontsize=7)
+    save(fig, out_dir, "why_it_fails.png")
+    merged = tables[0]
+    for t in tables[1:]:
+        merged = merged.merge(t.drop(columns=["seeds"]), on=[x_axis] + ([hue] if hue else []))
+    merged.to_csv(os.path.join(out_dir, "why_it_fails.csv"), index=False)
+    return Figure(title, "why_it_fails.png", "why_it_fails.csv",
+                  "Mean over seeds of the final test accuracy and of each failure counter the "
+                  "file records (final_*: the last epoch; mean_*: mean over epochs), per "
+                  f"{x_axis}" + (f" and {hue}" if hue else "") + ": read a low bar on the left "
+                  "against its cause on the right (updates lost to rounding, values that "
+                  "overflowed or were flushed to zero).")
+
+
 # ---- 4: lost updates next to accuracy ------------------------------------------------------------
 
 def lost_updates(df, out_dir):

@@ -210,6 +210,7 @@ def _draw_report(path, df, out_dir, tolerance, errorscale):
              figures.accuracy_by_format(df, out_dir, tolerance), figures.heatmaps(df, out_dir)]
     crit_item = figures.critical_widths(crit, out_dir)
     lost = figures.lost_updates(df, out_dir)
+    why = figures.why_it_fails(df, out_dir)
     curves_item = figures.training_curves(df, cv, crit, out_dir)
     status_item = figures.status_figure(df, out_dir)
     explore, scripts = _interactive_html(df, tolerance, out_dir)
@@ -225,6 +226,7 @@ def _draw_report(path, df, out_dir, tolerance, errorscale):
     body.append(_critical_html(crit, tolerance))
     body.append(_figure_html(crit_item))
     body.append(_figure_html(lost))
+    body.append(_figure_html(why))
     body.append(_figure_html(curves_item))
     body.append(explore)
     body.append(_status_html(df, attrs, status_item))
