@@ -133,3 +133,55 @@ def test_every_swept_setting_splits_groups():
     assert man_row(crit, lr=0.1)["critical"] == 2
     assert man_row(crit, lr=0.5)["critical"] == 3
     assert "seed" not in crit.columns
+
+
+def test_seed_range_is_leave_one_seed_out():
+    # m=2: seed 1 at 0.95, seed 2 at 0.70. Both seeds: mean 0.825 fails, critical 4.
+    # Without seed 2: m=2 passes (critical 2); without seed 1: it fails (critical 4).
+    df = frame({("toward_zero", 8, 1): [0.2, 0.3], ("toward_zero", 8, 2): [0.95, 0.70],
+                ("toward_zero", 8, 4): [0.90, 0.90]}, baseline=0.90, seeds=(1, 2))
+    r = man_row(critical_bits(df, tolerance=0.01), exp_bits=8.0)
+    assert r["critical"] == 4
+    assert (r["critical_min"], r["critical_max"]) == (2, 4)
+    # When the seeds agree the range is one width.
+    agree = frame({("toward_zero", 8, 1): [0.2, 0.3], ("toward_zero", 8, 2): [0.90, 0.91],
+                   ("toward_zero", 8, 4): [0.90, 0.90]}, baseline=0.90, seeds=(1, 2))
+    r = man_row(critical_bits(agree, tolerance=0.01), exp_bits=8.0)
+    assert r["critical"] == r["critical_min"] == r["critical_max"] == 2
+    # Without some seed no width qualifies: the range is open above (inf).
+    open_top = frame({("toward_zero", 8, 2): [0.90, 0.50], ("toward_zero", 8, 4): [0.95, 0.86]},
+                     baseline=0.90, seeds=(1, 2))
+    r = man_row(critical_bits(open_top, tolerance=0.01), exp_bits=8.0)
+    assert r["critical"] == 4 and r["critical_min"] == 2 and np.isinf(r["critical_max"])
+    # One seed: no range.
+    one = frame({("toward_zero", 8, m): a for m, a in [(1, 0.1), (2, 0.9)]})
+    r = man_row(critical_bits(one), exp_bits=8.0)
+    assert np.isnan(r["critical_min"]) and np.isnan(r["critical_max"])
+
+
+def test_points_of_two_files_pool_and_follow_baselines_within_their_file():
+    # The same ids in two files: file A's baseline is 0.90, file B's 0.70. A point of B must
+    # be compared with B's baseline, not with A's point 0.
+    a = frame({("toward_zero", 8, m): acc for m, acc in [(1, 0.1), (2, 0.9), (3, 0.9)]})
+    b = frame({("toward_zero", 8, m): acc for m, acc in [(4, 0.9)]}, baseline=0.90)
+    a.insert(0, "file", "a.h5")
+    b.insert(0, "file", "b.h5")
+    pooled = pd.concat([a, b], ignore_index=True)
+    r = man_row(critical_bits(pooled, tolerance=0.01), exp_bits=8.0)
+    assert r["critical"] == 2 and r["widths"] == 4 and r["reference_kind"] == "baseline"
+    b.loc[b["is_baseline"], "final_test_accuracy"] = 0.70
+    pooled = pd.concat([a, b], ignore_index=True)
+    r = man_row(critical_bits(pooled, tolerance=0.01), exp_bits=8.0)
+    assert r["reference"] == pytest.approx((0.90 + 0.70) / 2)  # both files' baselines
+
+
+def test_encodings_with_the_same_widths_are_separate_settings():
+    df = frame({("toward_zero", 4, m): a for m, a in [(1, 0.5), (2, 0.9), (3, 0.9)]})
+    fn = df[~df["is_baseline"]].copy()
+    fn["point"] += len(df)
+    fn["encoding"] = "fn"
+    fn.loc[fn["man_bits"] == 2, "final_test_accuracy"] = 0.5
+    df["encoding"] = np.where(df["is_baseline"], "ieee", "ieee")
+    crit = critical_bits(pd.concat([df, fn], ignore_index=True), tolerance=0.01)
+    assert man_row(crit, encoding="ieee")["critical"] == 2
+    assert man_row(crit, encoding="fn")["critical"] == 3
