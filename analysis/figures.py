@@ -224,6 +224,15 @@ def _bars_panel(ax, data, x_axis, x_values, hue, panel_base, tolerance):
     return band
 
 
+def _full_float_grid(pts):
+    """True when the points' formats are all E<e>M<m> and form a full exponent x mantissa grid
+    (two or more formats)."""
+    if pts["format"].nunique() < 2 or not (pts["kind"] == "float").all():
+        return False
+    cells = len(pts.groupby(["exp_bits", "man_bits"]))
+    return cells == pts["exp_bits"].nunique() * pts["man_bits"].nunique()
+
+
 def accuracy_by_format(df, out_dir, tolerance=0.01):
     title = "Accuracy by format and by every swept setting"
     base = df["is_baseline"].astype(bool) if "is_baseline" in df else False
@@ -235,10 +244,7 @@ def accuracy_by_format(df, out_dir, tolerance=0.01):
                            "finished points.")
     # A full exponent x mantissa grid of E<e>M<m> formats is shown by the heat map and the
     # mantissa figure (which show every other swept setting too); bars are for lists.
-    floats = pts[pts["kind"] == "float"]
-    full_grid = formats > 1 and (pts["kind"] == "float").all() and len(floats.groupby(
-        ["exp_bits", "man_bits"])) == floats["exp_bits"].nunique() * floats["man_bits"].nunique()
-    if full_grid:
+    if _full_float_grid(pts):
         return Skip(title, "Skipped: the formats form a full exponent x mantissa grid with no "
                            "fixed-point or named formats; the heat map and the accuracy-versus-"
                            "mantissa figure show them.")
@@ -310,6 +316,9 @@ def critical_widths(crit, out_dir):
         if np.isfinite(r.critical):
             ax.plot([r.critical], [yi], "o", color=colors(1)[0], ms=7, zorder=3)
     ax.set_yticks(y, rows["label"], fontsize=8)
+    low = float(np.nanmin(np.r_[rows["critical"], rows["critical_min"]]))
+    ax.set_xlim(low - 1, top + 0.5)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
     ax.set_xlabel("critical width (bits)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(axis="x", alpha=0.3)
@@ -349,6 +358,9 @@ def why_it_fails(df, out_dir):
     if not metrics or (pts["format"].nunique() < 2 and not settings):
         return Skip(title, "Skipped: no swept comparison with nonzero instrumentation "
                            "(lost updates, overflow, underflow...) in the file.")
+    if _full_float_grid(pts):
+        return Skip(title, "Skipped: the formats form an exponent x mantissa grid; the "
+                           "lost-update figure shows the instrumentation against the widths.")
     if pts["format"].nunique() > 1:
         x_axis, x_values = "format", _format_order(pts)
     else:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -124,9 +125,14 @@ def _axes_html(df):
     base = df["is_baseline"].astype(bool) if "is_baseline" in df else pd.Series(False, df.index)
     grid = df[~base]
     columns = [c for c in df.attrs.get("parameters", []) if c in grid] or list(grid.columns)
+    widths = grid["kind"].isin(["float", "named"]).all() and grid["format"].nunique() > 1 and \
+        grid["encoding"].nunique() <= 1 if "encoding" in grid else False
+    if widths:  # a grid of float formats: its axes are the widths, not 17 format names
+        columns = [c for c in columns if c != "format"] + ["exp_bits", "man_bits"]
     varies, fixed = [], []
     for c in columns:
-        values = sorted(map(str, pd.unique(grid[c])), key=_natural)
+        values = sorted((f"{v:g}" if isinstance(v, float) else str(v)
+                         for v in pd.unique(grid[c])), key=_natural)
         (varies if len(values) > 1 else fixed).append((c, values))
     if "file" in df and df["file"].nunique() > 1:
         varies.insert(0, ("file", sorted(map(str, df["file"].unique()))))
@@ -147,10 +153,9 @@ def _axes_html(df):
 
 
 def _natural(text):
-    try:
-        return (0, float(text), text)
-    except ValueError:
-        return (1, 0.0, text)
+    """Sort key that orders E8M2 before E8M10 and 2.0 before 10.0."""
+    return [(0, float(t), "") if t[:1].isdigit() else (1, 0.0, t)
+            for t in re.findall(r"\d+(?:\.\d+)?|\D+", text)]
 
 
 def _critical_html(crit, tolerance):
