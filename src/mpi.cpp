@@ -4,6 +4,7 @@
 #include "precsweep/mpi.hpp"
 
 #include <chrono>
+#include <cstring>
 #include <cstdlib>
 #include <stdexcept>
 #include <thread>
@@ -186,6 +187,67 @@ bool WorkCounter::stop_now_requested() { return fetch_and_op(win_, 0, MPI_NO_OP,
 std::int64_t WorkCounter::finished_local() const {
   if (base_ == nullptr || !root_) return -1;
   return __atomic_load_n(&base_[1], __ATOMIC_RELAXED);
+}
+
+SearchBoard::SearchBoard(const std::vector<std::int64_t>& state, const std::vector<double>& value)
+    : n_(static_cast<std::int64_t>(state.size())) {
+  const bool root = rank() == 0;
+  MPI_Aint bytes = root ? static_cast<MPI_Aint>(3 * n_ * sizeof(std::int64_t)) : 0;
+  check(MPI_Win_allocate(bytes, sizeof(std::int64_t), MPI_INFO_NULL, MPI_COMM_WORLD, &base_,
+                         &win_),
+        "MPI_Win_allocate(search board)");
+  if (root) {
+    check(MPI_Win_lock(MPI_LOCK_EXCLUSIVE, 0, 0, win_), "MPI_Win_lock");
+    for (std::int64_t i = 0; i < n_; ++i) {
+      base_[i] = state[static_cast<std::size_t>(i)];
+      std::memcpy(&base_[n_ + i], &value[static_cast<std::size_t>(i)], sizeof(double));
+      base_[2 * n_ + i] = state[static_cast<std::size_t>(i)] == kUnclaimed ? 0 : 1;
+    }
+    check(MPI_Win_unlock(0, win_), "MPI_Win_unlock");
+  }
+  barrier();
+  check(MPI_Win_lock_all(0, win_), "MPI_Win_lock_all");
+}
+
+SearchBoard::~SearchBoard() {
+  if (win_ == MPI_WIN_NULL) return;
+  MPI_Win_unlock_all(win_);
+  MPI_Win_free(&win_);
+}
+
+void SearchBoard::read(std::vector<std::int64_t>& state, std::vector<double>& value,
+                       std::vector<std::int64_t>& claims) {
+  const auto n = static_cast<std::size_t>(n_);
+  state.assign(n, 0);
+  claims.assign(n, 0);
+  std::vector<std::int64_t> bits(n);
+  const int count = static_cast<int>(n_);
+  if (count == 0) return;
+  auto fetch = [&](std::int64_t* out, MPI_Aint at, const char* what) {
+    check(MPI_Get_accumulate(nullptr, 0, MPI_INT64_T, out, count, MPI_INT64_T, 0, at, count,
+                             MPI_INT64_T, MPI_NO_OP, win_),
+          what);
+    check(MPI_Win_flush(0, win_), "MPI_Win_flush");
+  };
+  fetch(state.data(), 0, "MPI_Get_accumulate(states)");
+  fetch(bits.data(), n_, "MPI_Get_accumulate(values)");
+  fetch(claims.data(), 2 * n_, "MPI_Get_accumulate(claims)");
+  value.resize(n);
+  std::memcpy(value.data(), bits.data(), bits.size() * sizeof(double));
+}
+
+bool SearchBoard::claim(std::int64_t id) {
+  // A claim counter per point rather than a compare-and-swap on the state: Open MPI 4.1's
+  // osc/rdma emulates MPI_Compare_and_swap over shared memory in a way that crashes here,
+  // while fetch-and-add is what the work counter already relies on.
+  return fetch_and_op(win_, 1, MPI_SUM, 2 * n_ + id) == 0;
+}
+
+void SearchBoard::publish(std::int64_t id, std::int8_t status, double value) {
+  std::int64_t bits = 0;
+  std::memcpy(&bits, &value, sizeof bits);
+  fetch_and_op(win_, bits, MPI_REPLACE, n_ + id);
+  fetch_and_op(win_, kFinished + status, MPI_REPLACE, id);
 }
 
 }  // namespace precsweep::mpi

@@ -3,6 +3,8 @@
 // Deliberately leaves out: MPI calls (the caller passes h5::Access and does the collectives).
 #include "precsweep/results_file.hpp"
 
+#include "precsweep/search.hpp"
+
 #include <fcntl.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -243,6 +245,80 @@ ResultsFile ResultsFile::create(const std::filesystem::path& path, const SweepSp
   return r;
 }
 
+namespace {
+
+// "E8M*" for a setting searched along `man`: the format with the searched width left open.
+std::string setting_format(const Format& f, const std::string& axis) {
+  const std::string name = f.name();
+  const std::string options = name.find(',') == std::string::npos ? "" : name.substr(name.find(','));
+  const std::string e = std::to_string(f.exp_bits), m = std::to_string(f.man_bits);
+  const std::string i = std::to_string(f.int_bits), q = std::to_string(f.frac_bits);
+  if (axis == "man") return "E" + e + "M*" + options;
+  if (axis == "exp") return "E*M" + m + options;
+  if (axis == "int") return "Q*." + q;
+  return "Q" + i + ".*";
+}
+
+}  // namespace
+
+// /search (docs/results-format.md): one row per setting, created with the file (the settings
+// follow from the spec) so that a search only ever writes rows. Parameter columns as in
+// /points, for the setting's lowest point, with `format` naming the searched width `*`.
+void ResultsFile::create_search_group(h5::Group& root, const SweepSpec& spec, bool write_points) {
+  const std::vector<SearchSetting> settings = search_settings(spec, spec.search_spec.axis);
+  std::vector<Point> firsts;
+  for (const SearchSetting& s : settings) {
+    firsts.push_back(spec.points[static_cast<std::size_t>(s.first_point)]);
+  }
+  const hsize_t n = settings.size();
+  h5::Group g = root.create_group("search");
+  const SearchSpec& ss = spec.search_spec;
+  g.write_attr("axis", ss.axis);
+  g.write_attr("target", ss.target);
+  g.write_attr("tolerance", ss.tolerance);
+  g.write_attr("relative", std::int64_t{ss.relative});
+  g.write_attr("start", ss.start == SearchSpec::Start::middle    ? std::string("middle")
+                        : ss.start == SearchSpec::Start::predict ? std::string("predict")
+                                                                 : std::to_string(ss.start_value));
+  for (const PointColumn& c : point_columns()) {
+    if (c.name == "seed" || c.name == "is_baseline" || c.name == ss.axis + "_bits") continue;
+    if (c.type == Column::text) {
+      std::vector<std::string> text(firsts.size());
+      std::size_t len = 1;
+      for (std::size_t i = 0; i < firsts.size(); ++i) {
+        text[i] = c.name == "format" ? setting_format(firsts[i].config.format, ss.axis)
+                                     : c.text(firsts[i]);
+        len = std::max(len, text[i].size());
+      }
+      h5::Dataset d = g.create_dataset(c.name, h5::Type::string, {n}, nullptr, len);
+      if (write_points) d.write_strings(0, text);
+    } else {
+      h5::Dataset d = g.create_dataset(c.name, h5_type(c.type), {n});
+      if (write_points) write_point_column(d, c, firsts);
+    }
+  }
+  h5::Dataset first = g.create_dataset("first_point", h5::Type::i64, {n});
+  h5::Dataset cells = g.create_dataset("cells", h5::Type::i32, {n});
+  if (write_points && n > 0) {
+    std::vector<std::int64_t> ids;   // [settings]
+    std::vector<std::int32_t> count;  // [settings]
+    for (const SearchSetting& s : settings) {
+      ids.push_back(s.first_point);
+      count.push_back(static_cast<std::int32_t>(s.cells.size()));
+    }
+    first.write_rows(0, n, ids.data());
+    cells.write_rows(0, n, count.data());
+  }
+  const std::int32_t none = -1;
+  const std::int64_t zero = 0;
+  const std::int8_t no = 0;
+  g.create_dataset("critical", h5::Type::i32, {n}, &none);
+  g.create_dataset("points_run", h5::Type::i64, {n}, &zero);
+  g.create_dataset("predicted", h5::Type::i32, {n}, &none);
+  g.create_dataset("non_monotone", h5::Type::i8, {n}, &no);
+  g.create_dataset("done", h5::Type::i8, {n}, &no);
+}
+
 void ResultsFile::fill_new_file(const SweepSpec& spec, const RunInfo& info, bool write_points) {
   ResultsFile& r = *this;
   h5::Group& root = r.file_.root();
@@ -301,6 +377,8 @@ void ResultsFile::fill_new_file(const SweepSpec& spec, const RunInfo& info, bool
     baseline.write_rows(0, n, b.data());
   }
   results.create_dataset("message", h5::Type::string, {n}, nullptr, kMessageBytes);
+
+  if (spec.search) create_search_group(root, spec, write_points);
 
   if (r.weight_slots_ > 0) {
     h5::Group w = root.create_group("weights");
@@ -446,6 +524,31 @@ std::string ResultsFile::spec_sha256() const {
   } catch (const h5::Error& e) {
     damaged(file_.path(), e.what());
   }
+}
+
+std::vector<double> ResultsFile::read_run_metric(const std::string& name) const {
+  try {
+    return file_.root().open_group("results").open_dataset(name).read_all<double>();
+  } catch (const h5::Error& e) {
+    damaged(file_.path(), e.what());
+  }
+}
+
+void ResultsFile::write_search(const std::vector<SearchRow>& rows) {
+  h5::Group g = file_.root().open_group("search");
+  const hsize_t n = rows.size();
+  if (n == 0) return;
+  auto column = [&](const char* name, auto value_of) {
+    using T = decltype(value_of(rows[0]));
+    std::vector<T> v(rows.size());  // [settings]
+    for (std::size_t i = 0; i < rows.size(); ++i) v[i] = value_of(rows[i]);
+    g.open_dataset(name).write_rows(0, n, v.data());
+  };
+  column("critical", [](const SearchRow& r) { return std::int32_t{r.critical}; });
+  column("points_run", [](const SearchRow& r) { return std::int64_t{r.points_run}; });
+  column("predicted", [](const SearchRow& r) { return std::int32_t{r.predicted}; });
+  column("non_monotone", [](const SearchRow& r) { return std::int8_t{r.non_monotone}; });
+  column("done", [](const SearchRow& r) { return std::int8_t{r.done}; });
 }
 
 std::vector<std::int8_t> ResultsFile::read_status() const {

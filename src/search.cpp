@@ -212,4 +212,36 @@ int start_cell(const std::vector<int>& cells, SearchSpec::Start start, int value
   return it == cells.end() ? n - 1 : static_cast<int>(it - cells.begin());
 }
 
+SearchView view_search(const std::vector<SearchSetting>& settings,
+                       const std::vector<PointResult>& results, const SearchSpec& spec) {
+  SearchView view;
+  view.all_done = true;
+  auto want = [&](const std::vector<std::int64_t>& ids) {
+    for (auto id : ids)
+      if (!finished(results.at(static_cast<std::size_t>(id)))) view.wanted.push_back(id);
+  };
+  const bool gallop = spec.start != SearchSpec::Start::middle;
+  for (const SearchSetting& s : settings) {
+    std::vector<Outcome> outcomes(s.cells.size());
+    std::int64_t run = 0;
+    for (std::size_t c = 0; c < s.cells.size(); ++c) {
+      outcomes[c] = cell_outcome(s, c, results, spec);
+      for (auto id : s.points[c]) run += finished(results.at(static_cast<std::size_t>(id)));
+    }
+    for (auto id : s.baselines) run += finished(results.at(static_cast<std::size_t>(id)));
+    const SearchStep step =
+        search_step(outcomes, start_cell(s.cells, spec.start, spec.start_value), gallop);
+    if (!step.done) {
+      view.all_done = false;
+      want(s.baselines);
+      want(s.points.at(static_cast<std::size_t>(step.probe)));
+    }
+    view.steps.push_back(step);
+    view.points_run.push_back(run);
+  }
+  std::sort(view.wanted.begin(), view.wanted.end());
+  view.wanted.erase(std::unique(view.wanted.begin(), view.wanted.end()), view.wanted.end());
+  return view;
+}
+
 }  // namespace precsweep

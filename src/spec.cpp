@@ -22,6 +22,7 @@
 
 #include "precsweep/error.hpp"
 #include "precsweep/params.hpp"
+#include "precsweep/search.hpp"
 #include "spec_internal.hpp"
 
 namespace precsweep {
@@ -471,7 +472,7 @@ class Parser {
     bool save_weights = false;
 
     const std::vector<std::string> extra = {"name", "description", "data_dir", "baseline",
-                                            "save_weights", "variants"};
+                                            "save_weights", "variants", "search"};
     Table base = default_table();
     section(root, "", "", base, extra);
     each_key(root, "", [&](const std::string& key, const std::string& kp, const YAML::Node&,
@@ -492,6 +493,9 @@ class Parser {
       } else if (key == "variants") {
         variants_node = v;
         has_variants = true;
+      } else if (key == "search") {
+        spec.search = true;
+        spec.search_spec = parse_search(v, kp);
       }
     });
 
@@ -516,6 +520,11 @@ class Parser {
 
     expand(tables, spec.baseline, spec);
     for (Point& p : spec.points) p.config.save_weights = save_weights;
+    if (spec.search) {
+      if (!spec.baseline) fail(root["search"], "search", "a search compares each setting with "
+                               "its fp32 baseline: add `baseline: true`");
+      search_settings(spec, spec.search_spec.axis);  // InputError when the grid cannot be searched
+    }
 
     spec.dataset = spec.points.front().dataset;
     for (const Axis& a : spec.axes)
@@ -524,6 +533,49 @@ class Parser {
              "data_dir cannot be combined with several datasets; set PRECSWEEP_DATA_DIR or "
              "use each dataset's default folder");
     return spec;
+  }
+
+  // `search: {axis, target, tolerance, relative, start}` (docs/search.md).
+  SearchSpec parse_search(const YAML::Node& node, const std::string& path) const {
+    if (!node.IsMap()) fail(node, path, "expected a map {axis: man, tolerance: 0.01, ...}");
+    SearchSpec s;
+    bool has_axis = false;
+    for (const auto& kv : node) {
+      const std::string key = kv.first.as<std::string>();
+      const std::string kp = path + "." + key;
+      const YAML::Node& v = kv.second;
+      if (key == "axis") {
+        s.axis = scalar(v, kp, "man, exp, int or frac");
+        const auto& axes = search_axes();
+        if (std::find(axes.begin(), axes.end(), s.axis) == axes.end())
+          fail(v, kp, "expected man, exp, int or frac, got '" + s.axis + "'");
+        has_axis = true;
+      } else if (key == "target") {
+        s.target = scalar(v, kp, "a metric name");
+        if (s.target != "final_test_accuracy")
+          fail(v, kp, "only final_test_accuracy can be searched for now");
+      } else if (key == "tolerance") {
+        s.tolerance = to_double(scalar(v, kp, "a number"), v, kp);
+        if (!(s.tolerance >= 0 && s.tolerance <= 1)) fail(v, kp, "must be in [0, 1]");
+      } else if (key == "relative") {
+        s.relative = to_bool(scalar(v, kp, "true or false"), v, kp);
+      } else if (key == "start") {
+        const std::string t = scalar(v, kp, "middle, predict or an axis value");
+        if (t == "middle") {
+          s.start = SearchSpec::Start::middle;
+        } else if (t == "predict") {
+          fail(v, kp, "start: predict is not available yet (the prediction from an fp32 run "
+                      "comes later); use middle or an axis value");
+        } else {
+          s.start = SearchSpec::Start::value;
+          s.start_value = static_cast<int>(to_int(t, v, kp));
+        }
+      } else {
+        fail(kv.first, kp, "unknown key; expected axis, target, tolerance, relative or start");
+      }
+    }
+    if (!has_axis) fail(node, path, "missing `axis` (man, exp, int or frac)");
+    return s;
   }
 
   std::string default_name() const {

@@ -29,6 +29,7 @@
 #include "precsweep/mpi.hpp"
 #include "precsweep/output_lock.hpp"
 #include "precsweep/results_file.hpp"
+#include "precsweep/search.hpp"
 #include "precsweep/spec.hpp"
 #include "precsweep/train.hpp"
 
@@ -518,6 +519,177 @@ LoopResult work_loop(const SweepSpec& spec, const std::vector<std::int64_t>& ord
   return out;
 }
 
+// ---- search mode (search.hpp, docs/search.md) -------------------------------------------------
+
+// What the board says, as the results file would (status and the searched metric per point),
+// and which points are taken.
+struct BoardView {
+  std::vector<PointResult> results;
+  std::vector<std::int64_t> claims;
+};
+BoardView read_board(mpi::SearchBoard& board) {
+  std::vector<std::int64_t> state;
+  std::vector<double> value;
+  BoardView out;
+  board.read(state, value, out.claims);
+  out.results.resize(state.size());
+  for (std::size_t i = 0; i < state.size(); ++i)
+    if (state[i] >= mpi::SearchBoard::kFinished)
+      out.results[i] = {static_cast<std::int8_t>(state[i] - mpi::SearchBoard::kFinished),
+                        value[i]};
+  return out;
+}
+
+// Claims the largest-cost wanted point nobody has taken yet; -1 if there is none.
+std::int64_t claim_next(const SweepSpec& spec, const SearchView& view, const BoardView& b,
+                        mpi::SearchBoard& board) {
+  std::vector<PendingPoint> open;
+  for (auto id : view.wanted)
+    if (b.claims[static_cast<std::size_t>(id)] == 0)
+      open.push_back({id, spec.points[static_cast<std::size_t>(id)].cost});
+  for (auto id : schedule_order(open))
+    if (board.claim(id)) return id;
+  return -1;
+}
+
+// The work loop of one rank in search mode: read the board, claim a wanted point, train it,
+// write its row and publish it; wait (asleep, polling the board) while every wanted point is
+// being run elsewhere; stop when every setting is done or on a stop request.
+LoopResult search_loop(const SweepSpec& spec, const std::vector<SearchSetting>& settings,
+                       const std::map<std::string, DatasetPair>& data, ResultsFile& file,
+                       mpi::WorkCounter& counter, mpi::SearchBoard& board,
+                       const SweepOptions& o, const TestKnobs& knobs, int threads) {
+  const int rank = mpi::rank();
+  LoopResult out;
+  StopWatch stop(counter, rank);
+  std::int64_t started = 0;
+  for (;;) {
+    if (stop.look() != Stop::none) {
+      out.saw_stop = true;
+      break;
+    }
+    double t = mpi::wall_time();
+    const BoardView b = read_board(board);
+    const SearchView view = view_search(settings, b.results, spec.search_spec);
+    if (view.all_done) break;
+    const std::int64_t id = claim_next(spec, view, b, board);
+    out.bookkeeping += mpi::wall_time() - t;
+    if (id < 0) {  // every wanted point is running on another rank: wait for one to finish
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      continue;
+    }
+    const Point& p = spec.points[static_cast<std::size_t>(id)];
+    bool abandoned = false;
+    const RunResult result =
+        train_point(p, started++, data.at(p.dataset), threads, o, knobs, stop, abandoned);
+    if (abandoned) {
+      std::printf("[rank %d] point %lld abandoned; left pending\n", rank,
+                  static_cast<long long>(p.id));
+      std::fflush(stdout);
+      out.saw_stop = true;
+      break;
+    }
+    t = mpi::wall_time();
+    file.write_point(p.id, result, rank);
+    file.sync();
+    board.publish(p.id, static_cast<std::int8_t>(result.status), result.final_test_accuracy);
+    counter.add_finished();
+    out.bookkeeping += mpi::wall_time() - t;
+    ++out.finished;
+    out.counts.add(result.status);
+    std::printf("[rank %d] point %lld %s: %s test_accuracy=%.4f (%.1f s)\n", rank,
+                static_cast<long long>(p.id), to_string(result.status).c_str(),
+                key_params(spec, p).c_str(), result.final_test_accuracy, result.wall_seconds);
+    std::fflush(stdout);
+  }
+  return out;
+}
+
+// The /search rows of the searches as the board has them now.
+std::vector<ResultsFile::SearchRow> search_rows(const std::vector<SearchSetting>& settings,
+                                                const SearchView& view) {
+  std::vector<ResultsFile::SearchRow> rows;
+  for (std::size_t i = 0; i < settings.size(); ++i) {
+    const SearchStep& st = view.steps[i];
+    ResultsFile::SearchRow r;
+    r.done = st.done;
+    r.non_monotone = st.non_monotone;
+    r.critical = st.done && st.critical >= 0 ? settings[i].cells[static_cast<std::size_t>(st.critical)]
+                                             : -1;
+    r.points_run = view.points_run[i];
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+// The board's starting contents from the file: finished rows are finished (failed ones open
+// again with --retry-failed), everything else unclaimed.
+void board_start(const ResultsFile& file, bool retry_failed, std::vector<std::int64_t>& state,
+                 std::vector<double>& value) {
+  const std::vector<std::int8_t> status = file.read_status();
+  value = file.read_run_metric("final_test_accuracy");
+  state.assign(status.size(), mpi::SearchBoard::kUnclaimed);
+  for (std::size_t i = 0; i < status.size(); ++i)
+    if (status[i] != 0 && !(retry_failed && status[i] == 3))
+      state[i] = mpi::SearchBoard::kFinished + status[i];
+}
+
+// Phases 3 and 4 in search mode: the shared board from the file, every rank's search loop,
+// then the /search rows (written by rank 0 from the final board), totals and close.
+int run_search(const SweepSpec& spec, ResultsFile& file,
+               const std::map<std::string, DatasetPair>& data, const SweepOptions& o,
+               const TestKnobs& knobs, int threads) {
+  const int rank = mpi::rank();
+  const std::vector<SearchSetting> settings = search_settings(spec, spec.search_spec.axis);
+  std::vector<std::int64_t> state;
+  std::vector<double> value;
+  board_start(file, o.retry_failed, state, value);
+  std::int64_t grid_cells = 0;
+  for (const SearchSetting& s : settings)
+    grid_cells += static_cast<std::int64_t>(s.cells.size() * s.points.front().size());
+  if (rank == 0) {
+    std::printf("search %s: %zu settings along '%s' (%lld grid points), %d ranks x %d threads "
+                "-> %s\n", spec.name.c_str(), settings.size(), spec.search_spec.axis.c_str(),
+                static_cast<long long>(grid_cells), mpi::size(), threads, o.out.string().c_str());
+    std::fflush(stdout);
+  }
+  LoopResult mine;
+  SearchView final_view;
+  {
+    mpi::SearchBoard board(state, value);
+    mpi::WorkCounter counter;
+    const double t0 = mpi::wall_time();
+    mine = search_loop(spec, settings, data, file, counter, board, o, knobs, threads);
+    mine.seconds = mpi::wall_time() - t0;
+    mpi::idle_barrier();
+    final_view = view_search(settings, read_board(board).results, spec.search_spec);
+    mpi::barrier();  // every rank has read the board before it goes
+  }
+  if (rank == 0) {
+    file.write_search(search_rows(settings, final_view));
+    file.sync();
+  }
+  const std::int64_t finished = mpi::allreduce_sum(mine.finished);
+  const bool stopped = mpi::allreduce_max(std::int64_t{mine.saw_stop}) != 0;
+  file.finish(mpi::broadcast(iso8601_utc_now()));
+  std::int64_t left = 0, run = 0;
+  for (std::size_t i = 0; i < settings.size(); ++i) {
+    left += !final_view.steps[i].done;
+    run += final_view.points_run[i];
+  }
+  if (rank == 0) {
+    std::printf("search %s: this run finished %lld points; %zu of %zu settings done\n",
+                spec.name.c_str(), static_cast<long long>(finished),
+                settings.size() - static_cast<std::size_t>(left), settings.size());
+    if (left > 0)
+      std::printf("stopped early (exit %d): resume with  precsweep sweep %s --out %s --resume\n",
+                  kExitStoppedEarly, o.spec_path.string().c_str(), o.out.string().c_str());
+    std::fflush(stdout);
+  }
+  if (left > 0) return stopped ? kExitStoppedEarly : kExitInternal;
+  return kExitOk;
+}
+
 }  // namespace
 
 int run_sweep(const SweepOptions& o) {
@@ -587,6 +759,8 @@ int run_sweep(const SweepOptions& o) {
       }
       return kExitInternal;
     }
+
+    if (spec.search) return run_search(spec, file, data, o, knobs, threads);
 
     // 3. The same cost-ordered list of runnable points on every rank.
     const std::vector<std::int8_t> status = file.read_status();

@@ -100,4 +100,35 @@ class WorkCounter {
   bool root_ = false;
 };
 
+// Search mode's shared board (docs/search.md, "Engine"): per point a state (kUnclaimed or
+// kFinished + the results file's status code), the searched metric and a claim counter, in one window on
+// rank 0. Every rank reads the whole board to decide what to run next, claims a point with an
+// atomic fetch-and-add on its claim counter (the rank that finds 0 has it, so no point runs
+// twice) and publishes its result; there is no manager rank. Reads and writes are element-wise atomic (MPI accumulate operations).
+class SearchBoard {
+ public:
+  static constexpr std::int64_t kUnclaimed = 0;
+  static constexpr std::int64_t kFinished = 2;  // + status (1 done, 2 diverged, 3 failed)
+
+  // Collective. `state` and `value` ([N], the same on every rank) are the starting contents.
+  SearchBoard(const std::vector<std::int64_t>& state, const std::vector<double>& value);
+  ~SearchBoard();  // collective (MPI_Win_free)
+  SearchBoard(const SearchBoard&) = delete;
+  SearchBoard& operator=(const SearchBoard&) = delete;
+
+  // The whole board: states first, then values, so a finished state's value is its final one;
+  // then the claim counters (nonzero: taken).
+  void read(std::vector<std::int64_t>& state, std::vector<double>& value,
+            std::vector<std::int64_t>& claims);
+  // Takes point `id`; false if another rank got there first (or it was finished at start).
+  bool claim(std::int64_t id);
+  // The point's value, then its finished state.
+  void publish(std::int64_t id, std::int8_t status, double value);
+
+ private:
+  MPI_Win win_ = MPI_WIN_NULL;
+  std::int64_t* base_ = nullptr;  // [3N] on rank 0: states, values as bit patterns, claims
+  std::int64_t n_ = 0;
+};
+
 }  // namespace precsweep::mpi

@@ -77,6 +77,19 @@ class ResultsFile {
 
   std::string spec_sha256() const;
   std::vector<std::int8_t> read_status() const;  // [N], each 0..3 (else InputError: damaged)
+  // /results/<name> of a per-run metric, [N] (NaN where not written).
+  std::vector<double> read_run_metric(const std::string& name) const;
+
+  // Search mode: one /search row per setting (search.hpp; the group is made with the file).
+  // Independent: one rank writes every row.
+  struct SearchRow {
+    int critical = -1;            // the axis value found; -1: none (or not found yet)
+    std::int64_t points_run = 0;  // the setting's points finished (its baselines included)
+    int predicted = -1;           // the predicted value, -1 without a prediction
+    bool non_monotone = false;
+    bool done = false;
+  };
+  void write_search(const std::vector<SearchRow>& rows);
 
   // Writes point `id`'s row (every /results dataset, /weights if present), status last.
   // Independent: any rank, any time after create/open, no other rank involved.
@@ -96,6 +109,7 @@ class ResultsFile {
  private:
   void open_datasets();
   void fill_new_file(const SweepSpec& spec, const RunInfo& info, bool write_points);
+  static void create_search_group(h5::Group& root, const SweepSpec& spec, bool write_points);
 
   h5::File file_;
   std::string sha256_;  // spec_sha256, read at a serial open

@@ -15,17 +15,6 @@
 
 namespace precsweep {
 
-// The spec's `search:` section.
-struct SearchSpec {
-  enum class Start : std::uint8_t { middle, value, predict };
-  std::string axis;                            // man, exp, int or frac (of the format)
-  std::string target = "final_test_accuracy";  // the metric compared with the baseline
-  double tolerance = 0.01;  // a cell passes when mean >= baseline - tolerance
-  bool relative = false;    // ... or >= baseline * (1 - tolerance)
-  Start start = Start::middle;
-  int start_value = 0;      // the axis value to probe first with Start::value
-};
-
 // The axes a search may run along, and the value of one for a point (-1 if the point's format
 // has no such field, e.g. `man` of a fixed-point format).
 const std::vector<std::string>& search_axes();
@@ -88,5 +77,19 @@ SearchStep search_step(const std::vector<Outcome>& outcomes, int start_cell, boo
 // The cell index to start with: the middle cell, the cell of `value` (the nearest one at or
 // above it; the top one if none), or a predicted axis value the same way.
 int start_cell(const std::vector<int>& cells, SearchSpec::Start start, int value);
+
+// All searches of a sweep at one moment, from the finished points ([N] results by point id):
+// each setting's step, how many of its points (baselines included) have finished, and the
+// points wanted now (unfinished baselines and cells of the current probes), ascending by id.
+// Once every setting is done nothing is wanted. Pure: every rank computes the same view from
+// the same results.
+struct SearchView {
+  std::vector<SearchStep> steps;           // [settings]
+  std::vector<std::int64_t> points_run;    // [settings]
+  std::vector<std::int64_t> wanted;
+  bool all_done = false;
+};
+SearchView view_search(const std::vector<SearchSetting>& settings,
+                       const std::vector<PointResult>& results, const SearchSpec& spec);
 
 }  // namespace precsweep

@@ -31,6 +31,18 @@ struct Point {
   std::string dataset = "mnist";     // "mnist", "fashion-mnist" or "synthetic" (may be an axis)
 };
 
+// The spec's `search:` section (docs/search.md): find each setting's critical value of an
+// ordered precision axis by bisection instead of running every cell (search.hpp).
+struct SearchSpec {
+  enum class Start : std::uint8_t { middle, value, predict };
+  std::string axis;                            // man, exp, int or frac (of the format)
+  std::string target = "final_test_accuracy";  // the metric compared with the baseline
+  double tolerance = 0.01;  // a cell passes when mean >= baseline - tolerance
+  bool relative = false;    // ... or >= baseline * (1 - tolerance)
+  Start start = Start::middle;
+  int start_value = 0;      // the axis value to probe first with Start::value
+};
+
 struct SweepSpec {
   std::string name;
   std::string source;       // file name the spec came from (for messages)
@@ -44,6 +56,8 @@ struct SweepSpec {
   std::vector<Point> points;
   bool baseline = false;         // `baseline: true`: fp32 baselines added and linked
   std::int64_t grid_points = 0;  // points[0, grid_points) are the grid; the rest are baselines
+  bool search = false;           // a `search:` section: run only the probes (search.hpp)
+  SearchSpec search_spec;
 };
 
 // The canonical parameter (axis) names, in grid order: the parameter table's (params.hpp;
