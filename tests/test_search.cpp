@@ -200,3 +200,35 @@ baseline: true
   EXPECT_THROW(search_settings(spec, "frac"), InputError);   // no fixed-point formats
   EXPECT_THROW(search_settings(spec, "mantissa"), InputError);
 }
+
+TEST(SearchSpec, BadSectionsExitWithTheKeyPath) {
+  const std::string grid = R"(dataset: synthetic
+seed: [1, 2]
+precision:
+  format: {exp: 8, man: {from: 0, to: 5, step: 1}}
+)";
+  auto message = [&](const std::string& tail, bool baseline = true) {
+    try {
+      parse_spec(grid + (baseline ? "baseline: true\n" : "") + tail, "s.yaml");
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(accepted)");
+  };
+  EXPECT_NE(message("search: {tolerance: 0.01}").find("missing `axis`"), std::string::npos);
+  EXPECT_NE(message("search: {axis: mantissa}").find("search.axis"), std::string::npos);
+  EXPECT_NE(message("search: {axis: man}", false).find("baseline: true"), std::string::npos);
+  EXPECT_NE(message("search: {axis: exp}").find("not swept"), std::string::npos);
+  EXPECT_NE(message("search: {axis: man, tolerance: 2}").find("search.tolerance"),
+            std::string::npos);
+  EXPECT_NE(message("search: {axis: man, start: predict}").find("not available yet"),
+            std::string::npos);
+  EXPECT_NE(message("search: {axis: man, speed: 3}").find("search.speed"), std::string::npos);
+  const SweepSpec ok = parse_spec(grid + "baseline: true\nsearch: {axis: man, start: 3, "
+                                         "relative: true, tolerance: 0.02}\n");
+  EXPECT_TRUE(ok.search);
+  EXPECT_EQ(ok.search_spec.start, SearchSpec::Start::value);
+  EXPECT_EQ(ok.search_spec.start_value, 3);
+  EXPECT_TRUE(ok.search_spec.relative);
+  EXPECT_DOUBLE_EQ(ok.search_spec.tolerance, 0.02);
+}

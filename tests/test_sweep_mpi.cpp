@@ -27,6 +27,8 @@
 
 #include "precsweep/h5.hpp"
 #include "precsweep/results_file.hpp"
+#include "precsweep/search.hpp"
+#include "precsweep/spec.hpp"
 #include "test_support.hpp"
 
 namespace fs = std::filesystem;
@@ -715,6 +717,134 @@ TEST(TrainOut, WritesTheSweepLayoutWithOnePoint) {
   Outcome again = run(argv, dir.path, "train_again");
   EXPECT_EQ(again.code, 2);
   EXPECT_NE(again.err.find("exists"), std::string::npos) << again.err;
+}
+
+// ---- search mode (docs/search.md) --------------------------------------------------------------
+
+// 2 lr x 2 rounding modes = 4 settings, 13 mantissa widths, 2 seeds: a 104-point grid (+ 4
+// baselines) whose critical widths the search must find.
+const char* kSearchGrid = R"(name: searchtest
+dataset: synthetic
+epochs: 2
+seed: [1, 2]
+model: {hidden: [16], activation: sigmoid}
+train: {lr: [0.5, 0.1], batch: 32}
+precision:
+  format: {exp: 8, man: {from: 0, to: 12, step: 1}}
+  rounding: [toward_zero, nearest_even]
+baseline: true
+)";
+const char* kSearchSection = "search: {axis: man, tolerance: 0.01}\n";
+
+struct SearchTable {
+  std::vector<std::int32_t> critical, done;
+  std::vector<std::int64_t> points_run;
+};
+SearchTable read_search(const fs::path& file) {
+  h5::File f = h5::File::open(file, false, h5::Access::serial());
+  h5::Group g = f.root().open_group("search");
+  SearchTable t;
+  t.critical = g.open_dataset("critical").read_all<std::int32_t>();
+  for (auto d : g.open_dataset("done").read_all<std::int8_t>()) t.done.push_back(d);
+  t.points_run = g.open_dataset("points_run").read_all<std::int64_t>();
+  return t;
+}
+
+// The grid's answer per setting (the definition: the smallest width such that it and every
+// wider one pass; -1 if the widest fails), from a full-grid results file.
+std::vector<int> grid_critical(const SweepSpec& spec, const fs::path& grid) {
+  ResultsFile f = ResultsFile::open(grid, h5::Access::serial(), false);
+  const auto status = f.read_status();
+  const auto value = f.read_run_metric("final_test_accuracy");
+  std::vector<PointResult> results;
+  for (std::size_t i = 0; i < status.size(); ++i) results.push_back({status[i], value[i]});
+  std::vector<int> out;
+  for (const SearchSetting& s : search_settings(spec, "man")) {
+    int c = static_cast<int>(s.cells.size());
+    while (c > 0 && cell_outcome(s, static_cast<std::size_t>(c - 1), results,
+                                 spec.search_spec) == precsweep::Outcome::pass)
+      --c;
+    out.push_back(c == static_cast<int>(s.cells.size()) ? -1 : s.cells[static_cast<std::size_t>(c)]);
+  }
+  return out;
+}
+
+class SearchMpi : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    grid_spec_ = dir_->path / "grid.yaml";
+    search_spec_ = dir_->path / "search.yaml";
+    write_text(grid_spec_, kSearchGrid);
+    write_text(search_spec_, std::string(kSearchGrid) + kSearchSection);
+    grid_ = dir_->path / "grid.h5";
+    two_ = dir_->path / "two.h5";
+    Outcome g = run(sweep_argv(2, grid_spec_, grid_), dir_->path, "grid");
+    ASSERT_EQ(g.code, 0) << g.out << g.err;
+    Outcome s = run(sweep_argv(2, search_spec_, two_), dir_->path, "two");
+    ASSERT_EQ(s.code, 0) << s.out << s.err;
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  static inline TempDir* dir_ = nullptr;
+  static inline fs::path grid_spec_, search_spec_, grid_, two_;
+};
+
+TEST_F(SearchMpi, FindsTheGridsCriticalWidthsWithFewerPoints) {
+  const SweepSpec spec = load_spec(search_spec_);
+  const SearchTable t = read_search(two_);
+  ASSERT_EQ(t.critical.size(), 4u);
+  const std::vector<int> expected = grid_critical(spec, grid_);
+  for (std::size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(t.done[i], 1) << "setting " << i;
+    EXPECT_EQ(t.critical[i], expected[i]) << "setting " << i;
+  }
+  // The points the search ran are the grid's points, bit for bit; and fewer than half of them.
+  h5::File s = h5::File::open(two_, false, h5::Access::serial());
+  h5::File g = h5::File::open(grid_, false, h5::Access::serial());
+  const auto ss = s.root().open_dataset("results/status").read_all<std::int8_t>();
+  const auto sa = s.root().open_dataset("results/final_test_accuracy").read_all<double>();
+  const auto ga = g.root().open_dataset("results/final_test_accuracy").read_all<double>();
+  std::size_t run_points = 0;
+  for (std::size_t i = 0; i < ss.size(); ++i) {
+    if (ss[i] == 0) continue;
+    ++run_points;
+    EXPECT_EQ(std::memcmp(&sa[i], &ga[i], sizeof(double)), 0) << "point " << i;
+  }
+  EXPECT_LT(run_points, ss.size() / 2);
+}
+
+TEST_F(SearchMpi, OneRankFindsTheSameAsTwo) {
+  const fs::path one = dir_->path / "one.h5";
+  Outcome r = run(sweep_argv(1, search_spec_, one), dir_->path, "one");
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  const SearchTable a = read_search(one), b = read_search(two_);
+  EXPECT_EQ(a.critical, b.critical);
+  EXPECT_EQ(a.points_run, b.points_run);  // the same probes, whichever rank ran them
+  expect_bit_identical(one, two_);
+}
+
+TEST_F(SearchMpi, KilledMidSearchAndResumedEqualsUninterrupted) {
+  const fs::path out = dir_->path / "killed.h5";
+  const std::int64_t seen = run_and_kill(search_spec_, out, false, 5, dir_->path, "skill");
+  ASSERT_GE(seen, 5);
+  std::int64_t searched = 0;
+  for (auto st : h5::File::open(two_, false, h5::Access::serial())
+                     .root().open_dataset("results/status").read_all<std::int8_t>())
+    searched += st != 0;
+  EXPECT_LT(seen, searched) << "the search ended before it could be killed";
+  Outcome r = run(sweep_argv(2, search_spec_, out, {"--resume"}), dir_->path, "sresume");
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  const SearchTable a = read_search(out), b = read_search(two_);
+  EXPECT_EQ(a.critical, b.critical);
+  EXPECT_EQ(a.points_run, b.points_run);
+  expect_bit_identical(out, two_);
+  // No finished point ran again after the resume.
+  std::map<std::int64_t, int> lines =
+      finished_lines({dir_->path / "skill.out", dir_->path / "sresume.out"});
+  for (const auto& [id, times] : lines) EXPECT_EQ(times, 1) << "point " << id;
 }
 
 }  // namespace
