@@ -212,6 +212,20 @@ int start_cell(const std::vector<int>& cells, SearchSpec::Start start, int value
   return it == cells.end() ? n - 1 : static_cast<int>(it - cells.begin());
 }
 
+std::int64_t search_point_bound(const std::vector<SearchSetting>& settings) {
+  std::int64_t points = 0;
+  std::vector<std::int64_t> baselines;
+  for (const SearchSetting& s : settings) {
+    const auto cells = static_cast<std::int64_t>(s.cells.size());
+    const std::int64_t probes =
+        std::min(cells, static_cast<std::int64_t>(std::ceil(std::log2(cells + 1.0))) + 1);
+    points += probes * static_cast<std::int64_t>(s.points.front().size());
+    baselines.insert(baselines.end(), s.baselines.begin(), s.baselines.end());
+  }
+  std::sort(baselines.begin(), baselines.end());
+  return points + (std::unique(baselines.begin(), baselines.end()) - baselines.begin());
+}
+
 SearchView view_search(const std::vector<SearchSetting>& settings,
                        const std::vector<PointResult>& results, const SearchSpec& spec) {
   SearchView view;

@@ -814,6 +814,15 @@ TEST_F(SearchMpi, FindsTheGridsCriticalWidthsWithFewerPoints) {
     EXPECT_EQ(std::memcmp(&sa[i], &ga[i], sizeof(double)), 0) << "point " << i;
   }
   EXPECT_LT(run_points, ss.size() / 2);
+  // `status` shows the searches, `list` the bound on the points they run.
+  Outcome st = run({kBinary, "status", two_.string()}, dir_->path, "sstatus");
+  EXPECT_EQ(st.code, 0) << st.err;
+  EXPECT_NE(st.out.find("4 of 4 settings done"), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find("critical " + std::to_string(expected[0])), std::string::npos) << st.out;
+  Outcome ls = run({kBinary, "list", search_spec_.string()}, dir_->path, "slist");
+  EXPECT_EQ(ls.code, 0) << ls.err;
+  EXPECT_NE(ls.out.find("at most 44 of the 108 points"), std::string::npos) << ls.out;
+  EXPECT_LE(static_cast<long long>(run_points), 44);
 }
 
 TEST_F(SearchMpi, OneRankFindsTheSameAsTwo) {

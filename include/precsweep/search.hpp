@@ -78,6 +78,10 @@ SearchStep search_step(const std::vector<Outcome>& outcomes, int start_cell, boo
 // above it; the top one if none), or a predicted axis value the same way.
 int start_cell(const std::vector<int>& cells, SearchSpec::Start start, int value);
 
+// The most points bisection from the middle runs: per setting ceil(log2(cells + 1)) + 1 cells
+// times its seeds, plus every distinct baseline (for `precsweep list`).
+std::int64_t search_point_bound(const std::vector<SearchSetting>& settings);
+
 // All searches of a sweep at one moment, from the finished points ([N] results by point id):
 // each setting's step, how many of its points (baselines included) have finished, and the
 // points wanted now (unfinished baselines and cells of the current probes), ascending by id.

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "precsweep/search.hpp"
 #include "precsweep/spec.hpp"
 
 namespace precsweep::cli {
@@ -132,6 +133,13 @@ void print_text(const SweepSpec& spec, const Totals& t, long long show) {
     std::printf("  %-15s %4zu  %s\n", a.name.c_str(), a.values.size(), joined(a.values).c_str());
   std::printf("fixed\n");
   for (const Axis& a : spec.fixed) std::printf("  %-15s       %s\n", a.name.c_str(), a.values[0].c_str());
+  if (spec.search) {
+    const std::vector<SearchSetting> settings = search_settings(spec, spec.search_spec.axis);
+    std::printf("search    along %s over %zu settings: at most %lld of the %lld points by "
+                "bisection from the middle (the cost below is the whole grid's)\n",
+                spec.search_spec.axis.c_str(), settings.size(),
+                static_cast<long long>(search_point_bound(settings)), n);
+  }
   std::printf("cost      %s training-sample passes (epochs x training samples, summed over points)\n",
               num(t.sample_passes).c_str());
   std::printf("          %s floating-point operations (6 per weight per training sample + 2 per "

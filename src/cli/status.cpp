@@ -83,6 +83,34 @@ std::vector<std::string> column_text(const h5::Dataset& d, const Param* param) {
   out.append(big.data(), static_cast<std::size_t>(n));
 }
 
+// Search mode (docs/search.md): settings done, points run against the grid, each setting's
+// answer. The rows are as the last run left them; the points are the state.
+void say_search(std::string& out, const h5::Group& g, const std::vector<std::string>& axes,
+                const std::int64_t count[4]) {
+  const auto critical = g.open_dataset("critical").read_all<std::int32_t>();
+  const auto done = g.open_dataset("done").read_all<std::int8_t>();
+  const auto non_monotone = g.open_dataset("non_monotone").read_all<std::int8_t>();
+  // Label: the setting's values of the swept parameters (the format with its width open).
+  std::vector<std::string> label(done.size());
+  for (const std::string& axis : axes) {
+    if (axis == "seed" || !g.exists(axis)) continue;
+    const std::vector<std::string> v = column_text(g.open_dataset(axis), find_param(axis));
+    for (std::size_t i = 0; i < label.size() && i < v.size(); ++i)
+      label[i] += (label[i].empty() ? "" : " ") + axis + "=" + v[i];
+  }
+  const std::int64_t finished = count[1] + count[2] + count[3];
+  std::int64_t n_done = 0;
+  for (auto d : done) n_done += d != 0;
+  say(out, "search along %s: %lld of %zu settings done; %lld of %lld grid points run\n",
+      g.read_attr_string("axis").c_str(), static_cast<long long>(n_done), done.size(),
+      static_cast<long long>(finished), static_cast<long long>(finished + count[0]));
+  for (std::size_t i = 0; i < done.size() && i < 20; ++i)
+    say(out, "  setting %zu (%s): %s%s\n", i, label[i].c_str(),
+        !done[i] ? "searching" : critical[i] < 0 ? "none passes" :
+        ("critical " + std::to_string(critical[i])).c_str(),
+        non_monotone[i] ? " (non-monotone)" : "");
+}
+
 int run_status(const std::string& path) {
   if (!std::filesystem::exists(path)) throw InputError(path + ": no such file");
   if (!h5::File::is_hdf5(path)) throw InputError(path + ": not an HDF5 file");
@@ -133,6 +161,8 @@ int run_status(const std::string& path) {
       line += "  " + v + " " + std::to_string(tally[v].first) + "/" + std::to_string(tally[v].second);
     say(out, "%s\n", line.c_str());
   }
+
+  if (root.exists("search")) say_search(out, root.open_group("search"), axes, count);
 
   if (count[3] > 0) {
     const std::vector<std::string> messages =
