@@ -8,6 +8,7 @@
 Deliberately leaves out: anything that needs more than Debian's h5py/pandas/matplotlib/numpy.
 """
 from .critical import critical_bits, setting_columns
-from .results import attributes, curves, load, parse_format
+from .results import attributes, curves, load, parse_format, search
 
-__all__ = ["load", "curves", "critical_bits", "attributes", "parse_format", "setting_columns"]
+__all__ = ["load", "curves", "critical_bits", "attributes", "parse_format", "search",
+           "setting_columns"]

@@ -24,7 +24,7 @@ import pandas as pd
 
 from . import figures, html, interactive
 from .critical import critical_bits
-from .results import attributes, curves, load, result_files
+from .results import attributes, curves, load, result_files, search
 
 ATTRIBUTE_ORDER = ["spec_name", "name", "spec_sha256", "schema_version", "tool_version",
                    "version", "git_commit", "compiler", "compiler_flags", "build_type", "blas",
@@ -188,6 +188,29 @@ def _critical_html(crit, tolerance):
     return "\n".join(parts)
 
 
+def _search_html(files, df, out_dir):
+    """The "critical precision" section of a search-mode file: one row per setting (its swept
+    parameters), the critical value found, the points it took against the grid's."""
+    rows = search(files)
+    if rows.empty:
+        return ""
+    base = df["is_baseline"].astype(bool) if "is_baseline" in df else False
+    grid = df[~base]
+    shown = [c for c in rows.columns if c in grid and c not in ("seed",) and
+             grid[c].nunique() > 1 and c != "format"]
+    table = rows[shown + ["critical", "non_monotone", "done", "points_run", "cells"]]
+    table.to_csv(os.path.join(out_dir, "search.csv"), index=False)
+    run = int((df["status"] != "pending").sum())
+    axis = rows["axis"].iloc[0]
+    text = (f"<h2>Critical precision (search along {html.escape(axis)})</h2>"
+            f"<p>{int(rows['done'].sum())} of {len(rows)} settings done; {run} of {len(df)} "
+            "grid points run (points never probed stay pending). <i>critical</i>: the smallest "
+            f"{html.escape(axis)} width such that it and every wider one pass (empty: none "
+            "passes, or not found yet); the same rule as the critical-bits table "
+            "(docs/search.md). <a href='search.csv'>data (CSV)</a></p>")
+    return text + html.table(table)
+
+
 def _interactive_html(df, tolerance, out_dir):
     title = "<h2>Every point (interactive)</h2>"
     if not interactive.available():
@@ -228,6 +251,7 @@ def _draw_report(path, df, out_dir, tolerance, errorscale):
             "Every point with its parameters and results: <a href='points.csv'>points.csv</a>."
             " Chance accuracy is 0.1 (ten classes).</p>", _axes_html(df)]
     body += [_figure_html(i) for i in items]
+    body.append(_search_html(files, df, out_dir))
     body.append(_critical_html(crit, tolerance))
     body.append(_figure_html(crit_item))
     body.append(_figure_html(lost))

@@ -306,6 +306,34 @@ def load_file(path):
     return out
 
 
+def search(paths):
+    """The /search rows of search-mode results files (docs/search.md), one row per setting:
+    file, the setting's parameters (as in /points; `format` names the searched width `*`,
+    E8M*), axis, critical (NaN when no cell passes or the search has not ended), done,
+    non_monotone, points_run, cells, predicted (NaN: none), first_point. Files without /search
+    give no rows."""
+    frames = []
+    for path in result_files(paths):
+        with open_file(path) as f:
+            if "search" not in f:
+                continue
+            g = f["search"]
+            cols = {name: _read_column(ds) for name, ds in g.items()
+                    if isinstance(ds, h5py.Dataset) and ds.ndim == 1}
+            params = [c for c in parameters(f) if c in cols]
+            rest = ["critical", "done", "non_monotone", "points_run", "cells", "predicted",
+                    "first_point"]
+            df = pd.DataFrame({c: cols[c] for c in params + [r for r in rest if r in cols]})
+            df.insert(0, "file", path)
+            df.insert(1 + len(params), "axis", _attr_value(g.attrs.get("axis", "")))
+        for col in ("critical", "predicted"):
+            df[col] = df[col].astype(float).where(df[col] >= 0)
+        for col in ("done", "non_monotone"):
+            df[col] = df[col].astype(bool)
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 def curves(paths):
     """Long form per-epoch metrics of one or several results files (as load()): columns file,
     point, epoch (1-based), status and one column per per-epoch metric the file records

@@ -85,3 +85,37 @@ def test_baselines_have_no_rounding_mode_and_formats_keep_their_encoding(sweep_f
     assert parse_format("E4M3")[0::5] == ("float", "ieee")
     assert parse_format("E5M2,fnuz,saturate")[5] == "fnuz"
     assert parse_format("mxfp8-e4m3")[0] == "block"
+
+
+SEARCH_SPEC = """\
+name: search-test
+dataset: synthetic
+epochs: 2
+seed: [1, 2]
+model: {hidden: [16], activation: sigmoid}
+train: {lr: [0.5, 0.1], batch: 32}
+precision:
+  format: {exp: 8, man: {from: 0, to: 12, step: 1}}
+  rounding: toward_zero
+baseline: true
+search: {axis: man, tolerance: 0.01}
+"""
+
+
+def test_search_rows_and_their_report_section(tmp_path):
+    from analysis import search
+    from conftest import run_sweep
+    path = run_sweep(SEARCH_SPEC, tmp_path, "search")
+    rows = search(path)
+    assert len(rows) == 2 and rows["done"].all() and (rows["axis"] == "man").all()
+    assert set(rows["lr"]) == {0.5, 0.1} and (rows["format"] == "E8M*").all()
+    # The answer equals critical_bits on the probed cells of the same file (one rule).
+    crit = critical_bits(load(path), 0.01)
+    crit = crit[crit["axis"] == "man_bits"].set_index("lr")["critical"]
+    for r in rows.itertuples():
+        assert r.critical == crit[r.lr] or (np.isnan(r.critical) and np.isnan(crit[r.lr]))
+    report = write_report(path, tmp_path / "r")
+    text = (report / "index.html").read_text()
+    assert "Critical precision (search along man)" in text
+    table = pd.read_csv(report / "search.csv")
+    assert list(table["critical"].fillna(-1)) == list(rows["critical"].fillna(-1))
