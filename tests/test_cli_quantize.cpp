@@ -178,14 +178,14 @@ TEST(CliFormats, TableHasKnownNumbersAndEqualsTheDocs) {
   const CmdRun r = precsweep::test::run_precsweep("formats");
   EXPECT_EQ(r.code, 0) << r.err;
   for (const char* row : {
-           "| fp16 | E5M10 | ieee | 15 | 65504 | 2^-14 | 2^-24 | 2^-10 | - | - |",
-           "| fp8-e4m3 | fp8-e4m3 | fn | 7 | 448 | 2^-6 | 2^-9 | 2^-3 | - | - |",
-           "| fp8-e5m2fnuz | fp8-e5m2fnuz | fnuz | 16 | 57344 | 2^-15 | 2^-17 | 2^-2 | - | - |",
-           "| fp4-e2m1 | fp4-e2m1 | finite | 1 | 6 | 2^0 | 2^-1 | 2^-1 | - | - |",
-           "| fp32 | E8M23 | ieee | 127 | 3.4028235e+38 | 2^-126 | 2^-149 | 2^-23 | - | - |",
-           "| mxfp8-e4m3 | fp8-e4m3 | fn | 7 | 448 | 2^-6 | 2^-9 | 2^-3 | 32 | E8M0 (2^-127..2^127) |",
-           "| mxint8 | int8 | int (symmetric) | - | 1.984375 | 2^-6 | 2^-6 | 2^-6 | 32 | E8M0 (2^-127..2^127) |",
-           "| nvfp4 | fp4-e2m1 | finite | 1 | 6 | 2^0 | 2^-1 | 2^-1 | 16 | E4M3 (fp8-e4m3) x fp32 tensor scale |"})
+           "| fp16 | E5M10 | ieee | 15 | 15 | 65504 | 2^-14 | 2^-24 | 2^-10 | - | - |",
+           "| fp8-e4m3 | fp8-e4m3 | fn | 7 | 8 | 448 | 2^-6 | 2^-9 | 2^-3 | - | - |",
+           "| fp8-e5m2fnuz | fp8-e5m2fnuz | fnuz | 16 | 15 | 57344 | 2^-15 | 2^-17 | 2^-2 | - | - |",
+           "| fp4-e2m1 | fp4-e2m1 | finite | 1 | 2 | 6 | 2^0 | 2^-1 | 2^-1 | - | - |",
+           "| fp32 | E8M23 | ieee | 127 | 127 | 3.4028235e+38 | 2^-126 | 2^-149 | 2^-23 | - | - |",
+           "| mxfp8-e4m3 | fp8-e4m3 | fn | 7 | 8 | 448 | 2^-6 | 2^-9 | 2^-3 | 32 | E8M0 (2^-127..2^127) |",
+           "| mxint8 | int8 | int (symmetric) | - | 0 | 1.984375 | 2^-6 | 2^-6 | 2^-6 | 32 | E8M0 (2^-127..2^127) |",
+           "| nvfp4 | fp4-e2m1 | finite | 1 | 2 | 6 | 2^0 | 2^-1 | 2^-1 | 16 | E4M3 (fp8-e4m3) x fp32 tensor scale |"})
     EXPECT_NE(r.out.find(std::string(row) + "\n"), std::string::npos) << row << "\n" << r.out;
   std::ifstream in(std::string(PRECSWEEP_SOURCE_DIR) + "/docs/formats.md");
   std::stringstream doc;

@@ -1,6 +1,6 @@
 // `precsweep formats`: prints the table of every named number format (named_formats()), each
 // row computed from the Format the name parses to: encoding, exponent bias, largest finite
-// value, smallest normal and subnormal, epsilon (the spacing above 1), and for block formats
+// value and its exponent emax (MX's emax_elem), smallest normal and subnormal, epsilon (the spacing above 1), and for block formats
 // the block size k and the scale format. A Markdown table, the same text as the table in
 // docs/formats.md (a test compares the two).
 // Deliberately leaves out: E<e>M<m> and Q<i>.<f> shapes that have no name (infinitely many;
@@ -50,8 +50,8 @@ std::string scale_of(const Format& f) {
 // One row per named format; block formats describe their element (before scaling).
 std::string table() {
   std::string out =
-      "| name | element | encoding | bias | max | min normal | min subnormal | epsilon | k | "
-      "scale |\n|---|---|---|---|---|---|---|---|---|---|\n";
+      "| name | element | encoding | bias | emax | max | min normal | min subnormal | epsilon | "
+      "k | scale |\n|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const std::string& name : named_formats()) {
     const Format f = parse_format(name);
     Format e = f.element();
@@ -60,7 +60,7 @@ std::string table() {
     const double eps = fixed ? e.min_subnormal() : std::ldexp(1.0, -e.man_bits);
     out += "| " + name + " | " + e.name() + " | " + encoding_of(e) + " | " +
            (fixed ? std::string("-") : std::to_string(e.bias())) + " | " +
-           number(e.max_finite()) + " | " + power_of_two(e.min_normal()) + " | " +
+           std::to_string(f.element_emax()) + " | " + number(e.max_finite()) + " | " + power_of_two(e.min_normal()) + " | " +
            power_of_two(e.min_subnormal()) + " | " + power_of_two(eps) + " | " +
            (f.is_block() ? std::to_string(f.block_size) : std::string("-")) + " | " +
            scale_of(f) + " |\n";
