@@ -288,6 +288,16 @@ TEST(FormatsBlocks, Nvfp4FollowsTheBinary32Recipe) {
   EXPECT_EQ(two[17], 1.953125f);
   EXPECT_EQ(st.overflow, 0u);  // 6.144 rounds to 6 itself: no saturation
   EXPECT_EQ(st.clamped_blocks, 0u);
+  // M = RN(S * RN(1/6)), not RN(S / 6): for this A the two differ by one ulp and the block's
+  // RN(b * M) lies on the E4M3 tie 3.875 between 3.75 and 4 (so d = 4, not 3.75); values from
+  // the Python emulation.
+  std::vector<float> tie(32, 0.0f);
+  tie[0] = 0x1.9e11e4p+4f;
+  tie[16] = 0x1.ca6f3ap-3f;
+  tie[17] = tie[16] / 3.0f;
+  quantize(tie, parse_format("nvfp4"), Rounding::nearest_even);
+  EXPECT_EQ(tie[16], 0x1.d93904p-3f);
+  EXPECT_EQ(tie[17], 0x1.3b7b58p-4f);
   EXPECT_EQ(st.blocks, 2u);
 }
 
@@ -439,6 +449,18 @@ TEST(FormatsBlocks, MatrixBlocksRestartPerRowOrColumnAndMatchTheArrayPath) {
       EXPECT_EQ(cst.underflow, tst.underflow);
       EXPECT_EQ(cst.blocks, tst.blocks);
     }
+  }
+  // Rows longer than a piece (4096 values): still the array path, stochastic counters and all
+  {
+    const std::size_t r3 = 3, c3 = 10016;  // 313 blocks of 32 per row
+    std::vector<float> m3 = random_blocks(r3 * c3, 32, 31);
+    std::vector<float> a3 = m3, b3 = m3;
+    quantize_matrix(a3.data(), r3, c3, c3, BlockAxis::rows, parse_format("mxfp8-e4m3"),
+                    Rounding::stochastic, {4, 5, 6});
+    quantize(b3, parse_format("mxfp8-e4m3"), Rounding::stochastic, {4, 5, 6});
+    std::size_t diff = 0;
+    for (std::size_t i = 0; i < a3.size(); ++i) diff += !same(a3[i], b3[i]);
+    EXPECT_EQ(diff, 0u);
   }
   // nvfp4 rows = the array path when cols is a multiple of 16 (the tensor scale is the same)
   std::vector<float> m = random_blocks(8 * 48, 16, 8);
