@@ -22,14 +22,25 @@
 #include "formats_kernel.hpp"
 #include "precsweep/error.hpp"
 
+// Passes 1 and 3 compiled for AVX-512, AVX2 and baseline x86-64 and picked at load time, as the
+// kernel is (formats_kernel.cpp); clang (the fuzz build) gets the baseline only.
+#if defined(__clang__)
+#define PRECSWEEP_BLOCK_CLONES
+#else
+#define PRECSWEEP_BLOCK_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
+
 namespace precsweep {
 namespace {
 
 constexpr std::uint32_t kAbs = 0x7FFFFFFFu;
 constexpr std::uint32_t kInfBits = 0x7F800000u;
 constexpr int kMaxBlock = 4096;
-// Values per piece (whole blocks of k <= 4096): the piece and its scaled copy stay in L1/L2.
-constexpr std::size_t kPiece = 4096;
+// Values per piece: whole blocks, about kPiece values (at most kMaxPiece = the largest k), so
+// that a piece and its scaled copy stay in L1 (2 x 8 KiB).
+constexpr std::size_t kPiece = 2048;
+constexpr std::size_t kMaxPiece = 4096;
 // Below this many values a parallel region costs more than it saves (as formats.cpp).
 constexpr std::size_t kParallelThreshold = std::size_t{1} << 16;
 // Columns gathered at once for blocks that run down the columns (one 64-byte line per row).
@@ -209,6 +220,14 @@ Plan make_plan(const Format& fmt, Rounding mode, const StochasticKey& key, bool 
   p.emax = fmt.element_emax();
   p.elem = detail::make_kernel_params(fmt.element(), mode, key);
   p.count = count;
+  // MX hands the kernel finite values only (a block with inf or NaN is zeroed first), so what
+  // the element does with inf does not matter: saying "inf stays inf" lets the kernel take its
+  // faster loop shape (symmetric, specials passed). Not for fnuz, whose +0 rule lives in the
+  // other shape, nor for nvfp4.
+  if (fmt.scaling == Scaling::mx && fmt.encoding != Encoding::fnuz) {
+    p.elem.inf_pos = 0x7F800000u;
+    p.elem.inf_neg = 0x7F800000u;
+  }
   if (fmt.scaling == Scaling::nvfp4) {
     Format e4m3 = Format::floating(4, 3, Encoding::fn);
     e4m3.saturate = true;
@@ -240,6 +259,8 @@ std::uint32_t finite_amax_bits(const float* x, std::size_t n) {
   return m;
 }
 
+std::size_t piece_size(const Plan& p) { return p.k * std::max<std::size_t>(1, kPiece / p.k); }
+
 // Rounds t[0..n) in place with kernel parameters p; element j has the 64-bit counter
 // `counter + j` (split where it crosses a multiple of 2^32, as formats.cpp's driver does).
 void round_elements(float* t, std::size_t n, std::uint64_t counter, const detail::KernelParams& p,
@@ -260,103 +281,169 @@ void round_elements(float* t, std::size_t n, std::uint64_t counter, const detail
 }
 
 // 2^s as a binary32, s in [-127, 127] (2^-127 is subnormal), without a libm call.
-float pow2(int s) {
+[[gnu::always_inline]] inline float pow2(int s) {
   return std::bit_cast<float>(s >= -126 ? static_cast<std::uint32_t>(s + 127) << 23 : 0x00400000u);
 }
 
-// MX pass 1 for one block x[0..n): scaled values into t, returns the factor 2^s that maps the
-// rounded elements back (NaN for a block holding inf or NaN).
-float mx_block_down(const float* x, float* t, std::size_t n, const Plan& p, Counts& c) {
-  std::uint32_t amax = 0;
-  for (std::size_t j = 0; j < n; ++j) amax = std::max(amax, std::bit_cast<std::uint32_t>(x[j]) & kAbs);
+// The MX scale of a block from the bit pattern of its largest magnitude: the factor 2^-s that
+// scales the values down and 2^s that maps the rounded elements back (NaN for a block holding
+// inf or NaN, which also makes every result of the block NaN).
+struct MxScale {
+  float down, up;
+};
+[[gnu::always_inline]] inline MxScale mx_scale(std::uint32_t amax, int emax, Counts& c) {
   if (amax >= kInfBits) {
-    std::fill(t, t + n, 0.0f);
     ++c.nan_blocks;
-    return std::numeric_limits<float>::quiet_NaN();
+    return {0.0f, std::numeric_limits<float>::quiet_NaN()};  // down unused
   }
   int s = -127;  // an all-zero block: any scale keeps its zeros; the smallest
   if (amax != 0) {
     // floor(log2(amax)), binary32 subnormals included
     const int e = amax >= 0x00800000u ? static_cast<int>(amax >> 23) - 127
                                       : 31 - std::countl_zero(amax) - 149;
-    const int wanted = e - p.emax;
+    const int wanted = e - emax;
     s = std::clamp(wanted, -127, 127);
     c.clamped += s != wanted;
   }
-  const float down = pow2(-s);
-  // x * 2^-s is exact unless it lands below 2^-126, where every value rounds like any other
-  // nonzero value there (the element's smallest subnormal is >= 2^-22); only a product that
-  // underflowed to 0 would not, so it is replaced by the smallest binary32 of its sign.
-  for (std::size_t j = 0; j < n; ++j) {
-    const float v = x[j] * down;
-    t[j] = (v == 0.0f && x[j] != 0.0f) ? std::copysign(0x1p-149f, x[j]) : v;
+  return {pow2(-s), pow2(s)};
+}
+
+// MX pass 1 for one block x[0..len) (len = K when K > 0, so the loops have constant trip
+// counts and vectorise without remainders): the scaled values into t; returns the factor back.
+// x * 2^-s is exact unless it lands below 2^-126, where every value rounds like any other
+// nonzero value there (the element's smallest subnormal is >= 2^-22); only a product that
+// underflowed to 0 would not, so it is replaced by the smallest binary32 of its sign (pattern
+// sign | 1). A NaN block's values become 0 here (nothing to count in pass 2).
+template <std::size_t K>
+[[gnu::always_inline]] inline float mx_block_down(const float* __restrict x, float* __restrict t,
+                                                  std::size_t len, int emax, Counts& c) {
+  const std::size_t n = K ? K : len;
+  std::uint32_t amax = 0;
+  for (std::size_t j = 0; j < n; ++j) amax = std::max(amax, std::bit_cast<std::uint32_t>(x[j]) & kAbs);
+  const MxScale sc = mx_scale(amax, emax, c);
+  if (amax >= kInfBits) {  // x * 0 would still be NaN for inf and NaN
+    std::fill(t, t + n, 0.0f);
+    return sc.up;
   }
-  return pow2(s);
+  for (std::size_t j = 0; j < n; ++j) {
+    const std::uint32_t xb = std::bit_cast<std::uint32_t>(x[j]);
+    const std::uint32_t vb = std::bit_cast<std::uint32_t>(x[j] * sc.down);
+    const bool lost = ((vb & kAbs) == 0) & ((xb & kAbs) != 0);
+    t[j] = std::bit_cast<float>(lost ? (xb & ~kAbs) | 1u : vb);
+  }
+  return sc.up;
+}
+
+// Pass 3 for one block: x = t * back, counting nonzero inputs whose result is 0.
+template <std::size_t K, bool kCount>
+[[gnu::always_inline]] inline void block_up(float* __restrict x, const float* __restrict t,
+                                            std::size_t len, float back, std::uint64_t& under) {
+  const std::size_t n = K ? K : len;
+  std::uint32_t u = 0;
+  for (std::size_t j = 0; j < n; ++j) {
+    const float r = t[j] * back;
+    if constexpr (kCount) u += (x[j] != 0.0f) & (r == 0.0f);
+    x[j] = r;
+  }
+  under += u;
+}
+
+// NVFP4 pass 1 for the blocks of a piece (docs/formats.md, steps 3-5): scaled values into t,
+// decode factors into back.
+void nvfp4_down(const float* x, float* t, std::size_t n, const Plan& p, Counts& c, float* back) {
+  constexpr float kFltMax = std::numeric_limits<float>::max();
+  const std::size_t k = p.k;
+  const std::size_t n_blocks = (n + k - 1) / k;
+  // per block d = E4M3(RN(b * M)), all blocks' scales rounded at once
+  float d[kMaxPiece / 16 + 1];
+  for (std::size_t b = 0; b < n_blocks; ++b) {
+    const std::size_t lo = b * k, len = std::min(k, n - lo);
+    std::uint32_t amax = 0;
+    for (std::size_t j = 0; j < len; ++j)
+      amax = std::max(amax, std::bit_cast<std::uint32_t>(x[lo + j]) & kAbs);
+    d[b] = amax >= kInfBits ? std::numeric_limits<float>::quiet_NaN()
+                            : std::bit_cast<float>(amax) * p.mult;
+  }
+  // clamped: a scale that saturated at 448 (its rounding exceeded 448; NaN is not counted)
+  detail::ChunkCounts sc;
+  detail::quantize_chunk(d, static_cast<std::uint32_t>(n_blocks), 0, {0, 0}, p.e4m3, &sc);
+  c.clamped += sc.overflow;
+  for (std::size_t b = 0; b < n_blocks; ++b) {
+    const std::size_t lo = b * k, len = std::min(k, n - lo);
+    if (std::isnan(d[b])) {
+      std::fill(t + lo, t + lo + len, 0.0f);
+      ++c.nan_blocks;
+      back[b] = d[b];
+      continue;
+    }
+    bool nonzero = false;
+    for (std::size_t j = 0; j < len; ++j) nonzero |= x[lo + j] != 0.0f;
+    // clamped: a nonzero block whose scale fell below E4M3's normal range (2^-6)
+    c.clamped += nonzero && d[b] < 0x1p-6f;
+    // encode e = min(RN(1 / RN(d * D)), FLT_MAX); a zero scale (every result of the block
+    // is then a zero) scales by 0 instead of FLT_MAX, which gives the same results
+    const float e = d[b] == 0.0f ? 0.0f : std::min(1.0f / (d[b] * p.dec), kFltMax);
+    for (std::size_t j = 0; j < len; ++j) t[lo + j] = x[lo + j] * e;
+    const float da = d[b] * p.amax;
+    back[b] = da * p.back;  // decode f = RN(RN(d * A) * F)
+  }
 }
 
 // Rounds one piece x[0..n) of whole blocks (the last may be shorter), element j having the
-// counter `counter + j`. t and back are scratch of at least n and n / k + 1 values.
-void block_piece(float* x, std::size_t n, std::uint64_t counter, const Plan& p, Counts& c,
-                 float* t, float* back) {
-  const std::size_t k = p.k;
-  const std::size_t n_blocks = (n + k - 1) / k;
+// counter `counter + j`. t and back are scratch of at least n and n / k + 1 values. K is the
+// block size when it is a compile-time 16 or 32, else 0.
+template <std::size_t K, bool kCount>
+[[gnu::always_inline]] inline void block_piece(float* __restrict x, std::size_t n, std::uint64_t counter, const Plan& p,
+                 Counts& c, float* __restrict t, float* __restrict back) {
+  const std::size_t k = K ? K : p.k;
+  const std::size_t full = n / k, n_blocks = (n + k - 1) / k;
   c.blocks += n_blocks;
   if (p.scaling == Scaling::mx) {
-    for (std::size_t b = 0; b < n_blocks; ++b) {
-      const std::size_t lo = b * k, len = std::min(k, n - lo);
-      back[b] = mx_block_down(x + lo, t + lo, len, p, c);
-    }
+    for (std::size_t b = 0; b < full; ++b)
+      back[b] = mx_block_down<K>(x + b * k, t + b * k, k, p.emax, c);
+    if (full < n_blocks)
+      back[full] = mx_block_down<0>(x + full * k, t + full * k, n - full * k, p.emax, c);
   } else {
-    // NVFP4 (docs/formats.md): per block d = E4M3(RN(b * M)), all blocks' scales rounded at once
-    constexpr float kFltMax = std::numeric_limits<float>::max();
-    float d[kPiece / 16 + 1];
-    for (std::size_t b = 0; b < n_blocks; ++b) {
-      const std::size_t lo = b * k, len = std::min(k, n - lo);
-      std::uint32_t amax = 0;
-      for (std::size_t j = 0; j < len; ++j)
-        amax = std::max(amax, std::bit_cast<std::uint32_t>(x[lo + j]) & kAbs);
-      d[b] = amax >= kInfBits ? std::numeric_limits<float>::quiet_NaN()
-                              : std::bit_cast<float>(amax) * p.mult;
-    }
-    // clamped: a scale that saturated at 448 (its rounding exceeded 448; NaN is not counted)
-    detail::ChunkCounts sc;
-    detail::quantize_chunk(d, static_cast<std::uint32_t>(n_blocks), 0, {0, 0}, p.e4m3, &sc);
-    c.clamped += sc.overflow;
-    for (std::size_t b = 0; b < n_blocks; ++b) {
-      const std::size_t lo = b * k, len = std::min(k, n - lo);
-      if (std::isnan(d[b])) {
-        std::fill(t + lo, t + lo + len, 0.0f);
-        ++c.nan_blocks;
-        back[b] = d[b];
-        continue;
-      }
-      bool nonzero = false;
-      for (std::size_t j = 0; j < len; ++j) nonzero |= x[lo + j] != 0.0f;
-      // clamped: a nonzero block whose scale fell below E4M3's normal range (2^-6)
-      c.clamped += nonzero && d[b] < 0x1p-6f;
-      // encode e = min(RN(1 / RN(d * D)), FLT_MAX); a zero scale (every result of the block
-      // is then a zero) scales by 0 instead of FLT_MAX, which gives the same results
-      const float e = d[b] == 0.0f ? 0.0f : std::min(1.0f / (d[b] * p.dec), kFltMax);
-      for (std::size_t j = 0; j < len; ++j) t[lo + j] = x[lo + j] * e;
-      const float da = d[b] * p.amax;
-      back[b] = da * p.back;  // decode f = RN(RN(d * A) * F)
-    }
+    nvfp4_down(x, t, n, p, c, back);
   }
   detail::ChunkCounts cc;
-  round_elements(t, n, counter, p.elem, p.count ? &cc : nullptr);
+  round_elements(t, n, counter, p.elem, kCount ? &cc : nullptr);
   c.overflow += cc.overflow;
   std::uint64_t under = 0;
-  for (std::size_t b = 0; b < n_blocks; ++b) {
-    const std::size_t lo = b * k, len = std::min(k, n - lo);
-    const float f = back[b];
-    for (std::size_t j = 0; j < len; ++j) {
-      const float r = t[lo + j] * f;
-      under += (x[lo + j] != 0.0f) & (r == 0.0f);
-      x[lo + j] = r;
-    }
-  }
+  for (std::size_t b = 0; b < full; ++b)
+    block_up<K, kCount>(x + b * k, t + b * k, k, back[b], under);
+  if (full < n_blocks)
+    block_up<0, kCount>(x + full * k, t + full * k, n - full * k, back[full], under);
   c.underflow += under;
 }
+
+template <bool kCount>
+[[gnu::always_inline]] inline void block_piece_k(float* x, std::size_t n, std::uint64_t counter,
+                                                 const Plan& p, Counts& c, float* t, float* back) {
+  if (p.k == 32)
+    block_piece<32, kCount>(x, n, counter, p, c, t, back);
+  else if (p.k == 16)
+    block_piece<16, kCount>(x, n, counter, p, c, t, back);
+  else
+    block_piece<0, kCount>(x, n, counter, p, c, t, back);
+}
+
+}  // namespace
+
+namespace detail {
+// The two entry points of the block passes, one clone per instruction set each.
+PRECSWEEP_BLOCK_CLONES void block_piece_counted(float* x, std::size_t n, std::uint64_t counter,
+                                                const Plan& p, Counts& c, float* t, float* back) {
+  block_piece_k<true>(x, n, counter, p, c, t, back);
+}
+PRECSWEEP_BLOCK_CLONES void block_piece_uncounted(float* x, std::size_t n, std::uint64_t counter,
+                                                  const Plan& p, Counts& c, float* t,
+                                                  float* back) {
+  block_piece_k<false>(x, n, counter, p, c, t, back);
+}
+}  // namespace detail
+
+namespace {
 
 // Rounds a line x[0..n) whose blocks start at x[0] (an array, or one row or column), element
 // j having the counter `counter + j`.
@@ -368,11 +455,17 @@ void quantize_line(float* x, std::size_t n, std::uint64_t counter, const Plan& p
     c.underflow += cc.underflow;
     return;
   }
-  alignas(64) float t[kPiece];
-  float back[kPiece + 1];
-  const std::size_t per = p.k * std::max<std::size_t>(1, kPiece / p.k);
-  for (std::size_t start = 0; start < n; start += per)
-    block_piece(x + start, std::min(per, n - start), counter + start, p, c, t, back);
+  alignas(64) float t[kMaxPiece];
+  float back[kMaxPiece + 1];
+  const std::size_t per = piece_size(p);
+  for (std::size_t start = 0; start < n; start += per) {
+    if (p.count)
+      detail::block_piece_counted(x + start, std::min(per, n - start), counter + start, p, c, t,
+                                  back);
+    else
+      detail::block_piece_uncounted(x + start, std::min(per, n - start), counter + start, p, c,
+                                    t, back);
+  }
 }
 
 void store(const Counts& c, QuantizeStats* stats) {
@@ -407,7 +500,7 @@ void quantize_blocks(std::span<float> x, const Format& fmt, Rounding mode, Stoch
   float* data = x.data();  // shape [n], blocks of k from data[0]
   const std::size_t n = x.size();
   const bool parallel = n >= kParallelThreshold;
-  const std::size_t per = p.k * std::max<std::size_t>(1, kPiece / p.k);
+  const std::size_t per = piece_size(p);
   const std::size_t n_pieces = (n + per - 1) / per;
   if (p.scaling == Scaling::nvfp4) {
     std::uint32_t amax = 0;
