@@ -2,7 +2,7 @@
 // parsing and names, and the quantize paths for arrays and matrices (quantize_matrix).
 // Definitions, the exact binary32 operations of NVFP4 and the sources they follow:
 // docs/formats.md, "Block formats".
-// How: a piece of whole blocks (at most 4096 values, so it stays in L1/L2) is done in three
+// How: a piece of whole blocks (about 2048 values, so it stays in L1) is done in three
 // passes: (1) per block, the scale from the block's largest magnitude, and each value scaled
 // down into a buffer; (2) the element rounding, by the scalar bit kernel (formats_kernel.cpp)
 // with the element's parameters, vectorised, element i's stochastic counter being its index;
