@@ -20,6 +20,7 @@ struct Element {
   double max = 0;            // grid[grid.size() - 2]
   double min_normal = 0;     // flush threshold for no-subnormals
   bool flush = false, fnuz = false;
+  bool ieee_m0 = false;      // an IEEE-style E<e>M0: nearest_even overflows from 1.5 * 2^emax
   int emax = 0;              // exponent of max
 };
 
@@ -30,6 +31,7 @@ Element make_element(const Format& f) {
   e.emax = std::ilogb(e.max);
   e.fnuz = f.kind == Format::Kind::floating && f.encoding == Encoding::fnuz;
   e.flush = f.kind == Format::Kind::floating && !f.subnormals;
+  e.ieee_m0 = f.kind == Format::Kind::floating && f.encoding == Encoding::ieee && f.man_bits == 0;
   if (e.flush) e.min_normal = e.grid[std::size_t{1} << f.man_bits];  // code E = 1, F = 0
   return e;
 }
@@ -62,7 +64,10 @@ double round_element(double t, const Element& e, Rounding mode, std::uint32_t wo
     }
     chosen = away ? g[hi] : g[lo];
   }
-  saturated = chosen > e.max;
+  // The element's overflow rule (docs/formats.md, "Overflow"): the rounded value exceeds max;
+  // for IEEE-style m = 0 under nearest_even also |t| >= 1.5 * 2^emax (max's code is even there)
+  saturated = chosen > e.max || (e.ieee_m0 && mode == Rounding::nearest_even &&
+                                 a >= 1.5 * std::ldexp(1.0, e.emax));
   if (saturated) chosen = e.max;
   if (e.flush && chosen < e.min_normal) chosen = 0;
   if (chosen == 0 && e.fnuz) return 0.0;

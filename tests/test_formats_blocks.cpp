@@ -35,7 +35,8 @@ const char* const kBlockFormats[] = {
     "nvfp4",            "mx:fp8-e4m3fnuz:8", "mx:E3M4:5",
     "mx:fp8-e5m2fnuz,no-subnormals:32",      "mx:int4:7",
     "mx:int2:3",        "mx:E2M1,fn:1",      "mx:E4M10,fn:64",
-    "mx:fp4-e2m1,no-subnormals:32",          "mx:E5M2,fn:17"};
+    "mx:fp4-e2m1,no-subnormals:32",          "mx:E5M2,fn:17",
+    "mx:E3M0:4"};
 
 std::uint32_t bits(float v) { return std::bit_cast<std::uint32_t>(v); }
 
