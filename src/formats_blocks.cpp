@@ -133,8 +133,9 @@ std::optional<Format> parse_block_format(const std::string& lowered, std::string
     const std::string name = p.name;
     if (lowered == name) return preset_format(p);
     if (lowered.rfind(name + ",", 0) == 0)
-      bad_block(shown, "a block preset takes no options; give them to the element, as in "
-                       "mx:fp8-e4m3,no-subnormals:32");
+      bad_block(shown,
+                "a block preset takes no options; give them to the element, as in "
+                "mx:fp8-e4m3,no-subnormals:32");
   }
   if (lowered.rfind("mx:", 0) != 0) return std::nullopt;
   const std::string rest = lowered.substr(3);
@@ -142,8 +143,8 @@ std::optional<Format> parse_block_format(const std::string& lowered, std::string
   if (colon == std::string::npos) bad_block(shown, "expected mx:<element>:<k>");
   const int k = small_number(rest.substr(colon + 1));
   if (k < 1 || k > kMaxBlock)
-    bad_block(shown, "k (values per block) must be 1..4096, got \"" + rest.substr(colon + 1) +
-                         "\"");
+    bad_block(shown,
+              "k (values per block) must be 1..4096, got \"" + rest.substr(colon + 1) + "\"");
   Format f = parse_element(rest.substr(0, colon), shown);
   f.scaling = Scaling::mx;
   f.block_size = k;
@@ -206,9 +207,9 @@ struct Counts {
 struct Plan {
   Scaling scaling = Scaling::none;
   std::size_t k = 0;
-  int emax = 0;                  // mx: element_emax
-  detail::KernelParams elem;     // the element rounding (saturating for block formats)
-  detail::KernelParams e4m3;     // nvfp4: block scales, E4M3FN nearest_even saturating
+  int emax = 0;               // mx: element_emax
+  detail::KernelParams elem;  // the element rounding (saturating for block formats)
+  detail::KernelParams e4m3;  // nvfp4: block scales, E4M3FN nearest_even saturating
   float amax = 0, mult = 0, dec = 0, back = 0;  // nvfp4: A, M, D, F (docs/formats.md)
   bool count = false;
 };
@@ -244,8 +245,8 @@ void set_tensor_scale(Plan& p, float amax) {
   s = std::min(s, kFltMax);
   if (amax == 0.0f || s == 0.0f) s = 1.0f;
   p.amax = amax;
-  p.mult = s * (1.0f / 6.0f);                     // M = S * RN(1/6)
-  p.dec = 1.0f / s;                               // D = RN(1/S)
+  p.mult = s * (1.0f / 6.0f);                        // M = S * RN(1/6)
+  p.dec = 1.0f / s;                                  // D = RN(1/S)
   p.back = static_cast<float>(1.0 / (6.0 * 448.0));  // F = RN32(RN64(1/2688))
 }
 
@@ -267,11 +268,12 @@ void round_elements(float* t, std::size_t n, std::uint64_t counter, const detail
                     detail::ChunkCounts* counts) {
   while (n > 0) {
     const std::uint64_t to_boundary = (std::uint64_t{1} << 32) - (counter & 0xFFFFFFFFu);
-    const std::size_t len =
-        static_cast<std::size_t>(std::min<std::uint64_t>(to_boundary, static_cast<std::uint64_t>(n)));
-    const detail::BlockKeys keys = p.mode == Rounding::stochastic
-                                       ? detail::block_keys(p.key, static_cast<std::uint32_t>(counter >> 32))
-                                       : detail::BlockKeys{0, 0};
+    const std::size_t len = static_cast<std::size_t>(
+        std::min<std::uint64_t>(to_boundary, static_cast<std::uint64_t>(n)));
+    const detail::BlockKeys keys =
+        p.mode == Rounding::stochastic
+            ? detail::block_keys(p.key, static_cast<std::uint32_t>(counter >> 32))
+            : detail::BlockKeys{0, 0};
     detail::quantize_chunk(t, static_cast<std::uint32_t>(len), static_cast<std::uint32_t>(counter),
                            keys, p, counts);
     t += len;
@@ -319,7 +321,8 @@ template <std::size_t K>
                                                   std::size_t len, int emax, Counts& c) {
   const std::size_t n = K ? K : len;
   std::uint32_t amax = 0;
-  for (std::size_t j = 0; j < n; ++j) amax = std::max(amax, std::bit_cast<std::uint32_t>(x[j]) & kAbs);
+  for (std::size_t j = 0; j < n; ++j)
+    amax = std::max(amax, std::bit_cast<std::uint32_t>(x[j]) & kAbs);
   const MxScale sc = mx_scale(amax, emax, c);
   if (amax >= kInfBits) {  // x * 0 would still be NaN for inf and NaN
     std::fill(t, t + n, 0.0f);
@@ -328,7 +331,8 @@ template <std::size_t K>
   for (std::size_t j = 0; j < n; ++j) {
     const std::uint32_t xb = std::bit_cast<std::uint32_t>(x[j]);
     const std::uint32_t vb = std::bit_cast<std::uint32_t>(x[j] * sc.down);
-    const bool lost = ((vb & kAbs) == 0) & ((xb & kAbs) != 0);
+    const bool lost =
+        static_cast<unsigned>((vb & kAbs) == 0) & static_cast<unsigned>((xb & kAbs) != 0);
     t[j] = std::bit_cast<float>(lost ? (xb & ~kAbs) | 1u : vb);
   }
   return sc.up;
@@ -342,7 +346,8 @@ template <std::size_t K, bool kCount>
   std::uint32_t u = 0;
   for (std::size_t j = 0; j < n; ++j) {
     const float r = t[j] * back;
-    if constexpr (kCount) u += (x[j] != 0.0f) & (r == 0.0f);
+    if constexpr (kCount)
+      u += static_cast<unsigned>(x[j] != 0.0f) & static_cast<unsigned>(r == 0.0f);
     x[j] = r;
   }
   under += u;
@@ -393,8 +398,9 @@ void nvfp4_down(const float* x, float* t, std::size_t n, const Plan& p, Counts& 
 // counter `counter + j`. t and back are scratch of at least n and n / k + 1 values. K is the
 // block size when it is a compile-time 16 or 32, else 0.
 template <std::size_t K, bool kCount>
-[[gnu::always_inline]] inline void block_piece(float* __restrict x, std::size_t n, std::uint64_t counter, const Plan& p,
-                 Counts& c, float* __restrict t, float* __restrict back) {
+[[gnu::always_inline]] inline void block_piece(float* __restrict x, std::size_t n,
+                                               std::uint64_t counter, const Plan& p, Counts& c,
+                                               float* __restrict t, float* __restrict back) {
   const std::size_t k = K ? K : p.k;
   const std::size_t full = n / k, n_blocks = (n + k - 1) / k;
   c.blocks += n_blocks;
@@ -437,8 +443,7 @@ PRECSWEEP_BLOCK_CLONES void block_piece_counted(float* x, std::size_t n, std::ui
   block_piece_k<true>(x, n, counter, p, c, t, back);
 }
 PRECSWEEP_BLOCK_CLONES void block_piece_uncounted(float* x, std::size_t n, std::uint64_t counter,
-                                                  const Plan& p, Counts& c, float* t,
-                                                  float* back) {
+                                                  const Plan& p, Counts& c, float* t, float* back) {
   block_piece_k<false>(x, n, counter, p, c, t, back);
 }
 }  // namespace detail
@@ -463,8 +468,8 @@ void quantize_line(float* x, std::size_t n, std::uint64_t counter, const Plan& p
       detail::block_piece_counted(x + start, std::min(per, n - start), counter + start, p, c, t,
                                   back);
     else
-      detail::block_piece_uncounted(x + start, std::min(per, n - start), counter + start, p, c,
-                                    t, back);
+      detail::block_piece_uncounted(x + start, std::min(per, n - start), counter + start, p, c, t,
+                                    back);
   }
 }
 
@@ -515,22 +520,22 @@ void quantize_blocks(std::span<float> x, const Format& fmt, Rounding mode, Stoch
   store(c, stats);
 }
 
-std::uint64_t subtract_round_blocks(std::span<float> x, std::span<const float> step,
-                                    float scale, const Format& fmt, Rounding mode,
-                                    StochasticKey key, QuantizeStats* stats) {
+std::uint64_t subtract_round_blocks(std::span<float> x, std::span<const float> step, float scale,
+                                    const Format& fmt, Rounding mode, StochasticKey key,
+                                    QuantizeStats* stats) {
   const std::vector<float> old(x.begin(), x.end());  // shape [n]
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = x[i] - scale * step[i];
   quantize_blocks(x, fmt, mode, key, stats);
   std::uint64_t lost = 0;
-  for (std::size_t i = 0; i < x.size(); ++i) lost += (scale * step[i] != 0.0f) & (x[i] == old[i]);
+  for (std::size_t i = 0; i < x.size(); ++i)
+    lost += static_cast<unsigned>(scale * step[i] != 0.0f) & static_cast<unsigned>(x[i] == old[i]);
   return lost;
 }
 
 }  // namespace detail
 
-void quantize_matrix(float* a, std::size_t rows, std::size_t cols, std::size_t ld,
-                     BlockAxis axis, const Format& fmt, Rounding mode, StochasticKey key,
-                     QuantizeStats* stats) {
+void quantize_matrix(float* a, std::size_t rows, std::size_t cols, std::size_t ld, BlockAxis axis,
+                     const Format& fmt, Rounding mode, StochasticKey key, QuantizeStats* stats) {
   fmt.check();
   if (stats) *stats = {};
   if (rows == 0 || cols == 0) return;
@@ -544,7 +549,8 @@ void quantize_matrix(float* a, std::size_t rows, std::size_t cols, std::size_t l
   if (p.scaling == Scaling::nvfp4) {
     std::uint32_t amax = 0;
 #pragma omp parallel for schedule(static) reduction(max : amax) if (parallel)
-    for (std::size_t r = 0; r < rows; ++r) amax = std::max(amax, finite_amax_bits(a + r * ld, cols));
+    for (std::size_t r = 0; r < rows; ++r)
+      amax = std::max(amax, finite_amax_bits(a + r * ld, cols));
     set_tensor_scale(p, std::bit_cast<float>(amax));
   }
   Counts c;

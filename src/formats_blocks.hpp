@@ -27,8 +27,8 @@ std::string block_format_problem(const Format& fmt);
 // quantize() and subtract_round() for block formats (fmt.check() already passed).
 void quantize_blocks(std::span<float> x, const Format& fmt, Rounding mode, StochasticKey key,
                      QuantizeStats* stats);
-std::uint64_t subtract_round_blocks(std::span<float> x, std::span<const float> step,
-                                    float scale, const Format& fmt, Rounding mode,
-                                    StochasticKey key, QuantizeStats* stats);
+std::uint64_t subtract_round_blocks(std::span<float> x, std::span<const float> step, float scale,
+                                    const Format& fmt, Rounding mode, StochasticKey key,
+                                    QuantizeStats* stats);
 
 }  // namespace precsweep::detail

@@ -20,8 +20,8 @@ struct Element {
   double max = 0;            // grid[grid.size() - 2]
   double min_normal = 0;     // flush threshold for no-subnormals
   bool flush = false, fnuz = false;
-  bool ieee_m0 = false;      // an IEEE-style E<e>M0: nearest_even overflows from 1.5 * 2^emax
-  int emax = 0;              // exponent of max
+  bool ieee_m0 = false;  // an IEEE-style E<e>M0: nearest_even overflows from 1.5 * 2^emax
+  int emax = 0;          // exponent of max
 };
 
 Element make_element(const Format& f) {
@@ -47,16 +47,25 @@ double round_element(double t, const Element& e, Rounding mode, std::uint32_t wo
   if (a >= g.back()) {
     chosen = g.back();  // at or beyond the continued grid's last point: above max
   } else {
-    const std::size_t hi = static_cast<std::size_t>(std::upper_bound(g.begin(), g.end(), a) - g.begin());
+    const std::size_t hi =
+        static_cast<std::size_t>(std::upper_bound(g.begin(), g.end(), a) - g.begin());
     const std::size_t lo = hi - 1;
     bool away = false;
     if (g[lo] != a) {
       const double gap = g[hi] - g[lo], d = a - g[lo];
       switch (mode) {
-        case Rounding::toward_zero: away = false; break;
-        case Rounding::up: away = !neg; break;
-        case Rounding::down: away = neg; break;
-        case Rounding::nearest_even: away = d > gap / 2 || (d == gap / 2 && lo % 2 == 1); break;
+        case Rounding::toward_zero:
+          away = false;
+          break;
+        case Rounding::up:
+          away = !neg;
+          break;
+        case Rounding::down:
+          away = neg;
+          break;
+        case Rounding::nearest_even:
+          away = d > gap / 2 || (d == gap / 2 && lo % 2 == 1);
+          break;
         case Rounding::stochastic:
           away = static_cast<double>(word) < std::floor(d / gap * 4294967296.0);
           break;
@@ -66,8 +75,8 @@ double round_element(double t, const Element& e, Rounding mode, std::uint32_t wo
   }
   // The element's overflow rule (docs/formats.md, "Overflow"): the rounded value exceeds max;
   // for IEEE-style m = 0 under nearest_even also |t| >= 1.5 * 2^emax (max's code is even there)
-  saturated = chosen > e.max || (e.ieee_m0 && mode == Rounding::nearest_even &&
-                                 a >= 1.5 * std::ldexp(1.0, e.emax));
+  saturated = chosen > e.max ||
+              (e.ieee_m0 && mode == Rounding::nearest_even && a >= 1.5 * std::ldexp(1.0, e.emax));
   if (saturated) chosen = e.max;
   if (e.flush && chosen < e.min_normal) chosen = 0;
   if (chosen == 0 && e.fnuz) return 0.0;
@@ -88,9 +97,9 @@ double block_amax(const std::vector<float>& x, std::size_t lo, std::size_t hi) {
 
 // OCP MX: X = 2^s, s = clamp(floor(log2 amax) - emax, -127, 127); v / X rounded into the
 // element (saturating), times X. All exact in double; the result must be a binary32.
-void mx_block(const std::vector<float>& x, std::vector<float>& out, std::size_t lo,
-              std::size_t hi, const Element& e, Rounding mode,
-              const std::vector<std::uint32_t>& words, BlockRefStats& st) {
+void mx_block(const std::vector<float>& x, std::vector<float>& out, std::size_t lo, std::size_t hi,
+              const Element& e, Rounding mode, const std::vector<std::uint32_t>& words,
+              BlockRefStats& st) {
   const double amax = block_amax(x, lo, hi);
   int s = -127;
   if (amax > 0) {
@@ -102,10 +111,12 @@ void mx_block(const std::vector<float>& x, std::vector<float>& out, std::size_t 
   }
   for (std::size_t i = lo; i < hi; ++i) {
     bool sat = false;
-    const double q = round_element(std::ldexp(static_cast<double>(x[i]), -s), e, mode, words[i], sat);
+    const double q =
+        round_element(std::ldexp(static_cast<double>(x[i]), -s), e, mode, words[i], sat);
     const double r = std::ldexp(q, s);
     out[i] = rn(r);
-    if (static_cast<double>(out[i]) != r) out[i] = std::numeric_limits<float>::infinity();  // "not exact": fails the test
+    if (static_cast<double>(out[i]) != r)
+      out[i] = std::numeric_limits<float>::infinity();  // "not exact": fails the test
     st.saturated += sat;
     st.flushed += x[i] != 0 && r == 0;
   }
@@ -139,7 +150,8 @@ void nvfp4_block(const std::vector<float>& x, std::vector<float>& out, std::size
   const float b = static_cast<float>(block_amax(x, lo, hi));
   bool scale_saturated = false;
   const float raw = rn(static_cast<double>(b) * t.M);
-  const float d = static_cast<float>(round_element(raw, e4m3, Rounding::nearest_even, 0, scale_saturated));
+  const float d =
+      static_cast<float>(round_element(raw, e4m3, Rounding::nearest_even, 0, scale_saturated));
   st.clamped += scale_saturated || (b != 0 && d < 0x1p-6f);
   const float g = rn(static_cast<double>(d) * t.D);
   const float enc = std::min(rn(1.0 / static_cast<double>(g)), std::numeric_limits<float>::max());
@@ -169,8 +181,8 @@ std::vector<double> element_grid(const Format& f) {
   const std::uint32_t top = (1u << e) - 1, all_f = (1u << m) - 1;
   for (std::uint32_t code = 0; code < (1u << (e + m)); ++code) {  // sign bit 0
     const std::uint32_t E = code >> m, F = code & all_f;
-    if (f.encoding == Encoding::ieee && E == top) break;               // inf, NaN
-    if (f.encoding == Encoding::fn && E == top && F == all_f) break;   // NaN
+    if (f.encoding == Encoding::ieee && E == top) break;              // inf, NaN
+    if (f.encoding == Encoding::fn && E == top && F == all_f) break;  // NaN
     const double sig = E == 0 ? F : static_cast<double>((1u << m) + F);
     g.push_back(std::ldexp(sig, (E == 0 ? 1 : static_cast<int>(E)) - bias - m));
   }

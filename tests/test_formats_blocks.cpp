@@ -29,14 +29,23 @@ constexpr Rounding kModes[] = {Rounding::toward_zero, Rounding::nearest_even, Ro
 
 // The block formats checked against the reference: every preset and generic shapes (other k,
 // encodings, options, int<w>).
-const char* const kBlockFormats[] = {
-    "mxfp8-e4m3",       "mxfp8-e5m2",        "mxfp6-e3m2",
-    "mxfp6-e2m3",       "mxfp4",             "mxint8",
-    "nvfp4",            "mx:fp8-e4m3fnuz:8", "mx:E3M4:5",
-    "mx:fp8-e5m2fnuz,no-subnormals:32",      "mx:int4:7",
-    "mx:int2:3",        "mx:E2M1,fn:1",      "mx:E4M10,fn:64",
-    "mx:fp4-e2m1,no-subnormals:32",          "mx:E5M2,fn:17",
-    "mx:E3M0:4"};
+const char* const kBlockFormats[] = {"mxfp8-e4m3",
+                                     "mxfp8-e5m2",
+                                     "mxfp6-e3m2",
+                                     "mxfp6-e2m3",
+                                     "mxfp4",
+                                     "mxint8",
+                                     "nvfp4",
+                                     "mx:fp8-e4m3fnuz:8",
+                                     "mx:E3M4:5",
+                                     "mx:fp8-e5m2fnuz,no-subnormals:32",
+                                     "mx:int4:7",
+                                     "mx:int2:3",
+                                     "mx:E2M1,fn:1",
+                                     "mx:E4M10,fn:64",
+                                     "mx:fp4-e2m1,no-subnormals:32",
+                                     "mx:E5M2,fn:17",
+                                     "mx:E3M0:4"};
 
 std::uint32_t bits(float v) { return std::bit_cast<std::uint32_t>(v); }
 
@@ -174,13 +183,22 @@ std::vector<float> random_blocks(std::size_t n, std::size_t k, std::uint64_t see
     e = std::clamp(e, -149, 127);
     float v = sign * std::ldexp(mant, e);
     switch (rb % 23) {
-      case 0: v = (r & 1) ? 0.0f : -0.0f; break;                                    // zeros
-      case 1: v = std::bit_cast<float>(static_cast<std::uint32_t>(r) & 0x807FFFFFu); break;  // subnormals
-      case 2: if (i % k == (rb >> 20) % k) v = sign * 3e38f; break;                 // one huge
-      case 3: if (i % k == (rb >> 20) % k) v = (r & 2) ? std::numeric_limits<float>::infinity()
-                                                        : std::numeric_limits<float>::quiet_NaN();
-              break;
-      default: break;
+      case 0:
+        v = (r & 1) ? 0.0f : -0.0f;
+        break;  // zeros
+      case 1:
+        v = std::bit_cast<float>(static_cast<std::uint32_t>(r) & 0x807FFFFFu);
+        break;  // subnormals
+      case 2:
+        if (i % k == (rb >> 20) % k) v = sign * 3e38f;
+        break;  // one huge
+      case 3:
+        if (i % k == (rb >> 20) % k)
+          v = (r & 2) ? std::numeric_limits<float>::infinity()
+                      : std::numeric_limits<float>::quiet_NaN();
+        break;
+      default:
+        break;
     }
     x[i] = v;
   }
@@ -206,13 +224,16 @@ TEST(FormatsBlocks, EdgeBlocksMatchReferenceAndTheirRules) {
     auto block = [&](auto value_at) {
       for (std::size_t j = 0; j < k; ++j) x.push_back(value_at(j));
     };
-    block([](std::size_t j) { return j % 2 ? -0.0f : 0.0f; });                      // zeros
-    block([](std::size_t j) { return std::bit_cast<float>(0x00000001u + 977u * static_cast<std::uint32_t>(j)); });  // subnormal-only
-    block([](std::size_t j) { return j == 0 ? 1e30f : 1e-10f * static_cast<float>(j); });  // one huge
-    block([&](std::size_t j) { return j == k / 2 ? inf : 1.0f; });                  // inf
-    block([&](std::size_t j) { return j == k - 1 ? -nan : -2.5f; });               // NaN
-    block([](std::size_t j) { return 0x1p-140f * static_cast<float>(j + 1); });     // clamped
-    x.push_back(-0.3f);                                                              // partial
+    block([](std::size_t j) { return j % 2 ? -0.0f : 0.0f; });  // zeros
+    block([](std::size_t j) {
+      return std::bit_cast<float>(0x00000001u + 977u * static_cast<std::uint32_t>(j));
+    });  // subnormal-only
+    block(
+        [](std::size_t j) { return j == 0 ? 1e30f : 1e-10f * static_cast<float>(j); });  // one huge
+    block([&](std::size_t j) { return j == k / 2 ? inf : 1.0f; });                       // inf
+    block([&](std::size_t j) { return j == k - 1 ? -nan : -2.5f; });                     // NaN
+    block([](std::size_t j) { return 0x1p-140f * static_cast<float>(j + 1); });          // clamped
+    x.push_back(-0.3f);                                                                  // partial
     for (Rounding mode : kModes) EXPECT_EQ(check_against_ref(x, fmt, mode), 0u) << name;
     std::vector<float> y = x;
     QuantizeStats st;
@@ -231,7 +252,8 @@ TEST(FormatsBlocks, EdgeBlocksMatchReferenceAndTheirRules) {
 
 // ---- pinned values ---------------------------------------------------------------------------
 
-std::vector<float> q(std::vector<float> x, const char* name, Rounding mode = Rounding::nearest_even) {
+std::vector<float> q(std::vector<float> x, const char* name,
+                     Rounding mode = Rounding::nearest_even) {
   quantize(x, parse_format(name), mode);
   return x;
 }
@@ -262,8 +284,8 @@ TEST(FormatsBlocks, PinnedVectorsFromTheIssue) {
   QuantizeStats st;
   std::vector<float> tiny = {0x1p-130f, 0x1.8p-140f};
   quantize(tiny, parse_format("mxfp8-e4m3"), Rounding::nearest_even, {}, &st);
-  EXPECT_EQ(tiny[0], 0x1p-130f);   // 2^-3 on the element grid (X = 2^-127)
-  EXPECT_EQ(tiny[1], 0.0f);         // 1.5 * 2^-13 on the grid: below E4M3's 2^-9 / 2: flushed
+  EXPECT_EQ(tiny[0], 0x1p-130f);  // 2^-3 on the element grid (X = 2^-127)
+  EXPECT_EQ(tiny[1], 0.0f);       // 1.5 * 2^-13 on the grid: below E4M3's 2^-9 / 2: flushed
   EXPECT_EQ(st.clamped_blocks, 1u);
 }
 
@@ -329,11 +351,11 @@ TEST(FormatsBlocks, StochasticIsAlwaysANeighbourAndUnbiased) {
     float amax, lo, gap;
   };
   const Case cases[] = {
-      {"mxfp8-e4m3", 256.0f, 96.0f, 8.0f},     // s = 0, spacing 8 in [64, 128)
+      {"mxfp8-e4m3", 256.0f, 96.0f, 8.0f},              // s = 0, spacing 8 in [64, 128)
       {"mxfp8-e4m3", 0x1p-125f, 0x1p-131f, 0x1p-134f},  // s = -133 clamped to -127
-      {"mxint8", 3.0f, 1.0f, 1.0f / 32},       // s = 1, spacing 2 * 2^-6
-      {"mxfp4", -48.0f, -16.0f, -8.0f},        // s = 3, E2M1 2 -> 3 scaled by 8
-      {"nvfp4", 6.0f, 2.0f, 1.0f},             // e = 1 (A = b = 6): E2M1 2 -> 3
+      {"mxint8", 3.0f, 1.0f, 1.0f / 32},                // s = 1, spacing 2 * 2^-6
+      {"mxfp4", -48.0f, -16.0f, -8.0f},                 // s = 3, E2M1 2 -> 3 scaled by 8
+      {"nvfp4", 6.0f, 2.0f, 1.0f},                      // e = 1 (A = b = 6): E2M1 2 -> 3
   };
   std::uint64_t seed = 40;
   for (const Case& c : cases) {
@@ -362,7 +384,8 @@ TEST(FormatsBlocks, SameBitsForAnyThreadCount) {
   const int saved = omp_get_max_threads();
   for (const char* name : {"mxfp8-e4m3", "nvfp4", "mx:int4:7"}) {
     const Format fmt = parse_format(name);
-    const std::vector<float> x = random_blocks((std::size_t{1} << 18) + 7, static_cast<std::size_t>(fmt.block_size), 3);
+    const std::vector<float> x =
+        random_blocks((std::size_t{1} << 18) + 7, static_cast<std::size_t>(fmt.block_size), 3);
     std::vector<float> one = x, two = x;
     QuantizeStats s1, s2;
     omp_set_num_threads(1);
@@ -468,7 +491,8 @@ TEST(FormatsBlocks, MatrixBlocksRestartPerRowOrColumnAndMatchTheArrayPath) {
   for (float& v : m)
     if (!std::isfinite(v)) v = 0.5f;
   std::vector<float> a = m, b = m;
-  quantize_matrix(a.data(), 8, 48, 48, BlockAxis::rows, parse_format("nvfp4"), Rounding::up, {1, 1, 1});
+  quantize_matrix(a.data(), 8, 48, 48, BlockAxis::rows, parse_format("nvfp4"), Rounding::up,
+                  {1, 1, 1});
   quantize(b, parse_format("nvfp4"), Rounding::up, {1, 1, 1});
   for (std::size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(same(a[i], b[i])) << i;
   // bad shapes
@@ -512,9 +536,12 @@ TEST(FormatsBlocks, ParsingNamesAndConstants) {
     int k, emax;
   };
   const Row rows[] = {
-      {"mxfp8-e4m3", "fp8-e4m3", Scaling::mx, 32, 8}, {"mxfp8-e5m2", "E5M2", Scaling::mx, 32, 15},
-      {"mxfp6-e3m2", "fp6-e3m2", Scaling::mx, 32, 4}, {"mxfp6-e2m3", "fp6-e2m3", Scaling::mx, 32, 2},
-      {"mxfp4", "fp4-e2m1", Scaling::mx, 32, 2},      {"mxint8", "int8", Scaling::mx, 32, 0},
+      {"mxfp8-e4m3", "fp8-e4m3", Scaling::mx, 32, 8},
+      {"mxfp8-e5m2", "E5M2", Scaling::mx, 32, 15},
+      {"mxfp6-e3m2", "fp6-e3m2", Scaling::mx, 32, 4},
+      {"mxfp6-e2m3", "fp6-e2m3", Scaling::mx, 32, 2},
+      {"mxfp4", "fp4-e2m1", Scaling::mx, 32, 2},
+      {"mxint8", "int8", Scaling::mx, 32, 0},
       {"nvfp4", "fp4-e2m1", Scaling::nvfp4, 16, 2},
   };
   for (const Row& r : rows) {
@@ -544,12 +571,11 @@ TEST(FormatsBlocks, ParsingNamesAndConstants) {
 }
 
 TEST(FormatsBlocks, BadBlockFormatsAreRejectedWithOneClearMessage) {
-  const char* bad[] = {"mx:fp16:32",      "mx:bf16:32",       "mx:fp8-e4m3:0",
-                       "mx:fp8-e4m3:4097", "mx:fp8-e4m3:",     "mx:fp8-e4m3",
-                       "mx::32",          "mx:Q8.8:32",       "mx:int25:32",
-                       "mx:int1:4",       "mx:mxfp4:32",      "mxfp4,saturate",
-                       "nvfp4,no-subnormals", "mx:fp8-e4m3:32x", "int8",
-                       "mx:nonsense:8",   "mx:fp8-e4m3:-1"};
+  const char* bad[] = {
+      "mx:fp16:32",    "mx:bf16:32",     "mx:fp8-e4m3:0",       "mx:fp8-e4m3:4097", "mx:fp8-e4m3:",
+      "mx:fp8-e4m3",   "mx::32",         "mx:Q8.8:32",          "mx:int25:32",      "mx:int1:4",
+      "mx:mxfp4:32",   "mxfp4,saturate", "nvfp4,no-subnormals", "mx:fp8-e4m3:32x",  "int8",
+      "mx:nonsense:8", "mx:fp8-e4m3:-1"};
   for (const char* b : bad) {
     try {
       parse_format(b);

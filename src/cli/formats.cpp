@@ -1,8 +1,8 @@
 // `precsweep formats`: prints the table of every named number format (named_formats()), each
 // row computed from the Format the name parses to: encoding, exponent bias, largest finite
-// value and its exponent emax (MX's emax_elem), smallest normal and subnormal, epsilon (the spacing above 1), and for block formats
-// the block size k and the scale format. A Markdown table, the same text as the table in
-// docs/formats.md (a test compares the two).
+// value and its exponent emax (MX's emax_elem), smallest normal and subnormal, epsilon (the
+// spacing above 1), and for block formats the block size k and the scale format. A Markdown
+// table, the same text as the table in docs/formats.md (a test compares the two).
 // Deliberately leaves out: E<e>M<m> and Q<i>.<f> shapes that have no name (infinitely many;
 // `precsweep quantize` shows any of them), and the rounding modes (they do not change a row).
 #include <cmath>
@@ -60,10 +60,11 @@ std::string table() {
     const double eps = fixed ? e.min_subnormal() : std::ldexp(1.0, -e.man_bits);
     out += "| " + name + " | " + e.name() + " | " + encoding_of(e) + " | " +
            (fixed ? std::string("-") : std::to_string(e.bias())) + " | " +
-           std::to_string(f.element_emax()) + " | " + number(e.max_finite()) + " | " + power_of_two(e.min_normal()) + " | " +
-           power_of_two(e.min_subnormal()) + " | " + power_of_two(eps) + " | " +
-           (f.is_block() ? std::to_string(f.block_size) : std::string("-")) + " | " +
-           scale_of(f) + " |\n";
+           std::to_string(f.element_emax()) + " | " + number(e.max_finite()) + " | " +
+           power_of_two(e.min_normal()) + " | " + power_of_two(e.min_subnormal()) + " | " +
+           power_of_two(eps) + " | " +
+           (f.is_block() ? std::to_string(f.block_size) : std::string("-")) + " | " + scale_of(f) +
+           " |\n";
   }
   return out;
 }
@@ -71,8 +72,8 @@ std::string table() {
 }  // namespace
 
 Command add_formats(CLI::App& root) {
-  auto* app = root.add_subcommand(
-      "formats", "Print the table of every named number format (docs/formats.md)");
+  auto* app = root.add_subcommand("formats",
+                                  "Print the table of every named number format (docs/formats.md)");
   return {app, []() -> int {
             const std::string t = table();
             std::fwrite(t.data(), 1, t.size(), stdout);
