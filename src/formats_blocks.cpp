@@ -250,16 +250,6 @@ void set_tensor_scale(Plan& p, float amax) {
   p.back = static_cast<float>(1.0 / (6.0 * 448.0));  // F = RN32(RN64(1/2688))
 }
 
-// Largest finite magnitude (as a bit pattern) of x[0..n).
-std::uint32_t finite_amax_bits(const float* x, std::size_t n) {
-  std::uint32_t m = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::uint32_t a = std::bit_cast<std::uint32_t>(x[i]) & kAbs;
-    m = std::max(m, a < kInfBits ? a : 0u);
-  }
-  return m;
-}
-
 std::size_t piece_size(const Plan& p) { return p.k * std::max<std::size_t>(1, kPiece / p.k); }
 
 // Rounds t[0..n) in place with kernel parameters p; element j has the 64-bit counter
@@ -353,21 +343,38 @@ template <std::size_t K, bool kCount>
   under += u;
 }
 
+// Per-block loops of NVFP4's pass 1 with a constant trip count K when K > 0 (else len).
+template <std::size_t K>
+[[gnu::always_inline]] inline std::uint32_t amax_bits(const float* __restrict x,
+                                                      std::size_t len) {
+  std::uint32_t amax = 0;
+  for (std::size_t j = 0; j < (K ? K : len); ++j)
+    amax = std::max(amax, std::bit_cast<std::uint32_t>(x[j]) & kAbs);
+  return amax;
+}
+template <std::size_t K>
+[[gnu::always_inline]] inline void scale_into(const float* __restrict x, float* __restrict t,
+                                              std::size_t len, float e) {
+  for (std::size_t j = 0; j < (K ? K : len); ++j) t[j] = x[j] * e;
+}
+
 // NVFP4 pass 1 for the blocks of a piece (docs/formats.md, steps 3-5): scaled values into t,
-// decode factors into back.
-void nvfp4_down(const float* x, float* t, std::size_t n, const Plan& p, Counts& c, float* back) {
+// decode factors into back. Inlined into the per-instruction-set clones of block_piece.
+template <std::size_t K>
+[[gnu::always_inline]] inline void nvfp4_down(const float* __restrict x, float* __restrict t,
+                                              std::size_t n, const Plan& p, Counts& c,
+                                              float* __restrict back) {
   constexpr float kFltMax = std::numeric_limits<float>::max();
   const std::size_t k = p.k;
-  const std::size_t n_blocks = (n + k - 1) / k;
+  const std::size_t full = K ? n / K : 0, n_blocks = (n + k - 1) / k;
   // per block d = E4M3(RN(b * M)), all blocks' scales rounded at once
   float d[kMaxPiece / 16 + 1];
+  std::uint32_t amax[kMaxPiece / 16 + 1];
   for (std::size_t b = 0; b < n_blocks; ++b) {
     const std::size_t lo = b * k, len = std::min(k, n - lo);
-    std::uint32_t amax = 0;
-    for (std::size_t j = 0; j < len; ++j)
-      amax = std::max(amax, std::bit_cast<std::uint32_t>(x[lo + j]) & kAbs);
-    d[b] = amax >= kInfBits ? std::numeric_limits<float>::quiet_NaN()
-                            : std::bit_cast<float>(amax) * p.mult;
+    amax[b] = b < full ? amax_bits<K>(x + lo, len) : amax_bits<0>(x + lo, len);
+    d[b] = amax[b] >= kInfBits ? std::numeric_limits<float>::quiet_NaN()
+                               : std::bit_cast<float>(amax[b]) * p.mult;
   }
   // clamped: a scale that saturated at 448 (its rounding exceeded 448; NaN is not counted)
   detail::ChunkCounts sc;
@@ -381,14 +388,15 @@ void nvfp4_down(const float* x, float* t, std::size_t n, const Plan& p, Counts& 
       back[b] = d[b];
       continue;
     }
-    bool nonzero = false;
-    for (std::size_t j = 0; j < len; ++j) nonzero |= x[lo + j] != 0.0f;
     // clamped: a nonzero block whose scale fell below E4M3's normal range (2^-6)
-    c.clamped += nonzero && d[b] < 0x1p-6f;
+    c.clamped += amax[b] != 0 && d[b] < 0x1p-6f;
     // encode e = min(RN(1 / RN(d * D)), FLT_MAX); a zero scale (every result of the block
     // is then a zero) scales by 0 instead of FLT_MAX, which gives the same results
     const float e = d[b] == 0.0f ? 0.0f : std::min(1.0f / (d[b] * p.dec), kFltMax);
-    for (std::size_t j = 0; j < len; ++j) t[lo + j] = x[lo + j] * e;
+    if (b < full)
+      scale_into<K>(x + lo, t + lo, len, e);
+    else
+      scale_into<0>(x + lo, t + lo, len, e);
     const float da = d[b] * p.amax;
     back[b] = da * p.back;  // decode f = RN(RN(d * A) * F)
   }
@@ -410,7 +418,7 @@ template <std::size_t K, bool kCount>
     if (full < n_blocks)
       back[full] = mx_block_down<0>(x + full * k, t + full * k, n - full * k, p.emax, c);
   } else {
-    nvfp4_down(x, t, n, p, c, back);
+    nvfp4_down<K>(x, t, n, p, c, back);
   }
   detail::ChunkCounts cc;
   round_elements(t, n, counter, p.elem, kCount ? &cc : nullptr);
@@ -437,6 +445,16 @@ template <bool kCount>
 }  // namespace
 
 namespace detail {
+// Largest finite magnitude (as a bit pattern) of x[0..n): NVFP4's tensor amax.
+PRECSWEEP_BLOCK_CLONES std::uint32_t finite_amax_bits(const float* x, std::size_t n) {
+  std::uint32_t m = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint32_t a = std::bit_cast<std::uint32_t>(x[i]) & kAbs;
+    m = std::max(m, a < kInfBits ? a : 0u);
+  }
+  return m;
+}
+
 // The two entry points of the block passes, one clone per instruction set each.
 PRECSWEEP_BLOCK_CLONES void block_piece_counted(float* x, std::size_t n, std::uint64_t counter,
                                                 const Plan& p, Counts& c, float* t, float* back) {
@@ -511,7 +529,7 @@ void quantize_blocks(std::span<float> x, const Format& fmt, Rounding mode, Stoch
     std::uint32_t amax = 0;
 #pragma omp parallel for schedule(static) reduction(max : amax) if (parallel)
     for (std::size_t i = 0; i < n_pieces; ++i)
-      amax = std::max(amax, finite_amax_bits(data + i * per, std::min(per, n - i * per)));
+      amax = std::max(amax, detail::finite_amax_bits(data + i * per, std::min(per, n - i * per)));
     set_tensor_scale(p, std::bit_cast<float>(amax));
   }
   const Counts c = for_each_item(n_pieces, parallel, [&](std::size_t i, Counts& ci) {
@@ -550,7 +568,7 @@ void quantize_matrix(float* a, std::size_t rows, std::size_t cols, std::size_t l
     std::uint32_t amax = 0;
 #pragma omp parallel for schedule(static) reduction(max : amax) if (parallel)
     for (std::size_t r = 0; r < rows; ++r)
-      amax = std::max(amax, finite_amax_bits(a + r * ld, cols));
+      amax = std::max(amax, detail::finite_amax_bits(a + r * ld, cols));
     set_tensor_scale(p, std::bit_cast<float>(amax));
   }
   Counts c;
