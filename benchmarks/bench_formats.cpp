@@ -2,7 +2,9 @@
 // 1 MiB and 64 MiB arrays, next to a copy of the same array (memcpy, split over the same
 // OpenMP threads as quantize above its parallel threshold), which is the memory-bound ceiling.
 // fp16 exercises the per-element drop count (target subnormal range); bf16 the constant-mask
-// path of e = 8 formats. Run with OMP_NUM_THREADS=1 and =2; results: docs/performance.md.
+// path of e = 8 formats; mxfp8-e4m3, mxfp4 and nvfp4 the block formats (scale per block of 32
+// or 16, element rounding, scale back). Run with OMP_NUM_THREADS=1 and =2; results:
+// docs/performance.md.
 // Deliberately leaves out: correctness (tests/test_formats.cpp).
 #include <benchmark/benchmark.h>
 #include <omp.h>
@@ -89,6 +91,17 @@ BENCHMARK_CAPTURE(BM_quantize, bf16_toward_zero, "bf16", Rounding::toward_zero, 
 BENCHMARK_CAPTURE(BM_quantize, bf16_nearest_even, "bf16", Rounding::nearest_even, false)
     ->Apply(sizes);
 BENCHMARK_CAPTURE(BM_quantize, bf16_stochastic, "bf16", Rounding::stochastic, false)->Apply(sizes);
+BENCHMARK_CAPTURE(BM_quantize, mxfp8_e4m3_nearest_even, "mxfp8-e4m3", Rounding::nearest_even, false)
+    ->Apply(sizes);
+BENCHMARK_CAPTURE(BM_quantize, mxfp8_e4m3_stochastic, "mxfp8-e4m3", Rounding::stochastic, false)
+    ->Apply(sizes);
+BENCHMARK_CAPTURE(BM_quantize, mxfp8_e4m3_nearest_even_stats, "mxfp8-e4m3",
+                  Rounding::nearest_even, true)
+    ->Apply(sizes);
+BENCHMARK_CAPTURE(BM_quantize, mxfp4_nearest_even, "mxfp4", Rounding::nearest_even, false)
+    ->Apply(sizes);
+BENCHMARK_CAPTURE(BM_quantize, nvfp4_nearest_even, "nvfp4", Rounding::nearest_even, false)
+    ->Apply(sizes);
 
 }  // namespace
 

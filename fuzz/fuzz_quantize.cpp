@@ -17,8 +17,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   using namespace precsweep;
   static const bool quiet = std::freopen("/dev/null", "w", stdout) != nullptr;
   (void)quiet;
-  static const char* const formats[] = {"E5M2", "fp8-e4m3", "bf16", "fp32", "Q8.8", "E2M0", "E8M23",
-                                        "fp16"};
+  static const char* const formats[] = {"E5M2", "fp8-e4m3", "bf16",       "fp32",  "Q8.8",
+                                        "E2M0", "E8M23",    "fp16",       "nvfp4", "mxfp8-e4m3",
+                                        "mx:int4:3"};
   static const char* const roundings[] = {"nearest_even", "toward_zero", "up", "down", "stochastic"};
   const char* fmt = formats[size > 1 ? data[1] % std::size(formats) : 0];
   const char* rnd = roundings[size > 0 ? data[0] % std::size(roundings) : 0];

@@ -10,9 +10,11 @@
 #include <cctype>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
+#include "formats_blocks.hpp"
 #include "formats_kernel.hpp"
 #include "precsweep/error.hpp"
 #include "precsweep/rng.hpp"
@@ -27,7 +29,8 @@ constexpr const char* kAcceptedFormats =
     "(including the sign), f >= 0 fraction bits and i+f <= 25 (e.g. Q8.8); each optionally "
     "followed by an encoding \",ieee\", \",fn\", \",finite\" or \",fnuz\" (floating only; "
     "non-ieee needs e <= 7 and m >= 1), \",no-subnormals\" (floating only) and/or "
-    "\",saturate\"";
+    "\",saturate\"; block formats mx:<element>:<k> (element a float format above or int<w>, "
+    "k = 1..4096), mxfp8-e4m3, mxfp8-e5m2, mxfp6-e3m2, mxfp6-e2m3, mxfp4, mxint8, nvfp4";
 
 // The named float formats besides E<e>M<m>: name, widths, encoding. A format that equals one of
 // these (options aside) prints under this name, except the ieee ones, which print as E<e>M<m>.
@@ -131,6 +134,14 @@ void Format::check() const {
     throw std::invalid_argument("malformed Format: " + why +
                                 " (build formats with Format::floating / Format::fixed)");
   };
+  if (symmetric && (kind != Kind::fixed || int_bits != 2 || frac_bits > 22))
+    bad("symmetric (int<w>) needs fixed point with int_bits 2 and frac_bits <= 22");
+  if (scaling == Scaling::none) {
+    if (block_size != 0) bad("block_size set on a scalar format");
+  } else {
+    const std::string why = detail::block_format_problem(*this);
+    if (!why.empty()) bad(why);
+  }
   if (kind == Kind::floating) {
     if (exp_bits < 2 || exp_bits > 8) bad("exp_bits " + std::to_string(exp_bits) + " not in 2..8");
     if (man_bits < 0 || man_bits > 23) bad("man_bits " + std::to_string(man_bits) + " not in 0..23");
@@ -154,12 +165,27 @@ void Format::check() const {
 
 bool Format::is_identity() const {
   return kind == Kind::floating && exp_bits == 8 && man_bits == 23 && subnormals &&
-         encoding == Encoding::ieee;
+         encoding == Encoding::ieee && scaling == Scaling::none;
+}
+
+Format Format::element() const {
+  Format e = *this;
+  e.scaling = Scaling::none;
+  e.block_size = 0;
+  return e;
+}
+
+int Format::element_emax() const {
+  // int<w>: the largest value 2 - 2^-(w-2) has exponent 0 (the INT8 emax 0).
+  return kind == Kind::fixed && symmetric ? 0 : emax();
 }
 
 std::string Format::name() const {
+  if (scaling != Scaling::none) return detail::block_format_name(*this);
   // Built by appending: GCC 12 warns falsely (-Wrestrict) on "literal" + std::string&&.
   std::string out;
+  if (kind == Kind::fixed && symmetric) return out.append("int").append(
+      std::to_string(int_bits + frac_bits));
   if (kind == Kind::fixed) {
     out.append("Q").append(std::to_string(int_bits)).append(".");
     out.append(std::to_string(frac_bits));
@@ -220,6 +246,8 @@ double Format::min_subnormal() const {
 
 Format parse_format(std::string_view text) {
   const std::string s = lower_trimmed(text);
+  // mx:<element>:<k> and the block presets (formats_blocks.cpp)
+  if (std::optional<Format> block = detail::parse_block_format(s, text)) return *block;
   std::vector<std::string> parts;
   for (std::size_t start = 0;;) {
     const std::size_t comma = s.find(',', start);
@@ -282,6 +310,16 @@ Format parse_format(std::string_view text) {
   return f;
 }
 
+const std::vector<std::string>& named_formats() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const Preset& p : kPresets) out.emplace_back(p.name);
+    for (const std::string& b : detail::block_preset_names()) out.push_back(b);
+    return out;
+  }();
+  return names;
+}
+
 Rounding parse_rounding(std::string_view text) {
   const std::string s = lower_trimmed(text);
   if (s == "toward_zero" || s == "truncate") return Rounding::toward_zero;
@@ -339,7 +377,8 @@ KernelParams make_kernel_params(const Format& fmt, Rounding mode, const Stochast
     p.base_drop = 24 - w;
     p.emin_biased = fmt.int_bits - 1 + 127;
     p.max_pos = bits_of(fmt.max_finite());
-    p.max_neg = bits_of(std::ldexp(1.0, fmt.int_bits - 1));
+    // int<w> (symmetric): -2^(i-1) is not a value, the range ends at -max
+    p.max_neg = fmt.symmetric ? p.max_pos : bits_of(std::ldexp(1.0, fmt.int_bits - 1));
     p.overflow_pos = p.inf_pos = p.max_pos;
     p.overflow_neg = p.inf_neg = p.max_neg;
     p.min_sub = bits_of(std::ldexp(1.0, -fmt.frac_bits));
@@ -457,6 +496,10 @@ void quantize(std::span<float> x, const Format& fmt, Rounding mode, StochasticKe
               QuantizeStats* stats) {
   fmt.check();
   if (stats) *stats = {};
+  if (fmt.is_block()) {
+    detail::quantize_blocks(x, fmt, mode, key, stats);
+    return;
+  }
   if (x.empty() || fmt.is_identity()) return;
   const detail::KernelParams p = detail::make_kernel_params(fmt, mode, key);
   float* data = x.data();  // shape [n], rounded in place
@@ -475,6 +518,7 @@ std::uint64_t subtract_round(std::span<float> x, std::span<const float> step, fl
   if (step.size() != x.size()) throw std::invalid_argument("subtract_round: sizes differ");
   fmt.check();
   if (stats) *stats = {};
+  if (fmt.is_block()) return detail::subtract_round_blocks(x, step, scale, fmt, mode, key, stats);
   float* w = x.data();  // shape [n], updated in place
   const float* g = step.data();  // shape [n]
   Totals t;

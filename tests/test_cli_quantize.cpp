@@ -122,3 +122,81 @@ TEST(CliQuantize, BadFormatOrModeExits2) {
 }
 
 }  // namespace
+
+namespace {
+
+// Block formats end to end: the tokens form one tensor, blocks are consecutive runs of k tokens
+// (the last may be shorter), nvfp4's tensor scale is over all tokens (docs/formats.md).
+TEST(CliQuantize, BlockFormatsBlockConsecutiveTokens) {
+  // the vector: a block whose max is 960 turns 957 into 896
+  std::string block;
+  for (int i = 0; i < 30; ++i) block += "1 ";
+  const CmdRun r = quantize_cmd("--format mxfp8-e4m3 --rounding nearest_even",
+                                "960 957 " + block + "\n0.3 -0.2");
+  EXPECT_EQ(r.code, 0) << r.err;
+  std::string want = "0x1.cp+9\n0x1.cp+9\n";
+  for (int i = 0; i < 30; ++i) want += "0x1p+0\n";
+  // the last block (2 tokens): amax 0.3 -> s = -2 - 8 = -10; 0.3 * 2^10 = 307.2 -> 320 (spacing
+  // 32 above 256) -> 0.3125; -0.2 * 2^10 = -204.8 -> -208 -> -0.203125
+  want += "0x1.4p-2\n-0x1.ap-3\n";
+  EXPECT_EQ(r.out, want);
+  // blocks of 2: inf makes its block NaN and no other; [3, 0.25] has X = 2^(1-2): 6 and 0.5
+  EXPECT_EQ(quantize_cmd("--format mx:fp4-e2m1:2 --rounding nearest", "6 5 inf 1 3 0.25").out,
+            "0x1.8p+2\n0x1p+2\nnan\nnan\n0x1.8p+1\n0x1p-2\n");
+  // nvfp4: with A = 6 the recipe reduces to plain E2M1 (docs/formats.md's example)
+  EXPECT_EQ(quantize_cmd("--format nvfp4 --rounding nearest", "6 5 -2.9 0.2 1.24").out,
+            "0x1.8p+2\n0x1p+2\n-0x1.8p+1\n0x0p+0\n0x1p+0\n");
+  // mxint8: -1.9999 saturates to -127/64 (the range is symmetric)
+  EXPECT_EQ(quantize_cmd("--format mxint8 --rounding nearest", "-1.9999 0.5078125").out,
+            "-0x1.fcp+0\n0x1p-1\n");
+  // stochastic: a neighbour, reproducible by seed
+  const CmdRun s1 = quantize_cmd("--format mxfp4 --rounding stochastic --seed 3", "6 2.5 2.5 2.5");
+  const CmdRun s2 = quantize_cmd("--format mxfp4 --rounding stochastic --seed 3", "6 2.5 2.5 2.5");
+  EXPECT_EQ(s1.out, s2.out);
+  EXPECT_EQ(s1.code, 0);
+}
+
+TEST(CliQuantize, BadBlockFormatExits2WithOneLine) {
+  for (const char* spec : {"mx:fp16:32", "mx:fp8-e4m3:0", "mx:fp8-e4m3", "mxfp4,saturate",
+                           "mx:int30:32"}) {
+    const CmdRun r = quantize_cmd(std::string("--format ") + spec + " --rounding nearest", "1 2");
+    EXPECT_EQ(r.code, 2) << spec;
+    EXPECT_EQ(r.out, "") << spec;
+    EXPECT_NE(r.err.find(spec), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("mx:<element>:<k>"), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+  const CmdRun sat = quantize_cmd("--format mxfp4 --rounding nearest --saturate", "1");
+  EXPECT_EQ(sat.code, 2);
+  EXPECT_EQ(sat.out, "");
+  EXPECT_NE(sat.err.find("mx:fp8-e4m3,no-subnormals:32"), std::string::npos) << sat.err;
+}
+
+// `precsweep formats`: known numbers, and the same table as docs/formats.md (between the
+// markers "<!-- precsweep formats -->" and "<!-- end precsweep formats -->").
+TEST(CliFormats, TableHasKnownNumbersAndEqualsTheDocs) {
+  const CmdRun r = precsweep::test::run_precsweep("formats");
+  EXPECT_EQ(r.code, 0) << r.err;
+  for (const char* row : {
+           "| fp16 | E5M10 | ieee | 15 | 15 | 65504 | 2^-14 | 2^-24 | 2^-10 | - | - |",
+           "| fp8-e4m3 | fp8-e4m3 | fn | 7 | 8 | 448 | 2^-6 | 2^-9 | 2^-3 | - | - |",
+           "| fp8-e5m2fnuz | fp8-e5m2fnuz | fnuz | 16 | 15 | 57344 | 2^-15 | 2^-17 | 2^-2 | - | - |",
+           "| fp4-e2m1 | fp4-e2m1 | finite | 1 | 2 | 6 | 2^0 | 2^-1 | 2^-1 | - | - |",
+           "| fp32 | E8M23 | ieee | 127 | 127 | 3.4028235e+38 | 2^-126 | 2^-149 | 2^-23 | - | - |",
+           "| mxfp8-e4m3 | fp8-e4m3 | fn | 7 | 8 | 448 | 2^-6 | 2^-9 | 2^-3 | 32 | E8M0 (2^-127..2^127) |",
+           "| mxint8 | int8 | int (symmetric) | - | 0 | 1.984375 | 2^-6 | 2^-6 | 2^-6 | 32 | E8M0 (2^-127..2^127) |",
+           "| nvfp4 | fp4-e2m1 | finite | 1 | 2 | 6 | 2^0 | 2^-1 | 2^-1 | 16 | E4M3 (fp8-e4m3) x fp32 tensor scale |"})
+    EXPECT_NE(r.out.find(std::string(row) + "\n"), std::string::npos) << row << "\n" << r.out;
+  std::ifstream in(std::string(PRECSWEEP_SOURCE_DIR) + "/docs/formats.md");
+  std::stringstream doc;
+  doc << in.rdbuf();
+  const std::string text = doc.str();
+  const std::string begin = "<!-- precsweep formats -->\n", end = "<!-- end precsweep formats -->";
+  const std::size_t b = text.find(begin), e = text.find(end);
+  ASSERT_NE(b, std::string::npos);
+  ASSERT_NE(e, std::string::npos);
+  EXPECT_EQ(text.substr(b + begin.size(), e - b - begin.size()), r.out)
+      << "docs/formats.md's table differs from `precsweep formats`: paste the command's output";
+}
+
+}  // namespace

@@ -39,5 +39,6 @@ Command add_list(CLI::App& root);
 Command add_status(CLI::App& root);
 Command add_report(CLI::App& root);
 Command add_errorscale(CLI::App& root);
+Command add_formats(CLI::App& root);
 
 }  // namespace precsweep::cli

@@ -4,7 +4,9 @@
 // docs/formats.md.
 // All of standard input is read and checked before anything is printed: a token that is not a
 // number stops the command with an error naming it and its position, and nothing is printed.
-// Token k (counting from 0) is element k of one array, i.e. stochastic counter k for the seed.
+// Token k (counting from 0) is element k of one array, i.e. stochastic counter k for the seed;
+// for a block format the tokens form one tensor: blocks are consecutive runs of k tokens (the
+// last may be shorter) and nvfp4's tensor scale is taken over all of them.
 // Deliberately leaves out: other output notations (decimal), reading from files.
 #include <cerrno>
 #include <cmath>
@@ -58,11 +60,22 @@ std::string format_hex(float v) {
   return buf;
 }
 
-int run_quantize(const QuantizeOptions& o) {
+// --format with --no-subnormals / --saturate appended; a block format takes them on its
+// element (mx:<element,options>:<k>), so there they are refused with that hint.
+Format with_options(const QuantizeOptions& o) {
+  const Format base = parse_format(o.format);
+  if (base.is_block() && (o.no_subnormals || o.saturate))
+    throw InputError("quantize: --no-subnormals and --saturate do not apply to the block format "
+                     "\"" + o.format + "\" (its elements always saturate; give element options "
+                     "inside it, e.g. mx:fp8-e4m3,no-subnormals:32)");
   std::string spec = o.format;
   if (o.no_subnormals) spec += ",no-subnormals";
   if (o.saturate) spec += ",saturate";
-  const Format fmt = parse_format(spec);
+  return parse_format(spec);
+}
+
+int run_quantize(const QuantizeOptions& o) {
+  const Format fmt = with_options(o);
   const Rounding mode = parse_rounding(o.rounding);
 
   // Tokenise all of stdin, remembering line and column (1-based) for error messages.
@@ -121,7 +134,10 @@ Command add_quantize(CLI::App& root) {
   app->add_option("--format", opts->format,
                   "E<e>M<m>[,ieee|,fn|,finite|,fnuz], fp32, tf32, fp16, bf16, fp8-e5m2, "
                   "fp8-e4m3, fp8-e4m3fnuz, fp8-e5m2fnuz, fp8-e3m4, fp6-e2m3, fp6-e3m2, "
-                  "fp4-e2m1 or Q<i>.<f> (docs/formats.md)")
+                  "fp4-e2m1, Q<i>.<f>, or a block format: mx:<element>:<k>, mxfp8-e4m3, "
+                  "mxfp8-e5m2, mxfp6-e3m2, mxfp6-e2m3, mxfp4, mxint8, nvfp4 (blocks are "
+                  "consecutive runs of k tokens; docs/formats.md; `precsweep formats` lists "
+                  "them)")
       ->required();
   app->add_option("--rounding", opts->rounding,
                   "toward_zero (truncate), nearest_even (nearest), up, down, stochastic")
