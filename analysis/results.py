@@ -32,6 +32,13 @@ OLD_LAYOUT_EPOCH_METRICS = ["test_accuracy", "train_loss", "train_accuracy",
                             "lost_update_fraction", "zero_fraction", "overflow", "underflow",
                             "epoch_seconds"]
 
+# Precision recipes (docs/training.md): the tensor roles, and the /points columns a file
+# written before recipes lacks, read as what those runs did: no recipe, no override, the
+# shorthand's roles (round_<role>) and no loss scaling.
+ROLES = ["weights", "activations", "errors", "weight_grads", "updates", "momentum", "master"]
+_SHORTHAND_SITES = {"weights": "weights", "activations": "activations", "gradients": "errors",
+                    "updates": "updates"}
+
 # Named formats -> (exponent bits, mantissa bits). Same table as formats.hpp / docs/formats.md.
 NAMED_FORMATS = {"fp32": (8, 23), "tf32": (8, 10), "bf16": (8, 7), "fp16": (5, 10),
                  "fp8-e5m2": (5, 2), "fp8-e4m3": (4, 3)}
@@ -168,7 +175,32 @@ def _points_frame(f):
     for col in ("is_baseline", "master_weights"):
         if col in df:
             df[col] = df[col].astype(bool)
+    if "recipe" not in df and "format" in df:
+        _add_shorthand_roles(df)
     return df
+
+
+def _add_shorthand_roles(df):
+    """A file from before precision recipes: recipe `none`, empty overrides, and round_<role>
+    from format/rounding/apply_to as the trainer resolves the shorthand; no loss scaling."""
+    n = len(df)
+    df["recipe"] = "none"
+    for role in ROLES:
+        for part in ("format", "rounding", "scale"):
+            df[f"{role}_{part}"] = ""
+    df["loss_scale"] = ""
+    rounds = {role: [""] * n for role in ROLES}
+    apply = df["apply_to"] if "apply_to" in df else ["weights"] * n
+    mode = df["rounding"] if "rounding" in df else ["toward_zero"] * n
+    for i, (fmt, items, rnd) in enumerate(zip(df["format"], apply, mode)):
+        if fmt in ("E8M23", "fp32"):
+            continue
+        for item in str(items).split(","):
+            if item in _SHORTHAND_SITES:
+                rounds[_SHORTHAND_SITES[item]][i] = f"{fmt}:{rnd}"
+    for role in ROLES:
+        df[f"round_{role}"] = rounds[role]
+    df["loss_scaling"] = "none"
 
 
 def load(path):
