@@ -49,24 +49,43 @@ struct RefRoles {
   double loss_scale = 1.0;
 };
 
-// x rounded like role r (nearest_even tests only: no stream needed), or x itself.
-double q(const Precision& p, Role r, double x) {
+// The documented stream of each role (docs/training.md, "Random streams"): top byte.
+std::uint64_t stream_id(Role r) {
+  switch (r) {
+    case Role::weights: return 3ull << 56;
+    case Role::activations: return 4ull << 56;
+    case Role::errors: return 5ull << 56;
+    case Role::updates: return 6ull << 56;
+    case Role::weight_grads: return 8ull << 56;
+    case Role::momentum: return 9ull << 56;
+    case Role::master: return 10ull << 56;
+  }
+  return 0;
+}
+
+// x rounded like role r, stochastic bits from stream (role | counter) at element `index`
+// (quantize_one is the array kernel at index 0, so the index goes into the key's offset), or x.
+double q(const Precision& p, Role r, double x, std::uint64_t seed = 0, std::uint64_t counter = 0,
+         std::uint64_t index = 0) {
   const RoleRounding& rr = p[r];
-  return rr.on ? quantize_one(static_cast<float>(x), rr.format, rr.mode) : x;
+  return rr.on ? quantize_one(static_cast<float>(x), rr.format, rr.mode,
+                              {seed, stream_id(r) | counter, index})
+               : x;
 }
 
 // One SGD step of the reference MLP (double loops) with each role's rounding inserted where
 // docs/training.md says: init, forward, backward, gradients, momentum, step, master, weights.
-std::vector<double> reference_step(const TrainConfig& c, const RefRoles& roles) {
+std::vector<double> reference_step(const TrainConfig& c, const RefRoles& roles,
+                                   const DatasetPair& d = one_batch()) {
   const Precision& p = roles.p;
-  const DatasetPair& d = one_batch();
+  const std::uint64_t seed = c.seed;
   const MlpLayout layout({kDim, c.hidden[0], kClasses});
   std::vector<float> init(layout.count);
   init_params(layout, c.activation, c.seed, init);
   std::vector<double> master(init.begin(), init.end()), w(layout.count);
   if (p.master)
-    for (double& m : master) m = q(p, Role::master, m);
-  for (std::size_t i = 0; i < w.size(); ++i) w[i] = q(p, Role::weights, master[i]);
+    for (std::size_t i = 0; i < master.size(); ++i) master[i] = q(p, Role::master, master[i], seed, 0, i);
+  for (std::size_t i = 0; i < w.size(); ++i) w[i] = q(p, Role::weights, master[i], seed, 0, i);
   if (!p.master) master = w;
 
   std::vector<float> X(static_cast<std::size_t>(kB) * kDim);
@@ -86,7 +105,8 @@ std::vector<double> reference_step(const TrainConfig& c, const RefRoles& roles) 
           z += A[static_cast<std::size_t>(r) * in + k] *
                w[layout.w_offset[static_cast<std::size_t>(l)] + static_cast<std::size_t>(j) * in + k];
         if (l + 1 < L) z = std::tanh(z);
-        Z[static_cast<std::size_t>(r) * out + j] = q(p, Role::activations, z);
+        const std::size_t at = static_cast<std::size_t>(r) * out + j;
+        Z[at] = q(p, Role::activations, z, seed, static_cast<std::uint64_t>(l), at);
       }
     A = Z;
   }
@@ -105,7 +125,8 @@ std::vector<double> reference_step(const TrainConfig& c, const RefRoles& roles) 
   std::vector<double> g(layout.count, 0.0);
   for (int l = L - 1; l >= 0; --l) {
     const int in = layout.in(l), out = layout.out(l);
-    for (double& v : D) v = q(p, Role::errors, v);
+    for (std::size_t at = 0; at < D.size(); ++at)
+      D[at] = q(p, Role::errors, D[at], seed, static_cast<std::uint64_t>(l), at);
     const std::vector<double>& Aprev =
         l == 0 ? std::vector<double>(X.begin(), X.end()) : outs[static_cast<std::size_t>(l) - 1];
     const std::size_t wo = layout.w_offset[static_cast<std::size_t>(l)];
@@ -132,14 +153,14 @@ std::vector<double> reference_step(const TrainConfig& c, const RefRoles& roles) 
   }
   // Optimizer: v = q_mom(g) (v starts at 0), step = q_upd(lr v), master / working weights.
   for (std::size_t i = 0; i < g.size(); ++i) {
-    const double grad = q(p, Role::weight_grads, g[i]) / roles.loss_scale;
-    const double v = q(p, Role::momentum, static_cast<float>(grad));
-    const double step = q(p, Role::updates, c.lr * v);
+    const double grad = q(p, Role::weight_grads, g[i], seed, 0, i) / roles.loss_scale;
+    const double v = q(p, Role::momentum, static_cast<float>(grad), seed, 0, i);
+    const double step = q(p, Role::updates, static_cast<float>(c.lr) * v, seed, 0, i);
     if (p.master) {
-      master[i] = q(p, Role::master, master[i] - step);
-      w[i] = q(p, Role::weights, master[i]);
+      master[i] = q(p, Role::master, master[i] - step, seed, 1, i);
+      w[i] = q(p, Role::weights, master[i], seed, 1, i);
     } else {
-      w[i] = q(p, Role::weights, w[i] - step);
+      w[i] = q(p, Role::weights, w[i] - step, seed, 1, i);
     }
   }
   return w;
@@ -178,6 +199,31 @@ TEST(PrecisionRoles, EachRoleAgainstTheReference) {
     EXPECT_LT(max_diff(r.params, ref), 2e-6) << to_string(role);
     EXPECT_GT(max_diff(r.params, ref_plain), 1e-4) << to_string(role) << ": rounding has no effect";
   }
+}
+
+// Every role stochastic at once (master weights on), on a batch of one sample repeated (so the
+// trainer's shuffle does not matter): the reference draws each role's bits from the stream
+// docs/training.md documents (role id << 56 | step/layer, element index as counter). This pins
+// the stream table: weights, activations, errors and updates keep the ids the shorthand had,
+// so old results stay bit for bit; a role using another role's stream fails here.
+TEST(PrecisionRoles, StochasticStreamsAreTheDocumentedOnes) {
+  DatasetPair d = make_synthetic(kB, 16, kDim, kClasses, 7);
+  for (int r = 1; r < kB; ++r)
+    for (int k = 0; k < kDim; ++k)
+      d.train.pixels[static_cast<std::size_t>(r) * kDim + k] = d.train.pixels[static_cast<std::size_t>(k)];
+  for (int r = 1; r < kB; ++r) d.train.y[static_cast<std::size_t>(r)] = d.train.y[0];
+  TrainConfig c = tiny();
+  c.master_weights = true;
+  for (Role role : kAllRoles) {
+    c.roles[static_cast<std::size_t>(role)].format = parse_format(role == Role::master ? "E8M6" : "E8M3");
+    c.roles[static_cast<std::size_t>(role)].mode = Rounding::stochastic;
+  }
+  const RunResult r = train(c, d);
+  const RefRoles with{resolve_precision(c), 1.0};
+  EXPECT_LT(max_diff(r.params, reference_step(c, with, d)), 2e-6);
+  TrainConfig other = c;
+  other.seed = c.seed + 1;  // the same rounding from other streams differs clearly
+  EXPECT_GT(max_diff(r.params, reference_step(other, with, d)), 1e-4);
 }
 
 // A constant loss scale of 64 with errors in E3M2 (smallest subnormal 1/16, max 14): the
