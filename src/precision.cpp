@@ -82,6 +82,26 @@ std::string to_string(const LossScaling& s) {
   return "?";
 }
 
+LossScaler::LossScaler(const LossScaling& rule) : rule_(rule) {
+  scale_ = rule.kind == LossScaling::constant  ? rule.value
+           : rule.kind == LossScaling::dynamic ? kDynamicInitialScale
+                                               : 1.0;
+}
+
+bool LossScaler::step_ok(bool finite) {
+  if (rule_.kind != LossScaling::dynamic) return true;
+  if (!finite) {
+    scale_ *= 0.5;
+    clean_steps_ = 0;
+    return false;
+  }
+  if (++clean_steps_ == kDynamicGrowthInterval) {
+    scale_ *= 2.0;
+    clean_steps_ = 0;
+  }
+  return true;
+}
+
 // ---- recipes -------------------------------------------------------------------------------
 namespace {
 

@@ -275,35 +275,6 @@ void check_memory(const TrainConfig& config, int input_dim, int classes) {
 // ---- the run -------------------------------------------------------------------------------
 namespace {
 
-// Loss scaling's state (docs/training.md, "Loss scaling"): the scale, and for dynamic scaling
-// the clean steps since it last changed.
-struct LossScaler {
-  LossScaling rule;
-  double scale = 1.0;
-  int clean_steps = 0;
-
-  explicit LossScaler(const LossScaling& r) : rule(r) {
-    scale = r.kind == LossScaling::constant ? r.value
-            : r.kind == LossScaling::dynamic ? kDynamicInitialScale : 1.0;
-  }
-  bool on() const { return rule.kind != LossScaling::none; }
-  // After the gradients of a step were unscaled: false = skip the step (dynamic scaling saw an
-  // inf/NaN; the scale is halved). Clean steps double the scale every kDynamicGrowthInterval.
-  bool step_ok(bool finite) {
-    if (rule.kind != LossScaling::dynamic) return true;
-    if (!finite) {
-      scale *= 0.5;
-      clean_steps = 0;
-      return false;
-    }
-    if (++clean_steps == kDynamicGrowthInterval) {
-      scale *= 2.0;
-      clean_steps = 0;
-    }
-    return true;
-  }
-};
-
 // What one epoch's batches add up.
 struct EpochTotals {
   double loss_sum = 0.0;  // sum over samples of -log p_y
@@ -482,7 +453,7 @@ class Run {
     m.overflow = last_.overflow;
     m.underflow = last_.underflow;
     m.skipped_steps = t.skipped;
-    m.loss_scale = loss_.scale;
+    m.loss_scale = loss_.scale();
     for (Role r : kAllRoles) {
       const RoleCounts& k = rounder_.counts(r);
       auto& e = m.roles[static_cast<std::size_t>(r)];
@@ -545,13 +516,13 @@ class Run {
 
   // The output delta D [B, classes] times the loss scale (before `errors` rounds it).
   void scale_loss(std::span<float> d) {
-    const auto s = static_cast<float>(loss_.scale);
+    const auto s = static_cast<float>(loss_.scale());
     for (float& v : d) v *= s;
   }
   // grads [P] divided by the loss scale (times 1/s: exact for the power-of-two dynamic scale);
   // whether every gradient is finite.
   bool unscale_gradients() {
-    const auto inv = static_cast<float>(1.0 / loss_.scale);
+    const auto inv = static_cast<float>(1.0 / loss_.scale());
     bool finite = true;
     for (float& g : net_.grads) {
       g *= inv;

@@ -502,3 +502,26 @@ TEST(PrecisionSpec, RolesAreAxes) {
     }
   }
 }
+
+// The recipes change no number with the thread count (per-tensor amax and loss-scale checks
+// are serial or order-free; every rounding draws by element index).
+TEST(PrecisionRecipes, ThreadCountDoesNotChangeAnyBit) {
+  const DatasetPair d = make_synthetic(600, 100, 64, 10, 9);
+  for (const char* recipe : {"fp16-mixed", "fp8-hybrid", "fp8-wang2018", "bf16-sr"}) {
+    TrainConfig c;
+    c.hidden = {300};  // above the kernels' threading thresholds
+    c.activation = Activation::relu;
+    c.momentum = 0.9;
+    c.batch = 100;
+    c.epochs = 2;
+    c.recipe = recipe;
+    c.save_weights = true;
+    const RunResult one = train(c, d);
+    c.threads = 2;
+    const RunResult two = train(c, d);
+    ASSERT_EQ(one.params.size(), two.params.size());
+    EXPECT_EQ(0, std::memcmp(one.params.data(), two.params.data(), one.params.size() * sizeof(float)))
+        << recipe;
+    EXPECT_EQ(one.epochs.back().roles, two.epochs.back().roles) << recipe;
+  }
+}

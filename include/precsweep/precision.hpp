@@ -56,6 +56,23 @@ std::string to_string(const LossScaling& s);
 constexpr double kDynamicInitialScale = 32768.0;  // 2^15
 constexpr int kDynamicGrowthInterval = 2000;
 
+// Loss scaling's state over a run (docs/training.md, "Loss scaling"): the scale S, and for
+// dynamic scaling the clean steps since it last changed.
+class LossScaler {
+ public:
+  explicit LossScaler(const LossScaling& rule);
+  bool on() const { return rule_.kind != LossScaling::none; }
+  double scale() const { return scale_; }
+  // After a step's gradients were unscaled (`finite`: all of them finite): false = skip the
+  // step (dynamic scaling: S halves). kDynamicGrowthInterval clean steps in a row double S.
+  bool step_ok(bool finite);
+
+ private:
+  LossScaling rule_;
+  double scale_ = 1.0;
+  int clean_steps_ = 0;
+};
+
 // What a role is rounded into; `on` false: the role is not rounded at all (no call).
 struct RoleRounding {
   bool on = false;
