@@ -1,9 +1,10 @@
 // One training run (train.hpp): SGD with momentum and weight decay over shuffled mini-batches,
-// the quantization policy (weights / activations / gradients / updates, every N batches or per
-// epoch, optional fp32 master weights), per-epoch instrumentation and the done/diverged rule.
-// The model, init, policy and status rules are written up in docs/training.md.
-// Deliberately leaves out: output files (the sweep engine and `train --out` write them),
-// checkpointing, and any optimizer but SGD.
+// the precision recipe (precision.hpp: each tensor role rounded where it arises, with its own
+// random stream; loss scaling; master weights), per-epoch instrumentation and the
+// done/diverged rule. The model, init, roles and status rules are written up in
+// docs/training.md.
+// Deliberately leaves out: output files (the sweep engine and `train --out` write them), what
+// a recipe contains (precision.cpp), checkpointing, and any optimizer but SGD.
 #include <omp.h>
 #include <sys/resource.h>
 #include <unistd.h>
