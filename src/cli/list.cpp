@@ -131,7 +131,15 @@ void print_text(const SweepSpec& spec, const Totals& t, long long show) {
   for (const Axis& a : spec.axes)
     std::printf("  %-15s %4zu  %s\n", a.name.c_str(), a.values.size(), joined(a.values).c_str());
   std::printf("fixed\n");
-  for (const Axis& a : spec.fixed) std::printf("  %-15s       %s\n", a.name.c_str(), a.values[0].c_str());
+  std::size_t unset = 0;  // role parts and loss_scale left to the recipe (empty): one line
+  for (const Axis& a : spec.fixed) {
+    if (a.values[0].empty()) {
+      ++unset;
+      continue;
+    }
+    std::printf("  %-15s       %s\n", a.name.c_str(), a.values[0].c_str());
+  }
+  if (unset > 0) std::printf("  (%zu more, empty: as the recipe says)\n", unset);
   std::printf("cost      %s training-sample passes (epochs x training samples, summed over points)\n",
               num(t.sample_passes).c_str());
   std::printf("          %s floating-point operations (6 per weight per training sample + 2 per "
