@@ -46,6 +46,13 @@ ENCODINGS = ("ieee", "fn", "finite", "fnuz")
 KINDS = ["float", "named", "fixed", "block", "unknown"]
 # The rounding mode of an fp32 baseline row: it rounds nothing, so it has no mode of its own.
 BASELINE_ROUNDING = "none"
+# Precision recipes (docs/training.md): the tensor roles, and the /points columns a file
+# written before recipes lacks, read as what those runs did: no recipe, no override, the
+# shorthand's roles (round_<role>) and no loss scaling.
+ROLES = ["weights", "activations", "errors", "weight_grads", "updates", "momentum", "master"]
+_SHORTHAND_SITES = {"weights": "weights", "activations": "activations", "gradients": "errors",
+                    "updates": "updates"}
+
 _FLOAT_RE = re.compile(r"^[Ee](\d+)[Mm](\d+)$")
 _FIXED_RE = re.compile(r"^[Qq](\d+)\.(\d+)$")
 
@@ -189,7 +196,32 @@ def _points_frame(f):
         # The engine stores the spec's rounding on the fp32 baselines too; they round nothing,
         # so the loader gives them their own value and no group-by mixes them in.
         df["rounding"] = df["rounding"].where(~df["is_baseline"], BASELINE_ROUNDING)
+    if "recipe" not in df and "format" in df:
+        _add_shorthand_roles(df)
     return df
+
+
+def _add_shorthand_roles(df):
+    """A file from before precision recipes: recipe `none`, empty overrides, and round_<role>
+    from format/rounding/apply_to as the trainer resolves the shorthand; no loss scaling."""
+    n = len(df)
+    df["recipe"] = "none"
+    for role in ROLES:
+        for part in ("format", "rounding", "scale"):
+            df[f"{role}_{part}"] = ""
+    df["loss_scale"] = ""
+    rounds = {role: [""] * n for role in ROLES}
+    apply = df["apply_to"] if "apply_to" in df else ["weights"] * n
+    mode = df["rounding"] if "rounding" in df else ["toward_zero"] * n
+    for i, (fmt, items, rnd) in enumerate(zip(df["format"], apply, mode)):
+        if fmt in ("E8M23", "fp32"):
+            continue
+        for item in str(items).split(","):
+            if item in _SHORTHAND_SITES:
+                rounds[_SHORTHAND_SITES[item]][i] = f"{fmt}:{rnd}"
+    for role in ROLES:
+        df[f"round_{role}"] = rounds[role]
+    df["loss_scaling"] = "none"
 
 
 def result_files(paths):

@@ -328,22 +328,28 @@ int Mlp::count_correct(int B, const std::uint8_t* y) const {
 
 namespace {
 // The update with the step scale * step[i] (formats.hpp: subtract_round does the subtraction,
-// the rounding and the lost-update count in one pass).
+// the rounding and the lost-update count in one pass). `r` may replace the weights' rounding
+// by its hook and give the master copy a format of its own.
 std::uint64_t update(std::span<float> working, std::span<float> master, std::span<const float> step,
-                     float scale, bool round, const Format& fmt, Rounding mode, StochasticKey key,
-                     QuantizeStats* stats) {
+                     float scale, bool round, const UpdateRounding& r, StochasticKey key,
+                     QuantizeStats* stats, QuantizeStats* master_stats = nullptr) {
   QuantizeStats qs;
   QuantizeStats* count = stats ? &qs : nullptr;  // counting overflow/underflow costs a little
+  const bool hook = round && r.weights_hook;
   std::uint64_t lost = 0;
   if (master.empty()) {
-    lost = subtract_round(working, step, scale, round ? fmt : Format{}, mode, key, count);
+    lost = subtract_round(working, step, scale, round && !hook ? r.format : Format{}, r.mode, key,
+                          count);
+    if (hook) r.weights_hook(working);
   } else {
-    // Mixed precision: the fp32 master receives the update (lost only to fp32 swamping), the
-    // working copy is re-rounded from it.
-    lost = subtract_round(master, step, scale, Format{}, mode);
+    // Mixed precision: the master receives the update (lost only to fp32 swamping, or to its
+    // own format's rounding), the working copy is re-rounded from it.
+    lost = subtract_round(master, step, scale, r.master_format, r.master_mode, r.master_key,
+                          r.master_format.is_identity() ? nullptr : master_stats);
     if (round) {
       std::copy(master.begin(), master.end(), working.begin());
-      quantize(working, fmt, mode, key, count);
+      if (hook) r.weights_hook(working);
+      else quantize(working, r.format, r.mode, key, count);
     }
   }
   if (stats) *stats += qs;
@@ -356,8 +362,19 @@ std::uint64_t apply_update(std::span<float> working, std::span<float> master,
                            Rounding mode, StochasticKey key, QuantizeStats* stats) {
   if (step.size() != working.size() || (!master.empty() && master.size() != working.size()))
     throw std::invalid_argument("apply_update: buffer sizes differ");
-  return update(working, master, step, 1.0f, round, fmt, mode, key, stats);  // 1 * s is exact
+  UpdateRounding r;
+  r.format = fmt;
+  r.mode = mode;
+  return update(working, master, step, 1.0f, round, r, key, stats);  // 1 * s is exact
 }
+
+namespace {
+// v <- mu v + (g + wd x), the momentum buffer alone (its rounding comes before d = v is used).
+void form_velocity(const float* g, float* v, const float* x, long n, float mu, float wd) {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+  for (long i = 0; i < n; ++i) v[i] = mu * v[i] + (g[i] + wd * x[i]);
+}
+}  // namespace
 
 UpdateCounts sgd_update(std::span<float> working, std::span<float> master, std::span<float> grads,
                         std::span<float> velocity, const SgdStep& sgd,
@@ -371,9 +388,15 @@ UpdateCounts sgd_update(std::span<float> working, std::span<float> master, std::
   const float* x = master.empty() ? working.data() : master.data();  // [n]
   const float mu = sgd.momentum, wd = sgd.weight_decay, lr = sgd.lr;
   UpdateCounts out;
+  const bool round_v = mu != 0.0f && static_cast<bool>(rounding.velocity_hook);
   if (rounding.step) {
     // The step lr * d formed in place, rounded into the format, applied with scale 1.
-    if (mu != 0.0f) {
+    if (round_v) {
+      form_velocity(g, v, x, n, mu, wd);
+      rounding.velocity_hook(velocity);
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+      for (long i = 0; i < n; ++i) g[i] = lr * v[i];
+    } else if (mu != 0.0f) {
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
       for (long i = 0; i < n; ++i) {
         v[i] = mu * v[i] + (g[i] + wd * x[i]);
@@ -383,21 +406,26 @@ UpdateCounts sgd_update(std::span<float> working, std::span<float> master, std::
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
       for (long i = 0; i < n; ++i) g[i] = lr * (g[i] + wd * x[i]);
     }
-    quantize(grads, rounding.format, rounding.mode, rounding.step_key, &out.step);
-    out.lost = update(working, master, grads, 1.0f, rounding.weights, rounding.format,
-                      rounding.mode, rounding.weights_key, &out.weights);
+    if (rounding.step_hook) rounding.step_hook(grads);
+    else quantize(grads, rounding.format, rounding.mode, rounding.step_key, &out.step);
+    out.lost = update(working, master, grads, 1.0f, rounding.weights, rounding,
+                      rounding.weights_key, &out.weights, &out.master);
     return out;
   }
   // d formed in place when it is not g itself; the scale lr is applied inside the update pass.
-  if (mu != 0.0f) {
+  if (round_v) {
+    form_velocity(g, v, x, n, mu, wd);
+    rounding.velocity_hook(velocity);
+    std::copy(v, v + n, g);
+  } else if (mu != 0.0f) {
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
     for (long i = 0; i < n; ++i) g[i] = v[i] = mu * v[i] + (g[i] + wd * x[i]);
   } else if (wd != 0.0f) {
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
     for (long i = 0; i < n; ++i) g[i] = g[i] + wd * x[i];
   }
-  out.lost = update(working, master, grads, lr, rounding.weights, rounding.format, rounding.mode,
-                    rounding.weights_key, &out.weights);
+  out.lost = update(working, master, grads, lr, rounding.weights, rounding, rounding.weights_key,
+                    &out.weights, &out.master);
   return out;
 }
 

@@ -11,6 +11,7 @@
 #include "precsweep/error.hpp"
 #include "precsweep/formats.hpp"
 #include "precsweep/mlp.hpp"
+#include "precsweep/precision.hpp"
 
 namespace precsweep {
 namespace {
@@ -206,6 +207,68 @@ void add_hyperparameters(std::vector<Param>& t) {
   t.push_back(int_param("epochs", "", "Epochs", &TrainConfig::epochs, 1, kMaxEpochs));
 }
 
+// An optional value of a role override: "" (unset: the recipe's) or a checked value.
+template <class T>
+Param role_part(Role role, const char* part, std::string help, Yaml yaml,
+                std::optional<T> RoleOverride::*field, T (*parse)(std::string_view),
+                std::string (*text)(const T&)) {
+  const auto i = static_cast<std::size_t>(role);
+  Param p = base(to_string(role) + "_" + part, "precision." + to_string(role), std::move(help),
+                 Column::text);
+  p.key = part;
+  p.flag = false;
+  p.yaml = yaml;
+  p.parse = [i, field, parse, text](const std::string& t) -> ParamValue {
+    if (t.empty()) return {"", [i, field](Point& pt) { (pt.config.roles[i].*field).reset(); }};
+    const T v = parse(t);
+    return {text(v), [i, field, v](Point& pt) { pt.config.roles[i].*field = v; }};
+  };
+  p.text = [i, field, text](const Point& pt) {
+    const auto& v = pt.config.roles[i].*field;
+    return v ? text(*v) : std::string();
+  };
+  return p;
+}
+
+std::string format_text(const Format& f) { return f.name(); }
+std::string rounding_text(const Rounding& r) { return to_string(r); }
+std::string scaling_text(const TensorScaling& s) { return to_string(s); }
+
+// recipe, then per role its format, rounding and scale, then loss_scale (grid order).
+void add_recipe_params(std::vector<Param>& t) {
+  t.push_back(text_param(
+      "recipe", "precision",
+      "Precision recipe: none (the format/rounding/apply_to shorthand), fp32, truncate, "
+      "fp16-mixed, bf16-mixed, bf16-sr, fp8-hybrid, fp8-hybrid-noscale, fp8-wang2018",
+      Yaml::scalar,
+      [](const std::string& s) -> ParamValue {
+        check_recipe(s);
+        return {s, [s](Point& p) { p.config.recipe = s; }};
+      },
+      [](const Point& p) { return p.config.recipe; }));
+  for (Role r : kAllRoles) {
+    const std::string n = to_string(r);
+    t.push_back(role_part<Format>(r, "format", "Format of role " + n + " (empty: the recipe's)",
+                                  Yaml::format, &RoleOverride::format, parse_format, format_text));
+    t.push_back(role_part<Rounding>(r, "rounding", "Rounding mode of role " + n, Yaml::scalar,
+                                    &RoleOverride::mode, parse_rounding, rounding_text));
+    t.push_back(role_part<TensorScaling>(r, "scale",
+                                         "Per-tensor scaling of role " + n +
+                                             ": none, current or delayed:N",
+                                         Yaml::scalar, &RoleOverride::scaling, parse_scaling,
+                                         scaling_text));
+  }
+  t.push_back(text_param(
+      "loss_scale", "precision", "Loss scaling: none, dynamic or a constant (empty: the recipe's)",
+      Yaml::scalar,
+      [](const std::string& s) -> ParamValue {
+        if (s.empty()) return {"", [](Point& p) { p.config.loss_scale.reset(); }};
+        const LossScaling l = parse_loss_scaling(s);
+        return {to_string(l), [l](Point& p) { p.config.loss_scale = l; }};
+      },
+      [](const Point& p) { return p.config.loss_scale ? to_string(*p.config.loss_scale) : ""; }));
+}
+
 // The rounding scheme (grid order): an fp32 baseline has their defaults.
 void add_precision_params(std::vector<Param>& t) {
   t.push_back(text_param(
@@ -233,6 +296,7 @@ void add_precision_params(std::vector<Param>& t) {
       [](const Point& p) { return apply_to_string(p.config.apply_to); }));
   t.push_back(every_param());
   t.push_back(master_weights_param());
+  add_recipe_params(t);
 }
 
 Metric epoch_metric(std::string name, std::string help, double EpochMetrics::*field) {
@@ -243,6 +307,23 @@ Metric epoch_metric(std::string name, std::string help, double EpochMetrics::*fi
 Metric count_metric(std::string name, std::string help, std::uint64_t EpochMetrics::*field) {
   return {std::move(name), std::move(help),
           [field](const EpochMetrics& m) { return static_cast<double>(m.*field); }, {}};
+}
+
+// Per role per epoch: overflow and flush-to-zero fractions, per-tensor scaling.
+void add_role_metrics(std::vector<Metric>& t, Role r) {
+  const std::string n = to_string(r);
+  const auto i = static_cast<std::size_t>(r);
+  auto field = [i](double EpochMetrics::RoleEpoch::*f) {
+    return [i, f](const EpochMetrics& m) { return m.roles[i].*f; };
+  };
+  t.push_back({n + "_overflow_fraction", "values of role " + n + " that overflowed",
+               field(&EpochMetrics::RoleEpoch::overflow_fraction), {}});
+  t.push_back({n + "_underflow_fraction", "nonzero values of role " + n + " flushed to zero",
+               field(&EpochMetrics::RoleEpoch::underflow_fraction), {}});
+  t.push_back({n + "_log2_scale", "mean log2 per-tensor scale of role " + n,
+               field(&EpochMetrics::RoleEpoch::mean_log2_scale), {}});
+  t.push_back({n + "_amax_exceeded", "scaled tensors of role " + n + " whose amax exceeded the range",
+               field(&EpochMetrics::RoleEpoch::amax_exceeded_fraction), {}});
 }
 
 }  // namespace
@@ -277,7 +358,8 @@ const Param* find_param(std::string_view name) {
 }
 
 const std::vector<Metric>& epoch_metrics() {
-  static const std::vector<Metric> table = {
+  static const std::vector<Metric> table = [] {
+    std::vector<Metric> t = {
       epoch_metric("test_accuracy", "test accuracy after the epoch", &EpochMetrics::test_accuracy),
       epoch_metric("train_loss", "mean training loss over the epoch", &EpochMetrics::train_loss),
       epoch_metric("train_accuracy", "training accuracy over the epoch",
@@ -289,7 +371,13 @@ const std::vector<Metric>& epoch_metrics() {
       count_metric("underflow", "values flushed to zero in the last rounding",
                    &EpochMetrics::underflow),
       epoch_metric("epoch_seconds", "wall time of the epoch", &EpochMetrics::wall_seconds),
-  };
+      count_metric("skipped_steps", "steps skipped by dynamic loss scaling",
+                   &EpochMetrics::skipped_steps),
+      epoch_metric("loss_scale", "loss scale at the end of the epoch", &EpochMetrics::loss_scale),
+    };
+    for (Role r : kAllRoles) add_role_metrics(t, r);
+    return t;
+  }();
   return table;
 }
 
@@ -352,6 +440,7 @@ void TrainConfig::validate() const {
     }
   }
   if ((apply_to & ~15u) != 0) throw InputError("apply_to: unknown bits set");
+  resolve_precision(*this);  // the recipe, shorthand and role overrides agree
   if (threads < 1 || threads > kMaxThreads)
     throw InputError("threads: must be in 1.." + std::to_string(kMaxThreads) + ", got " +
                      std::to_string(threads));

@@ -59,6 +59,15 @@ std::vector<PointColumn> point_columns() {
   cols.push_back({"is_baseline", Column::i8, {}, {}, [](const Point& p) -> std::int64_t {
                     return p.is_baseline;
                   }});
+  // What each role was rounded into after the recipe, shorthand and overrides ("" = not
+  // rounded), and the loss scaling in effect.
+  for (Role r : kAllRoles)
+    cols.push_back({"round_" + to_string(r), Column::text, [r](const Point& p) {
+                      return describe(resolve_precision(p.config)[r]);
+                    }, {}, {}});
+  cols.push_back({"loss_scaling", Column::text, [](const Point& p) {
+                    return to_string(resolve_precision(p.config).loss);
+                  }, {}, {}});
   return cols;
 }
 
@@ -439,7 +448,11 @@ void ResultsFile::open_datasets() {
   per_run_.clear();
   for (const Metric& m : run_metrics()) per_run_.push_back(open_checked(results, m.name, {n}));
   per_epoch_.clear();
-  for (const Metric& m : epoch_metrics()) per_epoch_.push_back(open_checked(results, m.name, {n, e}));
+  // A file from before a metric existed (the recipes' skipped_steps, loss_scale and per-role
+  // counts) lacks its dataset: it is left closed, and that metric is not written to the file.
+  for (const Metric& m : epoch_metrics())
+    per_epoch_.push_back(results.exists(m.name) ? open_checked(results, m.name, {n, e})
+                                                : h5::Dataset());
   if (file_.root().exists("weights")) {
     h5::Group w = file_.root().open_group("weights");
     weights_ = w.open_dataset("params");
@@ -574,7 +587,7 @@ void ResultsFile::write_point(std::int64_t id, const RunResult& result, int rank
   for (std::size_t m = 0; m < per_epoch_.size(); ++m) {
     std::fill(values.begin(), values.end(), kNaN);
     for (std::size_t k = 0; k < run; ++k) values[k] = epoch_metrics()[m].of_epoch(result.epochs[k]);
-    if (e > 0) per_epoch_[m].write_rows(row, 1, values.data());
+    if (e > 0 && per_epoch_[m].id() != H5I_INVALID_HID) per_epoch_[m].write_rows(row, 1, values.data());
   }
   for (std::size_t m = 0; m < per_run_.size(); ++m) {
     const double v = run_metrics()[m].of_run(result);

@@ -22,6 +22,7 @@
 
 #include "precsweep/error.hpp"
 #include "precsweep/params.hpp"
+#include "precsweep/precision.hpp"
 #include "precsweep/search.hpp"
 #include "spec_internal.hpp"
 
@@ -376,10 +377,11 @@ class Parser {
     if (key == "threads")
       fail(at, kp, "unknown key: threads are chosen at run time (sweep --threads N)");
     for (const Param& pk : params())
-      if (key == pk.name) {
+      if (key == pk.name && pk.key.empty()) {
         const std::string where = pk.section.empty() ? pk.name : pk.section + "." + pk.name;
         fail(at, kp, "unknown key here; '" + key + "' belongs at " + where);
       }
+    if (find_role(key)) fail(at, kp, "unknown key here; the role '" + key + "' belongs at precision." + key);
     std::string best;
     std::size_t best_d = 3;  // suggest only close matches (edit distance <= 2)
     for (const std::string& a : allowed) {
@@ -416,17 +418,30 @@ class Parser {
                Table& table, const std::vector<std::string>& top_extra) const {
     std::vector<std::string> allowed;
     for (const Param& pk : params())
-      if (sec == pk.section) allowed.push_back(pk.name);
+      if (sec == pk.section) allowed.push_back(spec_key(pk));
     if (sec.empty()) allowed.insert(allowed.end(), {"model", "train", "precision"});
+    if (sec == "precision")
+      for (Role r : kAllRoles) allowed.push_back(to_string(r));
     allowed.insert(allowed.end(), top_extra.begin(), top_extra.end());
     each_key(map, path, [&](const std::string& key, const std::string& kp, const YAML::Node& kn,
                             const YAML::Node& value) {
       for (std::size_t k = 0; k < params().size(); ++k)
-        if (sec == params()[k].section && key == params()[k].name) {
+        if (sec == params()[k].section && key == spec_key(params()[k])) {
           table[k].values = param(k, value, kp);
           table[k].line = line_of(value);
           return;
         }
+      // A role: `weights: E4M3` (its format) or `errors: {format: ..., rounding: ..., scale: ...}`.
+      if (sec == "precision" && find_role(key)) {
+        if (value.IsMap()) {
+          section(value, kp, sec + "." + key, table, {});
+        } else {
+          const std::size_t k = static_cast<std::size_t>(find_param(key + "_format") - params().data());
+          table[k].values = param(k, value, kp);
+          table[k].line = line_of(value);
+        }
+        return;
+      }
       if (sec.empty() && (key == "model" || key == "train" || key == "precision")) {
         section(value, kp, key, table, {});
         return;

@@ -118,6 +118,7 @@ void expand(const std::vector<Table>& tables, bool baseline, SweepSpec& spec) {
     try {
       const DatasetShape& shape = shape_of(p.dataset);
       check_network_size(p.config, shape.dim, shape.classes);
+      resolve_precision(p.config);  // the recipe, shorthand and role overrides agree
     } catch (const InputError& e) {
       std::string what;
       for (const auto& name : parameter_names()) what += " " + name + "=" + parameter_text(p, name);
@@ -144,7 +145,8 @@ void expand(const std::vector<Table>& tables, bool baseline, SweepSpec& spec) {
   if (baseline) {
     std::unordered_map<std::string, std::int64_t> baseline_of;
     for (std::int64_t i = 0; i < spec.grid_points; ++i)
-      if (spec.points[i].config.format.is_identity()) baseline_of.emplace(hyper_keys[i], i);
+      if (!resolve_precision(spec.points[i].config).rounds_anything())
+        baseline_of.emplace(hyper_keys[i], i);
     for (std::int64_t i = 0; i < spec.grid_points; ++i) {
       auto [it, inserted] =
           baseline_of.emplace(hyper_keys[i], static_cast<std::int64_t>(spec.points.size()));

@@ -1,14 +1,16 @@
 // One training run (train.hpp): SGD with momentum and weight decay over shuffled mini-batches,
-// the quantization policy (weights / activations / gradients / updates, every N batches or per
-// epoch, optional fp32 master weights), per-epoch instrumentation and the done/diverged rule.
-// The model, init, policy and status rules are written up in docs/training.md.
-// Deliberately leaves out: output files (the sweep engine and `train --out` write them),
-// checkpointing, and any optimizer but SGD.
+// the precision recipe (precision.hpp: each tensor role rounded where it arises, with its own
+// random stream; loss scaling; master weights), per-epoch instrumentation and the
+// done/diverged rule. The model, init, roles and status rules are written up in
+// docs/training.md.
+// Deliberately leaves out: output files (the sweep engine and `train --out` write them), what
+// a recipe contains (precision.cpp), checkpointing, and any optimizer but SGD.
 #include <omp.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -26,10 +28,19 @@ namespace {
 
 // Stream ids (rng.hpp): the top byte says what a key is for, the rest which step/layer/epoch.
 constexpr std::uint64_t kStreamShuffle = 2ull << 56;
-constexpr std::uint64_t kStreamRoundWeights = 3ull << 56;
-constexpr std::uint64_t kStreamRoundActivations = 4ull << 56;
-constexpr std::uint64_t kStreamRoundGradients = 5ull << 56;
-constexpr std::uint64_t kStreamRoundUpdates = 6ull << 56;
+// Stochastic rounding: one stream per role (this table, indexed by Role) and step, so adding a
+// role never changes another role's random numbers. weights, activations, errors and updates
+// keep the ids the shorthand's sites had before recipes (errors = `gradients`), so every
+// result from before is reproduced bit for bit. docs/training.md, "Random streams".
+constexpr std::array<std::uint64_t, kRoles> kStreamRole = {
+    3ull << 56,   // weights       kind | (step + 1), 0 at init; counter = index in [P]
+    4ull << 56,   // activations   kind | (step << 8) | layer; counter = index in [B, out]
+    5ull << 56,   // errors        kind | (step << 8) | layer
+    8ull << 56,   // weight_grads  kind | step; counter = index in [P]
+    6ull << 56,   // updates       kind | step
+    9ull << 56,   // momentum      kind | step
+    10ull << 56,  // master        kind | (step + 1), 0 at init
+};
 constexpr std::uint64_t kStreamRoundEvalActivations = 7ull << 56;
 
 // Forward passes for the test accuracy run in chunks of this many rows.
@@ -265,46 +276,12 @@ void check_memory(const TrainConfig& config, int input_dim, int classes) {
 // ---- the run -------------------------------------------------------------------------------
 namespace {
 
-// The run's rounding policy as one value: what is rounded into the format, in which mode, and
-// from which counter-based streams (keyed by the run's seed; stream ids above). fp32 (and E8M23
-// with subnormals) is the identity: then nothing is rounded anywhere.
-struct RoundingPolicy {
-  Format format;
-  Rounding mode;
-  std::uint64_t seed;
-  bool weights, activations, gradients, updates;
-  bool master;       // fp32 master weights receive the updates; the working copy is rounded
-  int every;         // round the weights every N optimizer steps; 0 = at the end of each epoch
-  QuantizeStats last;  // counts of the most recent rounding of any tensor
-
-  explicit RoundingPolicy(const TrainConfig& c)
-      : format(c.format), mode(c.rounding), seed(c.seed), every(c.every) {
-    const bool on = !c.format.is_identity();
-    weights = on && (c.apply_to & kApplyWeights);
-    activations = on && (c.apply_to & kApplyActivations);
-    gradients = on && (c.apply_to & kApplyGradients);
-    updates = on && (c.apply_to & kApplyUpdates);
-    master = c.master_weights && weights;
-  }
-  StochasticKey key(std::uint64_t stream) const { return {seed, stream, 0}; }
-  void round(std::span<float> x, std::uint64_t stream) {
-    QuantizeStats s;
-    quantize(x, format, mode, key(stream), &s);
-    last = s;
-  }
-  // Whether optimizer step `step` (0-based, global), batch bi of `batches`, rounds the weights.
-  bool weights_at(std::uint64_t step, int bi, int batches) const {
-    const bool event = every > 0 ? (step + 1) % static_cast<std::uint64_t>(every) == 0
-                                 : bi + 1 == batches;
-    return weights && event;
-  }
-};
-
 // What one epoch's batches add up.
 struct EpochTotals {
   double loss_sum = 0.0;  // sum over samples of -log p_y
   long hits = 0, seen = 0;
   std::uint64_t lost = 0, lost_denominator = 0;
+  std::uint64_t skipped = 0;  // steps skipped by dynamic loss scaling
   bool nonfinite = false;  // a batch's loss was NaN/inf (the epoch stopped there)
 };
 
@@ -313,15 +290,20 @@ struct EpochTotals {
 class Run {
  public:
   Run(const TrainConfig& c, const DatasetPair& data)
-      : c_(c), tr_(data.train), te_(data.test), policy_(c), batch_(std::min(c.batch, tr_.n)),
+      : c_(c), tr_(data.train), te_(data.test), prec_(resolve_precision(c)), rounder_(prec_),
+        loss_(prec_.loss), batch_(std::min(c.batch, tr_.n)),
         batches_((tr_.n + batch_ - 1) / batch_), net_(layer_sizes(), c.activation,
                                                       std::max(batch_, kEvalChunk)),
         xb_(static_cast<std::size_t>(std::max(batch_, kEvalChunk)) * tr_.dim),
         yb_(static_cast<std::size_t>(batch_)), order_(static_cast<std::size_t>(tr_.n)) {
     init_params(net_.layout(), c.activation, c.seed, net_.params);
-    if (policy_.master) master_ = net_.params;
+    if (prec_.master) {
+      master_ = net_.params;
+      if (on(Role::master)) round_params(Role::master, master_, 0);  // the master in its format
+      net_.params = master_;
+    }
     if (c.momentum > 0) velocity_.assign(net_.layout().count, 0.0f);
-    if (policy_.weights) policy_.round(net_.params, kStreamRoundWeights);  // init in the format
+    if (on(Role::weights)) round_params(Role::weights, net_.params, 0);  // init in the format
   }
 
   int batches() const { return batches_; }
@@ -338,6 +320,7 @@ class Run {
       const auto j = static_cast<int>((r * static_cast<std::uint64_t>(i + 1)) >> 32);
       std::swap(order_[static_cast<std::size_t>(i)], order_[static_cast<std::size_t>(j)]);
     }
+    rounder_.reset_counts();
   }
 
   // xb [B, dim], yb [B] <- batch bi of the order; returns B. Prefetches the next batch's rows
@@ -357,10 +340,15 @@ class Run {
     return B;
   }
 
-  // Forward (activations rounded per the policy), loss and output delta; false when the loss
-  // is not finite (nothing is added to the totals then).
+  // Forward (each layer's output A' [B, out] rounded as role `activations`), loss and output
+  // delta; false when the loss is not finite (nothing is added to the totals then).
   bool forward(int B, EpochTotals& t) {
-    net_.forward(xb_.data(), B, layer_hook(policy_.activations, kStreamRoundActivations));
+    TensorHook round_activations;
+    if (on(Role::activations))
+      round_activations = [this](std::span<float> a, int layer) {
+        round_layer(Role::activations, a, layer);
+      };
+    net_.forward(xb_.data(), B, round_activations);
     int correct = 0;
     const double loss = net_.loss_and_output_delta(yb_.data(), B, &correct, c_.label_smoothing);
     if (!std::isfinite(loss)) return false;
@@ -370,41 +358,77 @@ class Run {
     return true;
   }
 
-  // Backward: deltas (rounded per the policy) and the gradients dW, db into net_.grads [P].
+  // Backward: the output delta times the loss scale, each layer's delta D [B, out] rounded as
+  // role `errors`, then the gradients dW, db into net_.grads [P].
   void backward(int B) {
-    net_.backward(xb_.data(), B, layer_hook(policy_.gradients, kStreamRoundGradients));
+    TensorHook on_delta;
+    const int last = net_.layout().layers() - 1;
+    if (on(Role::errors) || loss_.on())
+      on_delta = [this, last](std::span<float> d, int layer) {
+        if (layer == last && loss_.on()) scale_loss(d);
+        if (on(Role::errors)) round_layer(Role::errors, d, layer);
+      };
+    net_.backward(xb_.data(), B, on_delta);
   }
 
-  // The SGD step with the policy's rounding of the step and of the weights.
+  // grads [P] rounded as role `weight_grads` (still loss-scaled, as a low-precision GEMM would
+  // produce them), then unscaled; false when dynamic loss scaling skips this step.
+  bool finish_gradients(EpochTotals& t) {
+    if (on(Role::weight_grads)) round_params(Role::weight_grads, net_.grads, step_);
+    if (!loss_.on()) return true;
+    const bool finite = unscale_gradients();
+    if (loss_.step_ok(finite)) return true;
+    ++t.skipped;
+    return false;
+  }
+
+  // The SGD step: momentum (role `momentum`), the step lr * v (role `updates`), the master copy
+  // (role `master`) and the working weights (role `weights`, every N steps).
   void optimizer_step(int bi, float lr, EpochTotals& t) {
-    UpdateRounding r{policy_.format, policy_.mode};
-    r.weights = policy_.weights_at(step_, bi, batches_);
-    r.weights_key = policy_.key(kStreamRoundWeights | (step_ + 1));
-    r.step = policy_.updates;
-    r.step_key = policy_.key(kStreamRoundUpdates | step_);
-    const std::span<float> master = policy_.master ? std::span<float>(master_) : std::span<float>();
+    const RoleRounding& w = prec_[Role::weights];
+    UpdateRounding r;
+    r.format = w.format;
+    r.mode = w.mode;
+    r.weights = weights_at(bi);
+    r.weights_key = key(Role::weights, step_ + 1);
+    if (w.scaling.kind != TensorScaling::none)  // per-tensor: not fused into the subtraction
+      r.weights_hook = [this](std::span<float> x) { round_params(Role::weights, x, step_ + 1); };
+    r.step = on(Role::updates);
+    r.step_hook = [this](std::span<float> x) { round_params(Role::updates, x, step_); };
+    if (on(Role::momentum))
+      r.velocity_hook = [this](std::span<float> v) { round_params(Role::momentum, v, step_); };
+    if (on(Role::master)) {
+      r.master_format = prec_[Role::master].format;
+      r.master_mode = prec_[Role::master].mode;
+      r.master_key = key(Role::master, step_ + 1);
+    }
+    const std::span<float> master = prec_.master ? std::span<float>(master_) : std::span<float>();
     const UpdateCounts n = sgd_update(net_.params, master, net_.grads, velocity_,
                                       SgdStep{lr, static_cast<float>(c_.momentum),
                                               static_cast<float>(c_.weight_decay)}, r);
-    if (r.step) policy_.last = n.step;
-    if (r.weights) policy_.last = n.weights;
+    const auto P = static_cast<std::uint64_t>(net_.layout().count);
+    if (on(Role::master)) rounder_.add(Role::master, n.master, P);
+    if (r.weights && !r.weights_hook) {
+      last_ = n.weights;
+      rounder_.add(Role::weights, n.weights, P);
+    }
     t.lost += n.lost;
-    t.lost_denominator += net_.layout().count;
+    t.lost_denominator += P;
   }
   void next_step() { ++step_; }
 
-  // Test accuracy: forward in chunks of kEvalChunk rows; rounding of activations applies here
-  // too, from its own stream (epoch, chunk, layer), and leaves the policy's counts alone.
+  // Test accuracy: forward in chunks of kEvalChunk rows; the activations' rounding applies here
+  // too, from its own stream (epoch, chunk, layer), and leaves the counts alone (per-tensor
+  // scaling: each chunk's tensor by its own amax).
   double evaluate(int epoch) {
     std::uint64_t chunk = 0;
     TensorHook hook;
-    if (policy_.activations)
+    if (on(Role::activations))
       hook = [&](std::span<float> x, int layer) {
-        QuantizeStats s;
-        quantize(x, policy_.format, policy_.mode,
-                 policy_.key(kStreamRoundEvalActivations | (static_cast<std::uint64_t>(epoch) << 32) |
-                             (chunk << 8) | static_cast<std::uint64_t>(layer)),
-                 &s);
+        const std::uint64_t stream = kStreamRoundEvalActivations |
+                                     (static_cast<std::uint64_t>(epoch) << 32) | (chunk << 8) |
+                                     static_cast<std::uint64_t>(layer);
+        round_unrecorded(prec_[Role::activations], x, {c_.seed, stream, 0});
       };
     long hits = 0;
     for (int r0 = 0; r0 < te_.n; r0 += kEvalChunk, ++chunk) {
@@ -427,8 +451,21 @@ class Run {
     std::size_t zeros = 0;
     for (float v : net_.params) zeros += v == 0.0f;
     m.zero_fraction = static_cast<double>(zeros) / net_.layout().count;
-    m.overflow = policy_.last.overflow;
-    m.underflow = policy_.last.underflow;
+    m.overflow = last_.overflow;
+    m.underflow = last_.underflow;
+    m.skipped_steps = t.skipped;
+    m.loss_scale = loss_.scale();
+    for (Role r : kAllRoles) {
+      const RoleCounts& k = rounder_.counts(r);
+      auto& e = m.roles[static_cast<std::size_t>(r)];
+      const auto frac = [](std::uint64_t a, std::uint64_t b) {
+        return b ? static_cast<double>(a) / static_cast<double>(b) : 0.0;
+      };
+      e.overflow_fraction = frac(k.overflow, k.values);
+      e.underflow_fraction = frac(k.underflow, k.values);
+      e.mean_log2_scale = k.tensors ? k.log2_scale_sum / static_cast<double>(k.tensors) : 0.0;
+      e.amax_exceeded_fraction = frac(k.exceeded, k.tensors);
+    }
     m.wall_seconds = seconds;
     return m;
   }
@@ -440,26 +477,76 @@ class Run {
     sizes.push_back(tr_.classes);
     return sizes;
   }
-  // A hook rounding each layer's tensor from stream kind | (step << 8) | layer, or none.
-  TensorHook layer_hook(bool on, std::uint64_t kind) {
-    if (!on) return {};
-    return [this, kind](std::span<float> x, int layer) {
-      policy_.round(x, kind | (step_ << 8) | static_cast<std::uint64_t>(layer));
-    };
+  bool on(Role r) const { return prec_[r].on; }
+  StochasticKey key(Role r, std::uint64_t counter) const {
+    return {c_.seed, kStreamRole[static_cast<std::size_t>(r)] | counter, 0};
+  }
+  // Whether this step (batch bi) rounds the working weights: every N steps, or the epoch's last.
+  bool weights_at(int bi) const {
+    const int every = prec_.every;
+    const bool event = every > 0 ? (step_ + 1) % static_cast<std::uint64_t>(every) == 0
+                                 : bi + 1 == batches_;
+    return on(Role::weights) && event;
+  }
+
+  // Role r of layer `layer`'s tensor x [B, out(layer)] (activations, errors).
+  void round_layer(Role r, std::span<float> x, int layer) {
+    const int out = net_.layout().out(layer);
+    last_ = rounder_.round(r, x, static_cast<int>(x.size()) / out, out, layer,
+                           key(r, (step_ << 8) | static_cast<std::uint64_t>(layer)));
+  }
+
+  // Role r of a parameter-shaped buffer x [P] (weights, weight_grads, updates, momentum,
+  // master), tensor by tensor: W[l] [out, in] and b[l] [1, out]; the stochastic counter is the
+  // index in [P], so the bits are those of one call over the whole buffer.
+  void round_params(Role r, std::span<float> x, std::uint64_t counter) {
+    const MlpLayout& L = net_.layout();
+    StochasticKey k = key(r, counter);
+    QuantizeStats total;
+    for (int l = 0; l < L.layers(); ++l) {
+      const std::size_t w = L.w_offset[static_cast<std::size_t>(l)];
+      const std::size_t b = L.b_offset[static_cast<std::size_t>(l)];
+      const auto out = static_cast<std::size_t>(L.out(l)), in = static_cast<std::size_t>(L.in(l));
+      k.offset = w;
+      total += rounder_.round(r, x.subspan(w, out * in), L.out(l), L.in(l), 2 * l, k);
+      k.offset = b;
+      total += rounder_.round(r, x.subspan(b, out), 1, L.out(l), 2 * l + 1, k);
+    }
+    last_ = total;
+  }
+
+  // The output delta D [B, classes] times the loss scale (before `errors` rounds it).
+  void scale_loss(std::span<float> d) {
+    const auto s = static_cast<float>(loss_.scale());
+    for (float& v : d) v *= s;
+  }
+  // grads [P] divided by the loss scale (times 1/s: exact for the power-of-two dynamic scale);
+  // whether every gradient is finite.
+  bool unscale_gradients() {
+    const auto inv = static_cast<float>(1.0 / loss_.scale());
+    bool finite = true;
+    for (float& g : net_.grads) {
+      g *= inv;
+      finite = finite && std::isfinite(g);
+    }
+    return finite;
   }
 
   const TrainConfig& c_;
   const Dataset& tr_;
   const Dataset& te_;
-  RoundingPolicy policy_;
+  const Precision prec_;
+  RoleRounder rounder_;
+  LossScaler loss_;
   const int batch_, batches_;
   Mlp net_;
-  std::vector<float> master_;      // [P] fp32 master weights (mixed-precision scheme only)
+  std::vector<float> master_;      // [P] master weights (with master weights only)
   std::vector<float> velocity_;    // [P] momentum buffer
   std::vector<float> xb_;          // [max(batch, kEvalChunk), dim] features of the rows in use
   std::vector<std::uint8_t> yb_;   // [batch] labels of the batch
   std::vector<int> order_;         // [n_train] sample order of the epoch
   std::uint64_t step_ = 0;         // global optimizer step (batch) counter
+  QuantizeStats last_;             // counts of the most recent rounding (EpochMetrics::overflow)
 };
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -509,7 +596,7 @@ RunResult train(const TrainConfig& config, const DatasetPair& data, const EpochC
         break;
       }
       run.backward(B);
-      run.optimizer_step(bi, lr, totals);
+      if (run.finish_gradients(totals)) run.optimizer_step(bi, lr, totals);
     }
     if (bi < run.batches() && !totals.nonfinite) {  // abandoned by on_batch
       result.status = RunStatus::pending;

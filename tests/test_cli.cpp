@@ -145,17 +145,22 @@ TEST(CliInput, SpecAndTrainFlagsRefuseAlike) {
   }
 }
 
-// `train`'s header names every parameter of the table with its canonical text.
+// `train`'s header names every parameter of the table with its canonical text (a role's parts
+// when given: the others are the recipe's).
 TEST(CliTrain, HeaderNamesEveryParameter) {
   const CmdResult r = run_precsweep(
-      "train --dataset synthetic --epochs 1 --hidden 4 --label-smoothing 0.1 --every 1");
+      "train --dataset synthetic --epochs 1 --hidden 4 --label-smoothing 0.1 --every 1 "
+      "--round errors=fp8-e5m2:stochastic --scale errors=current");
   ASSERT_EQ(r.code, 0) << r.out;
   const std::string header = r.out.substr(0, r.out.find('\n'));
   EXPECT_EQ(header.rfind("train: synthetic 64-4-10 ", 0), 0u) << header;
   for (const precsweep::Param& p : precsweep::params()) {
     if (p.name == "dataset" || p.name == "hidden") continue;  // shown as the data and shape
+    if (!p.flag && p.name.rfind("errors_", 0) != 0) continue;  // a role not given
     EXPECT_NE(header.find(" " + p.name + "="), std::string::npos) << p.name << ": " << header;
   }
+  EXPECT_NE(header.find(" errors_format=E5M2 errors_rounding=stochastic errors_scale=current "),
+            std::string::npos) << header;
   EXPECT_NE(header.find(" label_smoothing=0.1 "), std::string::npos) << header;
   EXPECT_NE(header.find(" every=batch "), std::string::npos) << header;
 }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "precsweep/h5.hpp"
+#include "precsweep/precision.hpp"
 #include "test_support.hpp"
 
 namespace fs = std::filesystem;
@@ -243,6 +244,35 @@ TEST(ResultsDamaged, FileFromBeforeTheParameterTableReadsAndResumes) {
   for (const char* name : {"parameters", "parameter_kinds", "epoch_metrics", "run_metrics"})
     EXPECT_GE(H5Adelete(f, name), 0) << name;
   EXPECT_GE(H5Ldelete(f, "/points/label_smoothing", H5P_DEFAULT), 0);
+  H5Fclose(f);
+  const CliRun s = run_precsweep("status " + q(file));
+  EXPECT_EQ(s.code, 0) << s.err;
+  EXPECT_NE(s.out.find("failed 1"), std::string::npos) << s.out;
+  const CliRun r = run_precsweep("sweep " + q(dir.path / "tiny.yaml") + " --out " + q(file) +
+                                 " --resume --retry-failed --progress 0");
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  const CliRun after = run_precsweep("status " + q(file));
+  EXPECT_NE(after.out.find("failed=0 pending=0"), std::string::npos) << after.out;
+}
+
+// A file from before precision recipes: no recipe, role or loss_scale columns, no per-epoch
+// skipped_steps, loss_scale or per-role metrics. status reads it and a resume runs into it
+// (the missing metrics are not written).
+TEST(ResultsDamaged, FileFromBeforeRecipesReadsAndResumes) {
+  TempDir dir;
+  const fs::path file = make_results(dir.path);
+  const hid_t f = H5Fopen(file.string().c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(f, 0);
+  std::vector<std::string> gone = {"/points/recipe", "/points/loss_scale", "/points/loss_scaling",
+                                   "/results/skipped_steps", "/results/loss_scale"};
+  for (precsweep::Role role : precsweep::kAllRoles) {
+    const std::string n = precsweep::to_string(role);
+    for (const char* part : {"_format", "_rounding", "_scale"}) gone.push_back("/points/" + n + part);
+    gone.push_back("/points/round_" + n);
+    for (const char* m : {"_overflow_fraction", "_underflow_fraction", "_log2_scale", "_amax_exceeded"})
+      gone.push_back("/results/" + n + m);
+  }
+  for (const std::string& name : gone) EXPECT_GE(H5Ldelete(f, name.c_str(), H5P_DEFAULT), 0) << name;
   H5Fclose(f);
   const CliRun s = run_precsweep("status " + q(file));
   EXPECT_EQ(s.code, 0) << s.err;

@@ -210,8 +210,14 @@ TEST(ParamTable, DefaultsRoundTripAndDriveTheSpec) {
     Point q;
     v.apply(q);
     EXPECT_EQ(p.text(q), p.text(def)) << p.name;
-    const std::string key = p.section.empty() ? p.name : p.section + ": {" + p.name;
-    const std::string close = p.section.empty() ? "" : "}";
+    // section "precision.errors", key "format" -> precision: {errors: {format: '...'}}
+    std::string key, close;
+    for (std::size_t a = 0, b = 0; !p.section.empty() && a <= p.section.size(); a = b + 1) {
+      b = std::min(p.section.find('.', a), p.section.size());
+      key += p.section.substr(a, b - a) + ": {";
+      close += "}";
+    }
+    key += spec_key(p);
     EXPECT_NO_THROW(parse_spec(key + ": '" + p.text(def) + "'" + close + "\n")) << p.name;
   }
   EXPECT_EQ(parameter_names().size(), params().size());

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <set>
 
+#include "precsweep/precision.hpp"
 #include "precsweep/spec.hpp"
 
 using namespace precsweep;
@@ -55,4 +56,44 @@ TEST(StudySpecs, Gupta2015) {
 TEST(StudySpecs, NamedFormats) {
   const SweepSpec s = load("named.yaml");
   EXPECT_EQ(s.points.size(), 2u * 3 * 6 * 5);  // datasets x seeds x formats x modes
+}
+
+// Precision recipes added parameters after master_weights: every spec of sweeps/ keeps its
+// points and ids (the new parameters are fixed at their defaults, so the grid is unchanged) and
+// each point resolves to exactly its shorthand: `format` in `rounding` at the apply_to sites
+// (gradients = errors), nothing else rounded, no loss scaling. (Checked against the binary
+// before recipes on 2026-11-30: `list --show` gives the same point lines for all six specs.)
+TEST(StudySpecs, EverySpecIsItsShorthand) {
+  const std::pair<unsigned, Role> sites[] = {{kApplyWeights, Role::weights},
+                                             {kApplyActivations, Role::activations},
+                                             {kApplyGradients, Role::errors},
+                                             {kApplyUpdates, Role::updates}};
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::filesystem::path(PRECSWEEP_SOURCE_DIR) / "sweeps")) {
+    if (entry.path().extension() != ".yaml") continue;
+    const SweepSpec s = load_spec(entry.path());
+    for (const Axis& a : s.axes) {
+      EXPECT_NE(a.name, "recipe") << entry.path();
+      EXPECT_EQ(a.name.find("_format"), std::string::npos) << entry.path();
+    }
+    for (const Point& p : s.points) {
+      EXPECT_EQ(p.config.recipe, "none");
+      EXPECT_FALSE(p.config.loss_scale.has_value());
+      for (const RoleOverride& o : p.config.roles) EXPECT_EQ(o, RoleOverride{});
+      const Precision r = resolve_precision(p.config);
+      EXPECT_EQ(r.loss.kind, LossScaling::none);
+      const bool on = !p.config.format.is_identity();
+      for (Role role : kAllRoles) {
+        bool expected = false;
+        for (auto [bit, site] : sites) expected = expected || (site == role && (p.config.apply_to & bit));
+        ASSERT_EQ(r[role].on, on && expected) << entry.path() << " point " << p.id << " " << to_string(role);
+        if (r[role].on) {
+          EXPECT_EQ(r[role].format, p.config.format);
+          EXPECT_EQ(r[role].mode, p.config.rounding);
+          EXPECT_EQ(r[role].scaling.kind, TensorScaling::none);
+        }
+      }
+      EXPECT_EQ(r.master, p.config.master_weights && r[Role::weights].on);
+    }
+  }
 }

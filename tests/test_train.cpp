@@ -399,6 +399,16 @@ TEST(TrainCli, BadValuesExitTwoWithOneLine) {
       {"--apply-to weights,bias", "bias"},
       {"--threads 0", "threads"},
       {"--epochs two", "epochs"},
+      {"--recipe fp7-magic", "fp7-magic"},
+      {"--round errors", "--round"},
+      {"--round grads=E5M2", "grads"},
+      {"--round errors=E9M2", "--round errors=E9M2"},
+      {"--round errors=E5M2:sideways", "sideways"},
+      {"--scale errors=delayed:0", "--scale errors=delayed:0"},
+      {"--scale errors=current", "errors_scale"},  // errors not rounded
+      {"--round master=bf16", "master"},            // no master weights
+      {"--recipe fp16-mixed --format E5M2", "recipe"},
+      {"--loss-scale -1", "--loss-scale"},
   };
   for (auto& c : cases) {
     const Cli r = run_cli(std::string("train --dataset synthetic ") + c[0]);

@@ -57,16 +57,20 @@ TABLE_ATTRS = ["parameters", "parameter_kinds", "epoch_metrics", "run_metrics"]
 
 
 def _to_pre_table_layout(path):
-    """The file as precsweep wrote it before the parameter table: no table attributes and no
-    /points column for a parameter added since."""
-    from analysis.results import OLD_LAYOUT_PARAMETERS
+    """The file as precsweep wrote it before the parameter table: no table attributes, no
+    /points column for a parameter added since (nor the recipes' round_<role>, loss_scaling)
+    and no per-epoch metric added since. Returns the parameters and metrics removed."""
+    from analysis.results import OLD_LAYOUT_EPOCH_METRICS, OLD_LAYOUT_PARAMETERS, ROLES
     with h5py.File(path, "r+") as f:
         added = [p for p in _attr_list(f, "parameters") if p not in OLD_LAYOUT_PARAMETERS]
+        metrics = [m for m in _attr_list(f, "epoch_metrics") if m not in OLD_LAYOUT_EPOCH_METRICS]
         for name in TABLE_ATTRS:
             del f.attrs[name]
-        for name in added:
+        for name in added + [f"round_{r}" for r in ROLES] + ["loss_scaling"]:
             del f["points"][name]
-    return added
+        for name in metrics:
+            del f["results"][name]
+    return added, metrics
 
 
 def _attr_list(f, name):
@@ -76,10 +80,18 @@ def _attr_list(f, name):
 def test_file_without_the_table_attributes_loads(sweep_file, tmp_path):
     old = tmp_path / "pre_table.h5"
     shutil.copy(sweep_file, old)
-    added = _to_pre_table_layout(old)
+    added, metrics = _to_pre_table_layout(old)
     with h5py.File(old, "r") as f:
         assert not any(name in f.attrs for name in TABLE_ATTRS)
     new_df, old_df = (load(p).drop(columns="file") for p in (sweep_file, old))
-    pd.testing.assert_frame_equal(new_df.drop(columns=added), old_df)
+    # A file from before the recipes reads with the recipe columns its shorthand implies
+    # (recipe none, no overrides, round_<role> from format/rounding/apply_to): the same values
+    # the trainer wrote for this shorthand-only sweep.
+    kept = [p for p in added if p in old_df]
+    assert "recipe" in kept and "round_weights" in old_df
+    pd.testing.assert_frame_equal(
+        new_df.drop(columns=[p for p in added if p not in kept] +
+                    [f"final_{m}" for m in metrics]),
+        old_df, check_like=True)
     new_cv, old_cv = (curves(p).drop(columns="file") for p in (sweep_file, old))
-    pd.testing.assert_frame_equal(new_cv, old_cv)
+    pd.testing.assert_frame_equal(new_cv.drop(columns=metrics), old_cv)

@@ -146,11 +146,22 @@ struct UpdateRounding {
   StochasticKey weights_key{};
   bool step = false;
   StochasticKey step_key{};
+  // Precision recipes (precision.hpp; train.cpp sets these per role), each optional. A hook
+  // rounds a whole [P] buffer in place (layer by layer, with per-tensor scaling if any).
+  std::function<void(std::span<float>)> velocity_hook{};  // momentum: v after it is formed
+  std::function<void(std::span<float>)> step_hook{};    // replaces the step's quantize
+  std::function<void(std::span<float>)> weights_hook{};  // replaces the weights' rounding
+  // The master copy's own format (master given): master[i] <- q_m(master[i] - step[i]) in the
+  // same pass (binary32 = the identity, as without recipes).
+  Format master_format{};
+  Rounding master_mode = Rounding::nearest_even;
+  StochasticKey master_key{};
 };
 struct UpdateCounts {
   std::uint64_t lost = 0;  // step != 0 but the stored weight unchanged (swamping)
   QuantizeStats step;      // the step's rounding (when rounded)
-  QuantizeStats weights;   // the weights' rounding (when rounded)
+  QuantizeStats weights;   // the weights' rounding (when rounded, without weights_hook)
+  QuantizeStats master;    // the master copy's rounding (master_format not binary32)
 };
 // Without step rounding the subtraction, rounding and lost-update count are one pass
 // (subtract_round in formats.hpp), preceded by one pass forming d when momentum or weight

@@ -39,7 +39,10 @@ struct ParamValue {
 
 struct Param {
   std::string name;     // spec key, /points column, `train --name` (with '-' for '_')
-  std::string section;  // spec section: "" (top level), "model", "train" or "precision"
+  std::string section;  // spec section: "" (top level), "model", "train", "precision" or
+                        // "precision.<role>" (a role's map: precision.errors.format)
+  std::string key;      // spec key within the section; empty: the name
+  bool flag = true;     // its own `train --name` flag (the roles' go through --round/--scale)
   std::string help;     // one line for `train --help`
   Column column = Column::text;
   Yaml yaml = Yaml::scalar;
@@ -54,6 +57,9 @@ struct Param {
   std::function<void(Point&, double)> set_real;
   std::function<void(Point&, std::int64_t)> set_integer;
 };
+
+// The spec key of a parameter within its section (key, else name).
+inline const std::string& spec_key(const Param& p) { return p.key.empty() ? p.name : p.key; }
 
 // Every run parameter in canonical order (= grid order: first slowest, last fastest).
 const std::vector<Param>& params();

@@ -4,15 +4,18 @@
 // rounding (swamping), zero weights, overflow and underflow counts.
 // Deliberately leaves out: optimizers other than SGD(+momentum, weight decay), convolutions.
 #pragma once
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "precsweep/dataset.hpp"
 #include "precsweep/formats.hpp"
 #include "precsweep/mlp.hpp"
+#include "precsweep/precision.hpp"
 
 namespace precsweep {
 
@@ -46,6 +49,11 @@ struct TrainConfig {
   unsigned apply_to = kApplyWeights;
   int every = 1;                    // round every N batches; 0 = once per epoch
   bool master_weights = false;      // fp32 master copy receives updates; working copy rounded
+  // Precision recipe (precision.hpp, docs/training.md): a named recipe ("none": the shorthand
+  // format/rounding/apply_to above), per-role overrides and loss scaling (unset: the recipe's).
+  std::string recipe = "none";
+  std::array<RoleOverride, kRoles> roles{};
+  std::optional<LossScaling> loss_scale;
   int threads = 1;                  // OpenMP threads for this run (speed only, not results)
   bool save_weights = false;        // keep the final parameters in RunResult::params
 
@@ -67,6 +75,16 @@ struct EpochMetrics {
   double zero_fraction = 0;         // weights that are exactly zero at the end of the epoch
   std::uint64_t overflow = 0;       // values overflowed in the last quantization
   std::uint64_t underflow = 0;      // nonzero values flushed to zero in the last quantization
+  std::uint64_t skipped_steps = 0;  // steps skipped by dynamic loss scaling (inf/NaN gradient)
+  double loss_scale = 1.0;          // the loss scale at the end of the epoch (1 without scaling)
+  struct RoleEpoch {
+    double overflow_fraction = 0;   // of the values the role rounded, overflowed
+    double underflow_fraction = 0;  // ... nonzero and flushed to zero
+    double mean_log2_scale = 0;     // per-tensor scaling: mean log2 s over the scaled tensors
+    double amax_exceeded_fraction = 0;  // scaled tensors whose amax * s exceeded the format's max
+    bool operator==(const RoleEpoch&) const = default;
+  };
+  std::array<RoleEpoch, kRoles> roles{};  // by Role (precision.hpp); 0 for a role not rounded
 };
 
 struct RunResult {

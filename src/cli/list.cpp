@@ -132,7 +132,15 @@ void print_text(const SweepSpec& spec, const Totals& t, long long show) {
   for (const Axis& a : spec.axes)
     std::printf("  %-15s %4zu  %s\n", a.name.c_str(), a.values.size(), joined(a.values).c_str());
   std::printf("fixed\n");
-  for (const Axis& a : spec.fixed) std::printf("  %-15s       %s\n", a.name.c_str(), a.values[0].c_str());
+  std::size_t unset = 0;  // role parts and loss_scale left to the recipe (empty): one line
+  for (const Axis& a : spec.fixed) {
+    if (a.values[0].empty()) {
+      ++unset;
+      continue;
+    }
+    std::printf("  %-15s       %s\n", a.name.c_str(), a.values[0].c_str());
+  }
+  if (unset > 0) std::printf("  (%zu more, empty: as the recipe says)\n", unset);
   if (spec.search) {
     const std::vector<SearchSetting> settings = search_settings(spec, spec.search_spec.axis);
     std::printf("search    along %s over %zu settings: at most %lld of the %lld points by "

@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "commands.hpp"
 #include "precsweep/build_info.hpp"
@@ -33,7 +35,43 @@ struct TrainArgs {
   int threads = 1;
   std::string out;  // --out: one-point results file, sweep layout (results_file.hpp)
   bool save_weights = false;  // --save-weights: final parameters into --out's /weights
+  std::vector<std::string> round;  // --round ROLE=FORMAT[:MODE] (repeatable)
+  std::vector<std::string> scale;  // --scale ROLE=none|current|delayed:N (repeatable)
 };
+
+// "errors=E5M2:stochastic" -> {errors, "E5M2:stochastic"}; InputError naming the flag.
+std::pair<Role, std::string> role_assignment(const std::string& flag, const std::string& item,
+                                             const char* form) {
+  const std::size_t eq = item.find('=');
+  if (eq == std::string::npos)
+    throw InputError(flag + ": expected " + form + ", got '" + item + "'");
+  const std::string name = item.substr(0, eq);
+  const auto role = find_role(name);
+  if (!role)
+    throw InputError(flag + ": unknown role '" + name + "' in '" + item + "' (roles: " +
+                     role_list() + ")");
+  return {*role, item.substr(eq + 1)};
+}
+
+// The roles' parameters (<role>_format, _rounding, _scale) from --round and --scale, with the
+// flag text each came from (for messages). A role given twice: the last wins, as CLI11 does.
+void apply_roles(const TrainArgs& a, std::map<std::string, std::string>& values,
+                 std::map<std::string, std::string>& origin) {
+  for (const std::string& item : a.round) {
+    auto [role, rest] = role_assignment("--round", item, "ROLE=FORMAT[:MODE]");
+    const std::string n = to_string(role);
+    const std::size_t colon = rest.find(':');
+    values[n + "_format"] = rest.substr(0, colon);
+    origin[n + "_format"] = "--round " + item;
+    values[n + "_rounding"] = colon == std::string::npos ? "" : rest.substr(colon + 1);
+    origin[n + "_rounding"] = "--round " + item;
+  }
+  for (const std::string& item : a.scale) {
+    auto [role, rest] = role_assignment("--scale", item, "ROLE=none|current|delayed:N");
+    values[to_string(role) + "_scale"] = rest;
+    origin[to_string(role) + "_scale"] = "--scale " + item;
+  }
+}
 
 // `--weight-decay` for weight_decay.
 std::string flag_of(const Param& p) {
@@ -46,14 +84,17 @@ std::string flag_of(const Param& p) {
 // by its flag.
 Point to_point(const TrainArgs& a) {
   Point point;
+  std::map<std::string, std::string> values = a.values, origin;
+  apply_roles(a, values, origin);
   for (const Param& p : params()) {
     const auto sw = a.switches.find(p.name);
     const std::string text = sw != a.switches.end() ? (sw->second ? "true" : "false")
-                                                    : a.values.at(p.name);
+                                                    : values.at(p.name);
     try {
       p.parse(text).apply(point);
     } catch (const InputError& e) {
-      throw InputError(flag_of(p) + ": " + e.what());
+      const auto o = origin.find(p.name);
+      throw InputError((o != origin.end() ? o->second : flag_of(p)) + ": " + e.what());
     }
   }
   point.config.save_weights = a.save_weights;
@@ -78,19 +119,27 @@ int run_train(const TrainArgs& args) {
   std::string header = "train: " + data.name + " " + std::to_string(data.train.dim);
   for (int h : config.hidden) header += "-" + std::to_string(h);
   header += "-" + std::to_string(data.train.classes);
-  for (const Param& p : params())
-    if (p.name != "dataset" && p.name != "hidden") header += " " + p.name + "=" + p.text(point);
+  for (const Param& p : params()) {
+    if (p.name == "dataset" || p.name == "hidden") continue;
+    if (!p.flag && p.text(point).empty()) continue;  // roles not given: as the recipe says
+    header += " " + p.name + "=" + p.text(point);
+  }
   std::printf("%s threads=%d blas=%s\n", header.c_str(), config.threads,
               build_info::blas_core().c_str());
   std::fflush(stdout);
 
+  const Precision precision = resolve_precision(config);
   const RunResult result = train(config, data, [&](int epoch, const EpochMetrics& m) {
     std::printf("epoch %d/%d train_loss=%.4f train_acc=%.4f test_acc=%.4f lost=%.4f zero=%.4f "
-                "overflow=%llu underflow=%llu time=%.2fs\n",
+                "overflow=%llu underflow=%llu",
                 epoch + 1, config.epochs, m.train_loss, m.train_accuracy, m.test_accuracy,
                 m.lost_update_fraction, m.zero_fraction,
                 static_cast<unsigned long long>(m.overflow),
-                static_cast<unsigned long long>(m.underflow), m.wall_seconds);
+                static_cast<unsigned long long>(m.underflow));
+    if (precision.loss.kind != LossScaling::none)
+      std::printf(" skipped=%llu loss_scale=%g", static_cast<unsigned long long>(m.skipped_steps),
+                  m.loss_scale);
+    std::printf(" time=%.2fs\n", m.wall_seconds);
     std::fflush(stdout);
     return true;
   });
@@ -117,6 +166,10 @@ Command add_train(CLI::App& root) {
   auto* app = root.add_subcommand("train", "Train one MLP with its weights rounded into a format");
   const Point defaults;
   for (const Param& p : params()) {
+    if (!p.flag) {  // a role's part: through --round / --scale
+      args->values[p.name] = p.text(defaults);
+      continue;
+    }
     if (p.column == Column::i8) {  // a boolean: a bare flag (turns on a default-false switch)
       args->switches[p.name] = parse_bool(p.text(defaults));
       app->add_flag(flag_of(p), args->switches[p.name], p.help);
@@ -128,6 +181,11 @@ Command add_train(CLI::App& root) {
   app->add_option("--data-dir", args->data_dir,
                   "Folder with the four IDX files (default: where scripts/setup put them)");
   app->add_option("--threads", args->threads, "OpenMP/BLAS threads (>= 1)")->capture_default_str();
+  app->add_option("--round", args->round,
+                  "Round a tensor role: ROLE=FORMAT[:MODE], repeatable (roles: " + role_list() +
+                      "; MODE default nearest_even or the recipe's)");
+  app->add_option("--scale", args->scale,
+                  "Per-tensor scaling of a role: ROLE=none|current|delayed:N, repeatable");
   app->add_option("--out", args->out, "Write the run as a one-point results file (HDF5)");
   app->add_flag("--save-weights", args->save_weights,
                 "Store the final parameters in the --out file (read by `precsweep errorscale`)");
