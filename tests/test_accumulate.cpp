@@ -361,6 +361,13 @@ TEST(AccumulateCorners, SubnormalAccumulators) {
   EXPECT_TRUE(std::signbit(
       fma_in(0.0f, std::ldexp(1.0f, -70), -std::ldexp(1.0f, -70), "E5M10", Rounding::up)));
   EXPECT_EQ(fma_in(3 * q, -q, 2.0f, "E5M10", Rounding::nearest_even), q);
+  // the tie between codes 1 and 2 (min_sub and 2 min_sub, or fixed point's words 1 and 2)
+  // goes to 2, whatever the parity of min_sub's binary exponent
+  for (const char* fmt : {"E5M9", "E4M3", "E5M10", "Q8.7", "Q8.8"}) {
+    const float m1 = static_cast<float>(parse_format(fmt).min_subnormal());
+    EXPECT_EQ(fma_in(m1, m1, 0.5f, fmt, Rounding::nearest_even), 2 * m1) << fmt;
+    EXPECT_EQ(fma_in(2 * m1, m1, 0.5f, fmt, Rounding::nearest_even), 2 * m1) << fmt;
+  }
   EXPECT_EQ(fma_in(0.0f, std::ldexp(1.0f, -15), 1.0f, "E5M10,no-subnormals", Rounding::up), 0.0f);
   // binary32's own subnormals (E8M23): the smallest one plus a quarter of it
   const float s = std::numeric_limits<float>::denorm_min();
