@@ -1,8 +1,8 @@
 // The fast accumulation kernel: rows of C[M x N] = sum_k L(i,k) R(k,j) (GemmView), each
 // element computed with exactly the steps of the reference loop (acc_step, in increasing k),
-// but a block of up to kBlock output columns at a time, so the loop over columns (independent
-// elements, the same k) vectorises: GCC's auto-vectoriser on the branch-free acc_step, with the
-// kernel compiled three times (x86-64-v4 = AVX-512, x86-64-v3 = AVX2, baseline SSE2) and the
+// but a block of up to kBlock output columns at a time, 8 columns (independent elements, the
+// same k) per vector of acc_step_lanes (GCC vector extensions), with the kernel compiled three
+// times (x86-64-v4 = AVX-512, x86-64-v3 = AVX2, baseline SSE2) and the
 // right one picked at load time (target_clones), as in formats_kernel.cpp.
 // The block's partial sums (and run totals) stay in L1; each k reads one contiguous row
 // segment of R. Threading over rows: accumulate.cpp.
@@ -35,6 +35,21 @@ struct LaneKeys {
   return lowbias32<std::uint32_t>(lowbias32<std::uint32_t>(counter_lo + k1) ^ k2);
 }
 
+// 8 columns at a time through the vector form of acc_step, the rest one at a time; the same
+// operations either way, so the same bits.
+constexpr std::size_t kLanes = 8;
+
+template <class T>
+[[gnu::always_inline]] inline T load(const void* p) {
+  T v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+template <class T>
+[[gnu::always_inline]] inline void store(void* p, const T& v) {
+  __builtin_memcpy(p, &v, sizeof v);
+}
+
 // One k for the block: run[j] <- round(run[j] + l * r[j]); returns the swamped count.
 template <Rounding kMode>
 [[gnu::always_inline]] inline std::uint32_t inner_step(float* __restrict run, float l,
@@ -42,9 +57,24 @@ template <Rounding kMode>
                                                        std::size_t nb, std::uint32_t counter_lo,
                                                        const LaneKeys& keys,
                                                        const AccParams& P) {
+  std::size_t j = 0;
+  const F32x8 lv = {l, l, l, l, l, l, l, l};  // (not 0 + l: that turns -0 into +0)
+  I32x8 sw{};  // minus the swamped count per lane
+  for (; j + kLanes <= nb; j += kLanes) {
+    const F32x8 old = load<F32x8>(run + j);
+    const F32x8 rv = load<F32x8>(r + j);
+    U32x8 h{};
+    if constexpr (kMode == Rounding::stochastic)
+      h = lowbias32<U32x8>(lowbias32<U32x8>(counter_lo + load<U32x8>(keys.k1 + j)) ^
+                           load<U32x8>(keys.k2 + j));
+    const F32x8 next = acc_step_lanes<kMode, F64x8>(old, lv, rv, h, P);
+    sw += (lv != 0.0f) & (rv != 0.0f) & (next == old);
+    store(run + j, next);
+  }
   std::uint32_t swamped = 0;
+  for (std::size_t t = 0; t < kLanes; ++t) swamped += static_cast<std::uint32_t>(-sw[t]);
   const bool l_nonzero = l != 0.0f;
-  for (std::size_t j = 0; j < nb; ++j) {
+  for (; j < nb; ++j) {
     std::uint32_t h = 0;
     if constexpr (kMode == Rounding::stochastic) h = lane_word(counter_lo, keys.k1[j], keys.k2[j]);
     const float old = run[j];
@@ -60,7 +90,18 @@ template <Rounding kMode>
 [[gnu::always_inline]] inline void outer_step(float* __restrict total, float* __restrict run,
                                               std::size_t nb, std::uint32_t counter_lo,
                                               const LaneKeys& keys, const AccParams& P) {
-  for (std::size_t j = 0; j < nb; ++j) {
+  std::size_t j = 0;
+  const F32x8 ones = F32x8{} + 1.0f;
+  for (; j + kLanes <= nb; j += kLanes) {
+    U32x8 h{};
+    if constexpr (kMode == Rounding::stochastic)
+      h = lowbias32<U32x8>(lowbias32<U32x8>(counter_lo + load<U32x8>(keys.k1 + j)) ^
+                           load<U32x8>(keys.k2 + j));
+    store(total + j, acc_step_lanes<kMode, F64x8>(load<F32x8>(total + j), load<F32x8>(run + j),
+                                                  ones, h, P));
+    store(run + j, F32x8{});
+  }
+  for (; j < nb; ++j) {
     std::uint32_t h = 0;
     if constexpr (kMode == Rounding::stochastic) h = lane_word(counter_lo, keys.k1[j], keys.k2[j]);
     total[j] = acc_step<kMode>(total[j], run[j], 1.0f, h, P);

@@ -74,82 +74,144 @@ constexpr std::uint64_t kFrac64 = 0x000FFFFFFFFFFFFFull;
   return (a & m) | (b & ~m);
 }
 
-// round_F(acc + a*b), branch-free so the fast kernel's loop over columns vectorises. h is the
-// stochastic random word (unused otherwise).
-template <Rounding kMode>
-[[gnu::always_inline]] inline float acc_step(float acc, float a, float b, std::uint32_t h,
-                                             const AccParams& P) {
-  // Conditions are all-ones/all-zero lane masks and choices and/or selects (no branches, no
-  // ?: on values), so GCC vectorises the fast kernel's loop over columns.
-  using I64 = std::int64_t;
-  using U64 = std::uint64_t;
-  const double c = acc;
-  const double p = static_cast<double>(a) * static_cast<double>(b);
-  const double s = c + p;
-  const double bp = s - c;
-  const double e = (c - (s - bp)) + (p - bp);  // TwoSum: acc + p = s + e exactly
-  const U64 u = std::bit_cast<U64>(s);
-  const U64 sgn = u & kSign64;
-  const U64 neg = static_cast<U64>(static_cast<I64>(u) >> 63);
-  U64 am = u ^ sgn;
+// Lane types: acc_step is written once for one value (the reference loops, the kernel's last
+// columns) and for 8 at a time (GCC vector extensions, in the kernel), with the same
+// operations, so both give the same bits. (GCC's auto-vectoriser does not take it: it narrows
+// 64-bit shift counts to 32 bits and then has no vector shift for them.)
+// The vector-typed values of these always-inlined helpers never cross a call boundary, so GCC's
+// warning that their ABI differs without AVX/AVX-512 does not apply.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+using F32x8 = float __attribute__((vector_size(32)));
+using U32x8 = std::uint32_t __attribute__((vector_size(32)));
+using I32x8 = std::int32_t __attribute__((vector_size(32)));
+using F64x8 = double __attribute__((vector_size(64)));
+using U64x8 = std::uint64_t __attribute__((vector_size(64)));
+using I64x8 = std::int64_t __attribute__((vector_size(64)));
+
+template <class D>
+struct Lanes;
+template <>
+struct Lanes<double> {
+  using F = float;
+  using U32 = std::uint32_t;
+  using U = std::uint64_t;
+  using I = std::int64_t;
+  [[gnu::always_inline]] static U m(bool c) { return U{0} - static_cast<U>(c); }
+  [[gnu::always_inline]] static double widen(F x) { return static_cast<double>(x); }
+  [[gnu::always_inline]] static F narrow(double x) { return static_cast<F>(x); }
+  [[gnu::always_inline]] static U32 low32(U x) { return static_cast<U32>(x); }
+  [[gnu::always_inline]] static U wide32(U32 x) { return static_cast<U>(x); }
+};
+template <>
+struct Lanes<F64x8> {
+  using F = F32x8;
+  using U32 = U32x8;
+  using U = U64x8;
+  using I = I64x8;
+  [[gnu::always_inline]] static U m(I c) { return reinterpret_cast<U&>(c); }
+  [[gnu::always_inline]] static F64x8 widen(F x) { return __builtin_convertvector(x, F64x8); }
+  [[gnu::always_inline]] static F narrow(F64x8 x) { return __builtin_convertvector(x, F); }
+  [[gnu::always_inline]] static U32 low32(U x) { return __builtin_convertvector(x, U32); }
+  [[gnu::always_inline]] static U wide32(U32 x) { return __builtin_convertvector(x, U); }
+};
+
+// round_F(acc + a*b) for one lane (D = double) or 8 (D = F64x8); h is the stochastic random
+// word (unused otherwise). Conditions are all-ones/all-zero lane masks and choices and/or
+// selects: no branches.
+template <Rounding kMode, class D>
+[[gnu::always_inline]] inline typename Lanes<D>::F acc_step_lanes(typename Lanes<D>::F acc,
+                                                                  typename Lanes<D>::F a,
+                                                                  typename Lanes<D>::F b,
+                                                                  typename Lanes<D>::U32 h,
+                                                                  const AccParams& P) {
+  using L = Lanes<D>;
+  using U = typename L::U;
+  using I = typename L::I;
+  using F = typename L::F;
+  auto sel = [](U m, U x, U y) { return (x & m) | (y & ~m); };
+  auto as_i = [](U x) { return std::bit_cast<I>(x); };
+  const U zero{};
+  const U one = zero + 1u;
+  const D c = L::widen(acc);
+  const D p = L::widen(a) * L::widen(b);
+  const D s = c + p;
+  const D bp = s - c;
+  const D e = (c - (s - bp)) + (p - bp);  // TwoSum: acc + p = s + e exactly
+  const U u = std::bit_cast<U>(s);
+  const U sgn = u & kSign64;
+  const U neg = std::bit_cast<U>(as_i(u) >> 63);
+  U am = u ^ sgn;
   // round to odd: s even and inexact -> one unit towards the exact sum (+1, or -1 = +~0)
-  const U64 eu = std::bit_cast<U64>(e);
-  const U64 inexact = mask64((eu << 1) != 0);  // e != 0 (e is never NaN for finite s)
-  const U64 even = (am & 1u) - 1u;            // all-ones if the last bit is 0
-  const U64 towards = mask64((eu & kSign64) == sgn);
+  const U eu = std::bit_cast<U>(e);
+  const U inexact = L::m((eu << 1) != zero);  // e != 0 (e is never NaN for finite s)
+  const U even = (am & 1u) - 1u;                // all-ones if the last bit is 0
+  const U towards = L::m((eu & kSign64) == sgn);
   am += inexact & even & ((towards & 1u) | ~towards);
 
-  const I64 E = static_cast<I64>(am >> 52) - 1023;
-  const I64 below = std::max<I64>(P.emin - E, 0);
-  const I64 drop = P.drop0 + below;
-  const U64 tiny = mask64(drop >= 53);
-  const U64 dropc = static_cast<U64>(std::min<I64>(drop, 63));  // (shift counts unsigned: vectorises)
-  const U64 mask = (U64{1} << dropc) - 1u;
-  const U64 nonzero = mask64(am != 0);
+  // drop = 52 - m + max(0, emin - E) bits lie below F's spacing (E = o's exponent)
+  const I E = as_i(am >> 52) - 1023;
+  const I below_raw = P.emin - E;
+  const I below = std::bit_cast<I>(sel(L::m(below_raw > 0), std::bit_cast<U>(below_raw), zero));
+  const I drop = P.drop0 + below;
+  const U tiny = L::m(drop >= 53);
+  const U dropc = sel(L::m(drop < 63), std::bit_cast<U>(drop), zero + 63u);
+  const U unit = one << dropc;  // 2^drop (2^63 when clamped)
+  const U mask = unit - 1u;
+  const U nonzero = L::m(am != zero);
 
-  U64 r;
-  U64 away_tiny;  // |o| < min_sub: to min_sub (else to 0)
+  U r;
+  U away_tiny;  // |o| < min_sub: to min_sub (else to 0)
   if constexpr (kMode == Rounding::stochastic) {
-    const U64 sig = (am & kFrac64) | (U64{1} << 52);
-    const U64 sh = static_cast<U64>(std::min<I64>(drop - 32, 63));  // >= 1: m <= 19
-    const U64 frac = sel64(tiny, sig, am & mask);
-    const U64 away = mask64(static_cast<U64>(h) < (frac >> sh));
-    r = (am & ~mask) + (away & (mask + 1u));
+    const U sig = (am & kFrac64) | (std::uint64_t{1} << 52);
+    const U sh_raw = std::bit_cast<U>(drop - 32);  // >= 1: m <= 19
+    const U sh = sel(L::m(drop - 32 < 63), sh_raw, zero + 63u);
+    const U frac = sel(tiny, sig, am & mask);
+    const U away = L::m(as_i(L::wide32(h)) < as_i(frac >> sh));
+    r = (am & ~mask) + (away & unit);
     away_tiny = away & nonzero;
   } else if constexpr (kMode == Rounding::nearest_even) {
     // the last kept bit; at drop 52 it is the exponent's (m = 0) or that of code 1 (odd)
-    const U64 lsb = sel64(mask64(drop < 52), (am >> dropc) & 1u,
-                          ((am >> 52) & 1u) | (P.lsb52_exp ^ 1u));
+    const U kept = L::m((am & unit) != zero) & 1u;
+    const U lsb = sel(L::m(drop < 52), kept, ((am >> 52) & 1u) | (P.lsb52_exp ^ 1u));
     r = (am + (mask >> 1) + lsb) & ~mask;
-    away_tiny = mask64(drop == 53) & mask64((am & kFrac64) != 0);
+    away_tiny = L::m(drop == 53) & L::m((am & kFrac64) != zero);
   } else if constexpr (kMode == Rounding::toward_zero) {
     r = am & ~mask;
-    away_tiny = 0;
+    away_tiny = zero;
   } else {  // up, down: away from zero for one sign
-    const U64 away = kMode == Rounding::up ? ~neg : neg;
+    const U away = kMode == Rounding::up ? ~neg : neg;
     r = (am + (mask & away)) & ~mask;
     away_tiny = away & nonzero;
   }
-  r = sel64(tiny, away_tiny & P.min_sub, r);
+  r = sel(tiny, away_tiny & P.min_sub, r);
 
   // (magnitude patterns are < 2^63: signed compares, which AVX2 has)
-  U64 over = mask64(static_cast<I64>(r) > static_cast<I64>(sel64(neg, P.max_neg, P.max_pos)));
+  U over = L::m(as_i(r) > as_i(sel(neg, zero + P.max_neg, zero + P.max_pos)));
   if constexpr (kMode == Rounding::nearest_even)
-    over |= mask64(static_cast<I64>(am) >= static_cast<I64>(P.nearest_overflow_at));
-  r &= mask64(static_cast<I64>(r) >= static_cast<I64>(P.min_normal)) | (P.flush ? 0u : ~0ull);
+    over |= L::m(as_i(am) >= static_cast<std::int64_t>(P.nearest_overflow_at));
+  if (P.flush) r &= L::m(as_i(r) >= static_cast<std::int64_t>(P.min_normal));
   // r lies on F's grid, so the conversion to binary32 is exact (an overflowed r may become
   // inf, but is replaced below)
-  const U64 mag64 = std::bit_cast<std::uint32_t>(static_cast<float>(std::bit_cast<double>(r)));
-  const U64 ovf = sel64(neg, P.ovf_neg, P.ovf_pos);
-  U64 res = sel64(over, ovf, mag64);
+  const U mag = L::wide32(std::bit_cast<typename L::U32>(L::narrow(std::bit_cast<D>(r))));
+  U res = sel(over, sel(neg, zero + P.ovf_neg, zero + P.ovf_pos), mag);
   // a zero keeps the sum's sign, except fnuz's (always +0)
-  res |= (sgn >> 32) & (mask64(res != 0) | P.zero_sign);
+  res |= (sgn >> 32) & (L::m(res != zero) | P.zero_sign);
   // inf or NaN sums: NaN stays NaN, inf becomes the format's value for it
-  const U64 special = mask64((u & ~kSign64) >= kInf64);
-  const U64 nan = mask64((u & ~kSign64) > kInf64);
-  const U64 inf_res = sel64(neg, P.inf_neg, P.inf_pos) | (sgn >> 32);
-  res = sel64(special, sel64(nan, 0x7FC00000u | (sgn >> 32), inf_res), res);
-  return std::bit_cast<float>(static_cast<std::uint32_t>(res));
+  const U au = u & ~kSign64;
+  const U special = L::m(as_i(au) >= static_cast<std::int64_t>(kInf64));
+  const U nan = L::m(as_i(au) > static_cast<std::int64_t>(kInf64));
+  const U inf_res = sel(neg, zero + P.inf_neg, zero + P.inf_pos) | (sgn >> 32);
+  res = sel(special, sel(nan, (sgn >> 32) | 0x7FC00000u, inf_res), res);
+  return std::bit_cast<F>(L::low32(res));
+}
+
+#pragma GCC diagnostic pop
+
+template <Rounding kMode>
+[[gnu::always_inline]] inline float acc_step(float acc, float a, float b, std::uint32_t h,
+                                             const AccParams& P) {
+  return acc_step_lanes<kMode, double>(acc, a, b, h, P);
 }
 
 // The random word of element `index`, counter 2k + which (accumulate.hpp).

@@ -161,7 +161,9 @@ void check_case(const Case& c, const Accumulator& acc, std::uint64_t seed, int s
           << ") K " << s.K << ": reference loop " << hex(loop[idx]) << ", exact " << hex(want);
       ASSERT_TRUE(same(fast[idx], want))
           << acc.name() << " kind " << static_cast<int>(c.kind) << " element (" << i << ", " << j
-          << ") K " << s.K << ": fast " << hex(fast[idx]) << ", exact " << hex(want);
+          << ") K " << s.K << ": fast " << hex(fast[idx]) << ", exact " << hex(want)
+          << "; first factors " << (s.K ? hex(a[0]) + " * " + hex(b[0]) : "")
+          << (s.K > 1 ? ", " + hex(a[1]) + " * " + hex(b[1]) : "");
     }
   EXPECT_EQ(st_loop.swamped, swamped) << acc.name();
   EXPECT_EQ(st_fast.swamped, swamped) << acc.name();
