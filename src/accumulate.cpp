@@ -271,13 +271,13 @@ void put_stats(AccumulateStats* stats, const AccumulateStats& st) {
 }  // namespace
 
 float dot(std::span<const float> a, std::span<const float> b, const Accumulator& acc,
-          StochasticKey key, AccumulateStats* stats) {
+          StochasticKey key, AccumulateStats* stats, std::uint32_t index) {
   if (a.size() != b.size()) throw std::invalid_argument("dot: the two vectors' sizes differ");
   const Setup S = make_setup(acc, key);
   check_counters(1, 1, a.size());
   AccumulateStats st;
   const float r = ref_element(
-      S, 0, a.size(), [&](std::size_t k) { return a[k]; }, [&](std::size_t k) { return b[k]; },
+      S, index, a.size(), [&](std::size_t k) { return a[k]; }, [&](std::size_t k) { return b[k]; },
       st);
   put_stats(stats, st);
   return r;

@@ -64,10 +64,10 @@ struct AccumulateStats {
 // addition that closes the run ending at product k uses counter index * 2^32 + 2k + 1.
 // key.offset must be 0 (std::invalid_argument otherwise); give each GEMM its own stream.
 
-// sum_k a[k] * b[k] under `acc` (element index 0). Throws std::invalid_argument when the sizes
-// differ.
+// sum_k a[k] * b[k] under `acc`, as output element `index` of a product (the stochastic
+// counters above). Throws std::invalid_argument when the sizes differ.
 float dot(std::span<const float> a, std::span<const float> b, const Accumulator& acc,
-          StochasticKey key = {}, AccumulateStats* stats = nullptr);
+          StochasticKey key = {}, AccumulateStats* stats = nullptr, std::uint32_t index = 0);
 
 // The trainer's three products, row-major, every matrix dense:
 //   forward:          Z[batch x out] = A[batch x in] * W[out x in]^T   (reduction over in)
