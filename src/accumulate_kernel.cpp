@@ -1,6 +1,6 @@
 // The fast accumulation kernel: rows of C[M x N] = sum_k L(i,k) R(k,j) (GemmView), each
 // element computed with exactly the steps of the reference loop (acc_step, in increasing k),
-// but a block of up to kBlock output columns at a time, 8 columns (independent elements, the
+// but a block of up to kBlock output columns at a time, 4 columns (independent elements, the
 // same k) per vector of acc_step_lanes (GCC vector extensions), with the kernel compiled three
 // times (x86-64-v4 = AVX-512, x86-64-v3 = AVX2, baseline SSE2) and the
 // right one picked at load time (target_clones), as in formats_kernel.cpp.
@@ -35,9 +35,9 @@ struct LaneKeys {
   return lowbias32<std::uint32_t>(lowbias32<std::uint32_t>(counter_lo + k1) ^ k2);
 }
 
-// 8 columns at a time through the vector form of acc_step, the rest one at a time; the same
+// 4 columns at a time through the vector form of acc_step, the rest one at a time; the same
 // operations either way, so the same bits.
-constexpr std::size_t kLanes = 8;
+constexpr std::size_t kLanes = 4;
 
 template <class T>
 [[gnu::always_inline]] inline T load(const void* p) {
@@ -58,16 +58,16 @@ template <Rounding kMode>
                                                        const LaneKeys& keys,
                                                        const AccParams& P) {
   std::size_t j = 0;
-  const F32x8 lv = {l, l, l, l, l, l, l, l};  // (not 0 + l: that turns -0 into +0)
-  I32x8 sw{};  // minus the swamped count per lane
+  const F32x4 lv = {l, l, l, l};  // (not 0 + l: that turns -0 into +0)
+  I32x4 sw{};  // minus the swamped count per lane
   for (; j + kLanes <= nb; j += kLanes) {
-    const F32x8 old = load<F32x8>(run + j);
-    const F32x8 rv = load<F32x8>(r + j);
-    U32x8 h{};
+    const F32x4 old = load<F32x4>(run + j);
+    const F32x4 rv = load<F32x4>(r + j);
+    U32x4 h{};
     if constexpr (kMode == Rounding::stochastic)
-      h = lowbias32<U32x8>(lowbias32<U32x8>(counter_lo + load<U32x8>(keys.k1 + j)) ^
-                           load<U32x8>(keys.k2 + j));
-    const F32x8 next = acc_step_lanes<kMode, F64x8>(old, lv, rv, h, P);
+      h = lowbias32<U32x4>(lowbias32<U32x4>(counter_lo + load<U32x4>(keys.k1 + j)) ^
+                           load<U32x4>(keys.k2 + j));
+    const F32x4 next = acc_step_lanes<kMode, F64x4>(old, lv, rv, h, P);
     sw += (lv != 0.0f) & (rv != 0.0f) & (next == old);
     store(run + j, next);
   }
@@ -91,15 +91,15 @@ template <Rounding kMode>
                                               std::size_t nb, std::uint32_t counter_lo,
                                               const LaneKeys& keys, const AccParams& P) {
   std::size_t j = 0;
-  const F32x8 ones = F32x8{} + 1.0f;
+  const F32x4 ones = F32x4{} + 1.0f;
   for (; j + kLanes <= nb; j += kLanes) {
-    U32x8 h{};
+    U32x4 h{};
     if constexpr (kMode == Rounding::stochastic)
-      h = lowbias32<U32x8>(lowbias32<U32x8>(counter_lo + load<U32x8>(keys.k1 + j)) ^
-                           load<U32x8>(keys.k2 + j));
-    store(total + j, acc_step_lanes<kMode, F64x8>(load<F32x8>(total + j), load<F32x8>(run + j),
+      h = lowbias32<U32x4>(lowbias32<U32x4>(counter_lo + load<U32x4>(keys.k1 + j)) ^
+                           load<U32x4>(keys.k2 + j));
+    store(total + j, acc_step_lanes<kMode, F64x4>(load<F32x4>(total + j), load<F32x4>(run + j),
                                                   ones, h, P));
-    store(run + j, F32x8{});
+    store(run + j, F32x4{});
   }
   for (; j < nb; ++j) {
     std::uint32_t h = 0;
@@ -131,6 +131,9 @@ template <Rounding kMode>
                                                    const AccParams& inner,
                                                    const AccParams& outer, std::uint64_t key_in,
                                                    std::uint64_t key_out) {
+  // local copies: the kernel's stores (memcpy) could otherwise alias the caller's parameters,
+  // which would then be reloaded at every step
+  const AccParams inner_p = inner, outer_p = outer;
   const bool sto_out = outer.mode == Rounding::stochastic;
   alignas(64) float run[kBlock];
   alignas(64) float total[kBlock];
@@ -159,9 +162,9 @@ template <Rounding kMode>
       for (std::size_t k = 0; k < v.K; ++k) {
         const auto counter = static_cast<std::uint32_t>(2 * k);
         swamped += inner_step<kMode>(run, l_row[k * v.l_k], v.R + k * v.r_k + j0, nb, counter,
-                                     keys_in, inner);
+                                     keys_in, inner_p);
         if (chunk > 0 && (++in_run == chunk || k + 1 == v.K)) {
-          outer_dispatch(total, run, nb, counter + 1, keys_out, outer);
+          outer_dispatch(total, run, nb, counter + 1, keys_out, outer_p);
           in_run = 0;
         }
       }

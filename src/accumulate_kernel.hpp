@@ -75,19 +75,21 @@ constexpr std::uint64_t kFrac64 = 0x000FFFFFFFFFFFFFull;
 }
 
 // Lane types: acc_step is written once for one value (the reference loops, the kernel's last
-// columns) and for 8 at a time (GCC vector extensions, in the kernel), with the same
+// columns) and for 4 at a time (GCC vector extensions, in the kernel), with the same
 // operations, so both give the same bits. (GCC's auto-vectoriser does not take it: it narrows
-// 64-bit shift counts to 32 bits and then has no vector shift for them.)
+// 64-bit shift counts to 32 bits and then has no vector shift for them.) Four lanes: 256-bit
+// vectors of 64-bit integers are AVX2's; GCC lowers operations on wider generic vectors that
+// the target lacks (compares in particular) to scalar code.
 // The vector-typed values of these always-inlined helpers never cross a call boundary, so GCC's
 // warning that their ABI differs without AVX/AVX-512 does not apply.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpsabi"
-using F32x8 = float __attribute__((vector_size(32)));
-using U32x8 = std::uint32_t __attribute__((vector_size(32)));
-using I32x8 = std::int32_t __attribute__((vector_size(32)));
-using F64x8 = double __attribute__((vector_size(64)));
-using U64x8 = std::uint64_t __attribute__((vector_size(64)));
-using I64x8 = std::int64_t __attribute__((vector_size(64)));
+using F32x4 = float __attribute__((vector_size(16)));
+using U32x4 = std::uint32_t __attribute__((vector_size(16)));
+using I32x4 = std::int32_t __attribute__((vector_size(16)));
+using F64x4 = double __attribute__((vector_size(32)));
+using U64x4 = std::uint64_t __attribute__((vector_size(32)));
+using I64x4 = std::int64_t __attribute__((vector_size(32)));
 
 template <class D>
 struct Lanes;
@@ -104,19 +106,19 @@ struct Lanes<double> {
   [[gnu::always_inline]] static U wide32(U32 x) { return static_cast<U>(x); }
 };
 template <>
-struct Lanes<F64x8> {
-  using F = F32x8;
-  using U32 = U32x8;
-  using U = U64x8;
-  using I = I64x8;
+struct Lanes<F64x4> {
+  using F = F32x4;
+  using U32 = U32x4;
+  using U = U64x4;
+  using I = I64x4;
   [[gnu::always_inline]] static U m(I c) { return reinterpret_cast<U&>(c); }
-  [[gnu::always_inline]] static F64x8 widen(F x) { return __builtin_convertvector(x, F64x8); }
-  [[gnu::always_inline]] static F narrow(F64x8 x) { return __builtin_convertvector(x, F); }
+  [[gnu::always_inline]] static F64x4 widen(F x) { return __builtin_convertvector(x, F64x4); }
+  [[gnu::always_inline]] static F narrow(F64x4 x) { return __builtin_convertvector(x, F); }
   [[gnu::always_inline]] static U32 low32(U x) { return __builtin_convertvector(x, U32); }
   [[gnu::always_inline]] static U wide32(U32 x) { return __builtin_convertvector(x, U); }
 };
 
-// round_F(acc + a*b) for one lane (D = double) or 8 (D = F64x8); h is the stochastic random
+// round_F(acc + a*b) for one lane (D = double) or 4 (D = F64x4); h is the stochastic random
 // word (unused otherwise). Conditions are all-ones/all-zero lane masks and choices and/or
 // selects: no branches.
 template <Rounding kMode, class D>
