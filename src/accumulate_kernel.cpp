@@ -9,7 +9,10 @@
 // Deliberately leaves out: the definition (accumulate.cpp's *_ref loops), parsing, threading.
 #pragma GCC diagnostic ignored "-Wpsabi"
 
+#include <immintrin.h>
+
 #include <algorithm>
+#include <bit>
 
 #include "accumulate_kernel.hpp"
 
@@ -85,6 +88,104 @@ template <Rounding kMode>
   return swamped;
 }
 
+// A fast path for nearest_even on AVX2 CPUs, 8 columns at a time: r = fma(l, r[j], run[j]) is
+// the exact sum rounded once to binary32 (round to nearest). If every r of the vector lies in
+// F's normal range [2^emin, max] and none lies exactly on a midpoint between two neighbours in
+// F (low drop32 = 23 - m bits 100...0), then rounding r to F is rounding the exact sum: F's
+// midpoints there are binary32 numbers, binary32's rounding is monotone, so r and the exact
+// sum lie on the same side of each of them (and r cannot exceed max, so nothing overflows).
+// r is then rounded with the constant mask. A vector with any lane outside, or on a midpoint,
+// takes the exact acc_step for its 8 columns. F must be a float format with m <= 22 and one max
+// for both signs (FastNearest::usable).
+struct FastNearest {
+  std::uint32_t lo, span, mask, half;  // normal range [lo, lo + span] as |pattern|; F's mask
+  int drop;
+  bool usable;
+};
+
+FastNearest fast_nearest(const AccParams& P) {
+  FastNearest f{};
+  const std::int64_t m = 52 - P.drop0;
+  const auto lo = std::bit_cast<std::uint32_t>(
+      static_cast<float>(std::bit_cast<double>(P.min_normal)));
+  const auto hi = std::bit_cast<std::uint32_t>(static_cast<float>(std::bit_cast<double>(P.max_pos)));
+  f.usable = P.mode == Rounding::nearest_even && m <= 22 && P.lsb52_exp == 0 && m >= 1 &&
+             P.max_pos == P.max_neg && P.emin >= -126 && lo > 0 && lo <= hi &&
+             __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  f.lo = lo;
+  f.span = hi - lo;
+  f.drop = static_cast<int>(23 - m);
+  f.mask = (1u << f.drop) - 1u;
+  f.half = 1u << (f.drop - 1);
+  return f;
+}
+
+__attribute__((target("arch=x86-64-v3"))) std::uint32_t inner_nearest_avx2(
+    float* __restrict run, float l, const float* __restrict r, std::size_t nb,
+    const AccParams& P, const FastNearest& f) {
+  constexpr std::uint32_t kSign = 0x80000000u;
+  const __m256 lv = _mm256_set1_ps(l), zero = _mm256_setzero_ps();
+  const __m256i v_lo = _mm256_set1_epi32(static_cast<int>(f.lo));
+  const __m256i v_span_flipped = _mm256_set1_epi32(static_cast<int>(f.span ^ kSign));
+  const __m256i v_sign = _mm256_set1_epi32(static_cast<int>(kSign));
+  const __m256i v_abs = _mm256_set1_epi32(static_cast<int>(~kSign));
+  const __m256i v_mask = _mm256_set1_epi32(static_cast<int>(f.mask));
+  const __m256i v_half = _mm256_set1_epi32(static_cast<int>(f.half));
+  const __m256i v_halfm = _mm256_set1_epi32(static_cast<int>(f.mask >> 1));
+  const __m256i v_one = _mm256_set1_epi32(1);
+  const __m128i v_drop = _mm_cvtsi32_si128(f.drop);
+  const F32x4 l4 = {l, l, l, l};
+  std::uint32_t swamped = 0;
+  std::size_t j = 0;
+  for (; j + 8 <= nb; j += 8) {
+    const __m256 old = _mm256_loadu_ps(run + j);
+    const __m256 rv = _mm256_loadu_ps(r + j);
+    const __m256i u = _mm256_castps_si256(_mm256_fmadd_ps(lv, rv, old));
+    const __m256i a = _mm256_and_si256(u, v_abs);
+    const __m256i out = _mm256_cmpgt_epi32(
+        _mm256_xor_si256(_mm256_sub_epi32(a, v_lo), v_sign), v_span_flipped);
+    const __m256i mid = _mm256_cmpeq_epi32(_mm256_and_si256(a, v_mask), v_half);
+    const __m256i bad = _mm256_or_si256(out, mid);
+    __m256 next;
+    if (_mm256_testz_si256(bad, bad)) {
+      const __m256i lsb = _mm256_and_si256(_mm256_srl_epi32(a, v_drop), v_one);
+      const __m256i sum = _mm256_add_epi32(u, _mm256_add_epi32(v_halfm, lsb));
+      next = _mm256_castsi256_ps(_mm256_andnot_si256(v_mask, sum));
+    } else {
+      const F32x4 n0 = acc_step_lanes<Rounding::nearest_even, F64x4>(
+          load<F32x4>(run + j), l4, load<F32x4>(r + j), U32x4{}, P);
+      const F32x4 n1 = acc_step_lanes<Rounding::nearest_even, F64x4>(
+          load<F32x4>(run + j + 4), l4, load<F32x4>(r + j + 4), U32x4{}, P);
+      alignas(32) float both[8];
+      store(both, n0);
+      store(both + 4, n1);
+      next = _mm256_load_ps(both);
+    }
+    const __m256 same = _mm256_and_ps(
+        _mm256_and_ps(_mm256_cmp_ps(lv, zero, _CMP_NEQ_UQ), _mm256_cmp_ps(rv, zero, _CMP_NEQ_UQ)),
+        _mm256_cmp_ps(next, old, _CMP_EQ_OQ));
+    swamped += static_cast<std::uint32_t>(
+        std::popcount(static_cast<unsigned>(_mm256_movemask_ps(same))));
+    _mm256_storeu_ps(run + j, next);
+  }
+  if (j + 4 <= nb) {  // 4 more columns through the exact vector step
+    const F32x4 o = load<F32x4>(run + j), rv = load<F32x4>(r + j);
+    const F32x4 n = acc_step_lanes<Rounding::nearest_even, F64x4>(o, l4, rv, U32x4{}, P);
+    const I32x4 sw = (l4 != 0.0f) & (rv != 0.0f) & (n == o);
+    for (int t = 0; t < 4; ++t) swamped += static_cast<std::uint32_t>(-sw[t]);
+    store(run + j, n);
+    j += 4;
+  }
+  const bool l_nonzero = l != 0.0f;
+  for (; j < nb; ++j) {
+    const float o = run[j];
+    const float n = acc_step<Rounding::nearest_even>(o, l, r[j], 0, P);
+    swamped += static_cast<std::uint32_t>(l_nonzero & (r[j] != 0.0f) & (n == o));
+    run[j] = n;
+  }
+  return swamped;
+}
+
 // The run sums of the block into the outer accumulator, then the runs restart from +0.
 template <Rounding kMode>
 [[gnu::always_inline]] inline void outer_step(float* __restrict total, float* __restrict run,
@@ -134,6 +235,7 @@ template <Rounding kMode>
   // local copies: the kernel's stores (memcpy) could otherwise alias the caller's parameters,
   // which would then be reloaded at every step
   const AccParams inner_p = inner, outer_p = outer;
+  const FastNearest fast = kMode == Rounding::nearest_even ? fast_nearest(inner_p) : FastNearest{};
   const bool sto_out = outer.mode == Rounding::stochastic;
   alignas(64) float run[kBlock];
   alignas(64) float total[kBlock];
@@ -161,8 +263,12 @@ template <Rounding kMode>
       std::uint32_t in_run = 0;
       for (std::size_t k = 0; k < v.K; ++k) {
         const auto counter = static_cast<std::uint32_t>(2 * k);
-        swamped += inner_step<kMode>(run, l_row[k * v.l_k], v.R + k * v.r_k + j0, nb, counter,
-                                     keys_in, inner_p);
+        if (kMode == Rounding::nearest_even && fast.usable)
+          swamped += inner_nearest_avx2(run, l_row[k * v.l_k], v.R + k * v.r_k + j0, nb, inner_p,
+                                        fast);
+        else
+          swamped += inner_step<kMode>(run, l_row[k * v.l_k], v.R + k * v.r_k + j0, nb, counter,
+                                       keys_in, inner_p);
         if (chunk > 0 && (++in_run == chunk || k + 1 == v.K)) {
           outer_dispatch(total, run, nb, counter + 1, keys_out, outer_p);
           in_run = 0;
