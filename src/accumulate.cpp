@@ -160,6 +160,7 @@ AccParams make_acc_params(const Format& fmt, Rounding mode) {
   p.inf_neg = k.inf_neg;
   p.zero_sign = k.zero_sign;
   p.flush = k.flush;
+  p.identity = fmt.is_identity();
   p.mode = mode;
   return p;
 }
@@ -249,7 +250,7 @@ void check_counters(std::size_t M, std::size_t N, std::size_t K) {
 // The fast path for any view: rows split over OpenMP threads (each row's result depends only
 // on its index, so the split does not matter).
 AccumulateStats run_fast(const detail::GemmView& v, const Setup& S) {
-  const double work = static_cast<double>(v.M) * static_cast<double>(v.N) * static_cast<double>(v.K);
+  [[maybe_unused]] const double work = static_cast<double>(v.M) * static_cast<double>(v.N) * static_cast<double>(v.K);
   std::uint64_t additions = 0, swamped = 0;
   const std::int64_t M = static_cast<std::int64_t>(v.M);
 #pragma omp parallel for schedule(dynamic, 1) reduction(+ : additions, swamped) \

@@ -212,6 +212,15 @@ template <Rounding kMode>
 
 void outer_dispatch(float* total, float* run, std::size_t nb, std::uint32_t counter_lo,
                     const LaneKeys& keys, const AccParams& P) {
+  if (P.identity && P.mode == Rounding::nearest_even) {
+    // binary32 round to nearest (the default outer accumulator): one IEEE addition is exactly
+    // round(total + run), zero signs, subnormals, overflow and inf/NaN included
+    for (std::size_t j = 0; j < nb; ++j) {
+      total[j] += run[j];
+      run[j] = 0.0f;
+    }
+    return;
+  }
   switch (P.mode) {
     case Rounding::toward_zero:
       return outer_step<Rounding::toward_zero>(total, run, nb, counter_lo, keys, P);

@@ -47,6 +47,7 @@ struct AccParams {
   std::uint32_t inf_pos = 0, inf_neg = 0;  // results for +-inf sums
   std::uint32_t zero_sign = 0x80000000u;   // 0 for fnuz (every zero is +0)
   bool flush = false;
+  bool identity = false;  // F is binary32 itself (E8M23 with subnormals, ieee)
   Rounding mode = Rounding::nearest_even;
 };
 AccParams make_acc_params(const Format& fmt, Rounding mode);
