@@ -349,12 +349,24 @@ void gemm_forward(std::span<const float> A, std::span<const float> W, std::span<
   check_shape(Z.size(), batch, out, "Z");
   check_counters(batch, out, in);
   const Setup S = make_setup(acc, key);
-  // W^T packed as [in x out] so that the kernel reads a row of factors per k
-  std::vector<float> Wt(in * out);
-  for (std::size_t j = 0; j < out; ++j)
-    for (std::size_t k = 0; k < in; ++k) Wt[k * out + j] = W[j * in + k];
-  const detail::GemmView v{A.data(), in, 1, Wt.data(), out, Z.data(), batch, out, in};
+  if (out >= batch) {
+    // W^T packed as [in x out] so that the kernel reads a row of factors per k
+    std::vector<float> Wt(in * out);
+    for (std::size_t j = 0; j < out; ++j)
+      for (std::size_t k = 0; k < in; ++k) Wt[k * out + j] = W[j * in + k];
+    const detail::GemmView v{A.data(), in, 1, Wt.data(), out, Z.data(), batch, out, in, out, 1};
+    put_stats(stats, run_fast(v, S));
+    return;
+  }
+  // Few outputs (the last layer): Z^T[out x batch] = W * A^T has the longer rows the kernel
+  // vectorises over; the same elements with the same k order, then transposed into Z.
+  std::vector<float> At(in * batch), Zt(out * batch);
+  for (std::size_t b = 0; b < batch; ++b)
+    for (std::size_t k = 0; k < in; ++k) At[k * batch + b] = A[b * in + k];
+  const detail::GemmView v{W.data(), in, 1, At.data(), batch, Zt.data(), out, batch, in, 1, out};
   put_stats(stats, run_fast(v, S));
+  for (std::size_t o = 0; o < out; ++o)
+    for (std::size_t b = 0; b < batch; ++b) Z[b * out + o] = Zt[o * batch + b];
 }
 
 void gemm_backward_data(std::span<const float> D, std::span<const float> W, std::span<float> dA,
@@ -365,7 +377,7 @@ void gemm_backward_data(std::span<const float> D, std::span<const float> W, std:
   check_shape(dA.size(), batch, in, "dA");
   check_counters(batch, in, out);
   const Setup S = make_setup(acc, key);
-  const detail::GemmView v{D.data(), out, 1, W.data(), in, dA.data(), batch, in, out};
+  const detail::GemmView v{D.data(), out, 1, W.data(), in, dA.data(), batch, in, out, in, 1};
   put_stats(stats, run_fast(v, S));
 }
 
@@ -378,7 +390,7 @@ void gemm_backward_weights(std::span<const float> D, std::span<const float> A,
   check_shape(dW.size(), out, in, "dW");
   check_counters(out, in, batch);
   const Setup S = make_setup(acc, key);
-  const detail::GemmView v{D.data(), 1, out, A.data(), in, dW.data(), out, in, batch};
+  const detail::GemmView v{D.data(), 1, out, A.data(), in, dW.data(), out, in, batch, in, 1};
   put_stats(stats, run_fast(v, S));
 }
 

@@ -256,7 +256,7 @@ template <Rounding kMode>
       for (std::size_t j = 0; j < nb; ++j) {
         run[j] = 0.0f;
         total[j] = 0.0f;
-        const auto index = static_cast<std::uint32_t>(i * v.N + j0 + j);
+        const auto index = static_cast<std::uint32_t>(i * v.idx_row + (j0 + j) * v.idx_col);
         if (kMode == Rounding::stochastic) {
           const BlockKeys b = block_keys(key_in, index);
           keys_in.k1[j] = b.k1;

@@ -54,6 +54,8 @@ AccParams make_acc_params(const Format& fmt, Rounding mode);
 
 // A product C[M x N] = sum_k L(i,k) * R(k,j) with L(i,k) = L[i*l_row + k*l_k] and
 // R(k,j) = R[k*r_k + j] (contiguous in j). The three GEMMs of accumulate.hpp are views of it.
+// Element (i, j) is element i*idx_row + j*idx_col of the caller's result (its index for the
+// stochastic counters): (N, 1), or (1, M) when the kernel computes a transposed result.
 struct GemmView {
   const float* L;
   std::size_t l_row, l_k;
@@ -61,6 +63,7 @@ struct GemmView {
   std::size_t r_k;
   float* C;
   std::size_t M, N, K;
+  std::size_t idx_row, idx_col;
 };
 
 constexpr std::uint64_t kSign64 = 0x8000000000000000ull;

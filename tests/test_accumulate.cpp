@@ -230,8 +230,9 @@ TEST(AccumulateRandom, FastAndLoopEqualExactReferenceOverShapesFormatsModes) {
 
 TEST(AccumulateRandom, WideBlocksAndLongSums) {
   // more than one column block (64) and sums of a few hundred products
+  // (forward with out < batch computes the transposed product: the last layer's shape)
   const Case cases[] = {{Kind::forward, 3, 301, 67}, {Kind::backward_data, 2, 131, 150},
-                        {Kind::backward_weights, 203, 70, 3}};
+                        {Kind::backward_weights, 203, 70, 3}, {Kind::forward, 70, 45, 10}};
   std::uint64_t seed = 500;
   for (const Case& c : cases)
     for (Rounding mode : kAllModes) {
