@@ -103,6 +103,22 @@ struct FastNearest {
   bool usable;
 };
 
+// Whether this CPU runs the fast path. A test build for one instruction set
+// (PRECSWEEP_KERNEL_ARCH_TEST, tests/CMakeLists.txt) decides by what it was compiled for, so
+// the baseline build checks the exact step alone.
+bool has_avx2_fma() {
+#ifdef PRECSWEEP_KERNEL_ARCH_TEST
+#if defined(__AVX2__) && defined(__FMA__)
+  return true;
+#else
+  return false;
+#endif
+#else
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+#endif
+}
+
 FastNearest fast_nearest(const AccParams& P) {
   FastNearest f{};
   const std::int64_t m = 52 - P.drop0;
@@ -111,7 +127,7 @@ FastNearest fast_nearest(const AccParams& P) {
   const auto hi = std::bit_cast<std::uint32_t>(static_cast<float>(std::bit_cast<double>(P.max_pos)));
   f.usable = P.mode == Rounding::nearest_even && m <= 22 && P.lsb52_exp == 0 && m >= 1 &&
              P.max_pos == P.max_neg && P.emin >= -126 && lo > 0 && lo <= hi &&
-             __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+             has_avx2_fma();
   f.lo = lo;
   f.span = hi - lo;
   f.drop = static_cast<int>(23 - m);

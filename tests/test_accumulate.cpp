@@ -24,6 +24,23 @@
 namespace precsweep {
 namespace {
 
+#ifdef PRECSWEEP_KERNEL_ARCH
+// This binary's accumulation kernel was compiled for one instruction set only
+// (tests/CMakeLists.txt): skip everything on a CPU that cannot run it.
+class KernelArchEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    const std::string arch = PRECSWEEP_KERNEL_ARCH;
+    __builtin_cpu_init();
+    if (arch == "x86-64-v3" && !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                                 __builtin_cpu_supports("bmi2")))
+      GTEST_SKIP() << "this CPU cannot run x86-64-v3 code";
+  }
+};
+const auto* const kArchEnvironment =
+    ::testing::AddGlobalTestEnvironment(new KernelArchEnvironment);
+#endif
+
 constexpr Rounding kAllModes[] = {Rounding::toward_zero, Rounding::nearest_even, Rounding::up,
                                   Rounding::down, Rounding::stochastic};
 
