@@ -136,11 +136,17 @@ FastNearest fast_nearest(const AccParams& P) {
   return f;
 }
 
-__attribute__((target("arch=x86-64-v3"))) std::uint32_t inner_nearest_avx2(
-    float* __restrict run, float l, const float* __restrict r, std::size_t nb,
-    const AccParams& P, const FastNearest& f) {
+void outer_dispatch(float* total, float* run, std::size_t nb, std::uint32_t counter_lo,
+                    const LaneKeys& keys, const AccParams& P);
+
+// One block of columns j0 .. j0+nb of row i, all k, through the fast path (the k loop inside,
+// so the constants are set up once per block). Returns the swamped count.
+__attribute__((target("arch=x86-64-v3"))) std::uint64_t block_nearest_avx2(
+    const GemmView& v, std::size_t i, std::size_t j0, std::size_t nb, std::uint32_t chunk,
+    const AccParams& P, const AccParams& outer, const FastNearest& f, float* __restrict run,
+    float* __restrict total, const LaneKeys& keys_out) {
   constexpr std::uint32_t kSign = 0x80000000u;
-  const __m256 lv = _mm256_set1_ps(l), zero = _mm256_setzero_ps();
+  const __m256 zero = _mm256_setzero_ps();
   const __m256i v_lo = _mm256_set1_epi32(static_cast<int>(f.lo));
   const __m256i v_span_flipped = _mm256_set1_epi32(static_cast<int>(f.span ^ kSign));
   const __m256i v_sign = _mm256_set1_epi32(static_cast<int>(kSign));
@@ -150,54 +156,67 @@ __attribute__((target("arch=x86-64-v3"))) std::uint32_t inner_nearest_avx2(
   const __m256i v_halfm = _mm256_set1_epi32(static_cast<int>(f.mask >> 1));
   const __m256i v_one = _mm256_set1_epi32(1);
   const __m128i v_drop = _mm_cvtsi32_si128(f.drop);
-  const F32x4 l4 = {l, l, l, l};
-  std::uint32_t swamped = 0;
-  std::size_t j = 0;
-  for (; j + 8 <= nb; j += 8) {
-    const __m256 old = _mm256_loadu_ps(run + j);
-    const __m256 rv = _mm256_loadu_ps(r + j);
-    const __m256i u = _mm256_castps_si256(_mm256_fmadd_ps(lv, rv, old));
-    const __m256i a = _mm256_and_si256(u, v_abs);
-    const __m256i out = _mm256_cmpgt_epi32(
-        _mm256_xor_si256(_mm256_sub_epi32(a, v_lo), v_sign), v_span_flipped);
-    const __m256i mid = _mm256_cmpeq_epi32(_mm256_and_si256(a, v_mask), v_half);
-    const __m256i bad = _mm256_or_si256(out, mid);
-    __m256 next;
-    if (_mm256_testz_si256(bad, bad)) {
-      const __m256i lsb = _mm256_and_si256(_mm256_srl_epi32(a, v_drop), v_one);
-      const __m256i sum = _mm256_add_epi32(u, _mm256_add_epi32(v_halfm, lsb));
-      next = _mm256_castsi256_ps(_mm256_andnot_si256(v_mask, sum));
-    } else {
-      const F32x4 n0 = acc_step_lanes<Rounding::nearest_even, F64x4>(
-          load<F32x4>(run + j), l4, load<F32x4>(r + j), U32x4{}, P);
-      const F32x4 n1 = acc_step_lanes<Rounding::nearest_even, F64x4>(
-          load<F32x4>(run + j + 4), l4, load<F32x4>(r + j + 4), U32x4{}, P);
-      alignas(32) float both[8];
-      store(both, n0);
-      store(both + 4, n1);
-      next = _mm256_load_ps(both);
+  const float* l_row = v.L + i * v.l_row;
+  std::uint64_t swamped = 0;
+  std::uint32_t in_run = 0;
+  for (std::size_t k = 0; k < v.K; ++k) {
+    const float l = l_row[k * v.l_k];
+    const float* __restrict r = v.R + k * v.r_k + j0;
+    const __m256 lv = _mm256_set1_ps(l);
+    const F32x4 l4 = {l, l, l, l};
+    std::uint32_t sw = 0;
+    std::size_t j = 0;
+    for (; j + 8 <= nb; j += 8) {
+      const __m256 old = _mm256_loadu_ps(run + j);
+      const __m256 rv = _mm256_loadu_ps(r + j);
+      const __m256i u = _mm256_castps_si256(_mm256_fmadd_ps(lv, rv, old));
+      const __m256i a = _mm256_and_si256(u, v_abs);
+      const __m256i out = _mm256_cmpgt_epi32(
+          _mm256_xor_si256(_mm256_sub_epi32(a, v_lo), v_sign), v_span_flipped);
+      const __m256i mid = _mm256_cmpeq_epi32(_mm256_and_si256(a, v_mask), v_half);
+      const __m256i bad = _mm256_or_si256(out, mid);
+      __m256 next;
+      if (_mm256_testz_si256(bad, bad)) {
+        const __m256i lsb = _mm256_and_si256(_mm256_srl_epi32(a, v_drop), v_one);
+        const __m256i sum = _mm256_add_epi32(u, _mm256_add_epi32(v_halfm, lsb));
+        next = _mm256_castsi256_ps(_mm256_andnot_si256(v_mask, sum));
+      } else {
+        const F32x4 n0 = acc_step_lanes<Rounding::nearest_even, F64x4>(
+            load<F32x4>(run + j), l4, load<F32x4>(r + j), U32x4{}, P);
+        const F32x4 n1 = acc_step_lanes<Rounding::nearest_even, F64x4>(
+            load<F32x4>(run + j + 4), l4, load<F32x4>(r + j + 4), U32x4{}, P);
+        alignas(32) float both[8];
+        store(both, n0);
+        store(both + 4, n1);
+        next = _mm256_load_ps(both);
+      }
+      const __m256 same = _mm256_and_ps(
+          _mm256_and_ps(_mm256_cmp_ps(lv, zero, _CMP_NEQ_UQ), _mm256_cmp_ps(rv, zero, _CMP_NEQ_UQ)),
+          _mm256_cmp_ps(next, old, _CMP_EQ_OQ));
+      sw += static_cast<std::uint32_t>(
+          std::popcount(static_cast<unsigned>(_mm256_movemask_ps(same))));
+      _mm256_storeu_ps(run + j, next);
     }
-    const __m256 same = _mm256_and_ps(
-        _mm256_and_ps(_mm256_cmp_ps(lv, zero, _CMP_NEQ_UQ), _mm256_cmp_ps(rv, zero, _CMP_NEQ_UQ)),
-        _mm256_cmp_ps(next, old, _CMP_EQ_OQ));
-    swamped += static_cast<std::uint32_t>(
-        std::popcount(static_cast<unsigned>(_mm256_movemask_ps(same))));
-    _mm256_storeu_ps(run + j, next);
-  }
-  if (j + 4 <= nb) {  // 4 more columns through the exact vector step
-    const F32x4 o = load<F32x4>(run + j), rv = load<F32x4>(r + j);
-    const F32x4 n = acc_step_lanes<Rounding::nearest_even, F64x4>(o, l4, rv, U32x4{}, P);
-    const I32x4 sw = (l4 != 0.0f) & (rv != 0.0f) & (n == o);
-    for (int t = 0; t < 4; ++t) swamped += static_cast<std::uint32_t>(-sw[t]);
-    store(run + j, n);
-    j += 4;
-  }
-  const bool l_nonzero = l != 0.0f;
-  for (; j < nb; ++j) {
-    const float o = run[j];
-    const float n = acc_step<Rounding::nearest_even>(o, l, r[j], 0, P);
-    swamped += static_cast<std::uint32_t>(l_nonzero & (r[j] != 0.0f) & (n == o));
-    run[j] = n;
+    if (j + 4 <= nb) {  // 4 more columns through the exact vector step
+      const F32x4 o = load<F32x4>(run + j), rv = load<F32x4>(r + j);
+      const F32x4 n = acc_step_lanes<Rounding::nearest_even, F64x4>(o, l4, rv, U32x4{}, P);
+      const I32x4 s4 = (l4 != 0.0f) & (rv != 0.0f) & (n == o);
+      for (int t = 0; t < 4; ++t) sw += static_cast<std::uint32_t>(-s4[t]);
+      store(run + j, n);
+      j += 4;
+    }
+    const bool l_nonzero = l != 0.0f;
+    for (; j < nb; ++j) {
+      const float o = run[j];
+      const float n = acc_step<Rounding::nearest_even>(o, l, r[j], 0, P);
+      sw += static_cast<std::uint32_t>(l_nonzero & (r[j] != 0.0f) & (n == o));
+      run[j] = n;
+    }
+    swamped += sw;
+    if (chunk > 0 && (++in_run == chunk || k + 1 == v.K)) {
+      outer_dispatch(total, run, nb, static_cast<std::uint32_t>(2 * k + 1), keys_out, outer);
+      in_run = 0;
+    }
   }
   return swamped;
 }
@@ -284,22 +303,24 @@ template <Rounding kMode>
           keys_out.k2[j] = b.k2;
         }
       }
+      float* c = v.C + i * v.N + j0;
+      if (kMode == Rounding::nearest_even && fast.usable) {
+        swamped += block_nearest_avx2(v, i, j0, nb, chunk, inner_p, outer_p, fast, run, total,
+                                      keys_out);
+        for (std::size_t j = 0; j < nb; ++j) c[j] = chunk > 0 ? total[j] : run[j];
+        continue;
+      }
       const float* l_row = v.L + i * v.l_row;
       std::uint32_t in_run = 0;
       for (std::size_t k = 0; k < v.K; ++k) {
         const auto counter = static_cast<std::uint32_t>(2 * k);
-        if (kMode == Rounding::nearest_even && fast.usable)
-          swamped += inner_nearest_avx2(run, l_row[k * v.l_k], v.R + k * v.r_k + j0, nb, inner_p,
-                                        fast);
-        else
-          swamped += inner_step<kMode>(run, l_row[k * v.l_k], v.R + k * v.r_k + j0, nb, counter,
-                                       keys_in, inner_p);
+        swamped += inner_step<kMode>(run, l_row[k * v.l_k], v.R + k * v.r_k + j0, nb, counter,
+                                     keys_in, inner_p);
         if (chunk > 0 && (++in_run == chunk || k + 1 == v.K)) {
           outer_dispatch(total, run, nb, counter + 1, keys_out, outer_p);
           in_run = 0;
         }
       }
-      float* c = v.C + i * v.N + j0;
       for (std::size_t j = 0; j < nb; ++j) c[j] = chunk > 0 ? total[j] : run[j];
     }
   }
