@@ -8,6 +8,9 @@
 // segment of R. Threading over rows: accumulate.cpp.
 // Deliberately leaves out: the definition (accumulate.cpp's *_ref loops), parsing, threading.
 #pragma GCC diagnostic ignored "-Wpsabi"
+// GCC 12 claims that outer_step's last loop reaches iteration 2^62 when it is inlined into
+// outer_dispatch (whose nb <= 64); a false positive of its loop-bound analysis.
+#pragma GCC diagnostic ignored "-Waggressive-loop-optimizations"
 
 #include <immintrin.h>
 
@@ -137,87 +140,142 @@ FastNearest fast_nearest(const AccParams& P) {
 }
 
 void outer_dispatch(float* total, float* run, std::size_t nb, std::uint32_t counter_lo,
-                    const LaneKeys& keys, const AccParams& P);
+                    const LaneKeys& keys, const AccParams& P, std::size_t j_off);
 
-// One block of columns j0 .. j0+nb of row i, all k, through the fast path (the k loop inside,
-// so the constants are set up once per block). Returns the swamped count.
-__attribute__((target("arch=x86-64-v3"))) std::uint64_t block_nearest_avx2(
-    const GemmView& v, std::size_t i, std::size_t j0, std::size_t nb, std::uint32_t chunk,
-    const AccParams& P, const AccParams& outer, const FastNearest& f, float* __restrict run,
-    float* __restrict total, const LaneKeys& keys_out) {
-  constexpr std::uint32_t kSign = 0x80000000u;
+// The fast path's constants, as vectors.
+struct NearestConsts {
+  __m256i lo, span_flipped, sign, abs, mask, half, halfm, one;
+  __m128i drop;
+};
+
+// Columns jc .. jc + 8V of the block (row i, block start j0), all k, their V partial-sum vectors
+// held in registers across k (V independent chains hide the latency of each step). A vector
+// with a lane outside F's normal range or on a midpoint takes the exact step. Returns the
+// swamped count.
+template <int V>
+__attribute__((target("arch=x86-64-v3"), always_inline)) inline std::uint64_t cols_nearest(
+    const GemmView& v, std::size_t i, std::size_t j0, std::size_t jc, std::uint32_t chunk,
+    const AccParams& P, const AccParams& outer, const NearestConsts& c, float* run,
+    float* total, const LaneKeys& keys_out) {
   const __m256 zero = _mm256_setzero_ps();
-  const __m256i v_lo = _mm256_set1_epi32(static_cast<int>(f.lo));
-  const __m256i v_span_flipped = _mm256_set1_epi32(static_cast<int>(f.span ^ kSign));
-  const __m256i v_sign = _mm256_set1_epi32(static_cast<int>(kSign));
-  const __m256i v_abs = _mm256_set1_epi32(static_cast<int>(~kSign));
-  const __m256i v_mask = _mm256_set1_epi32(static_cast<int>(f.mask));
-  const __m256i v_half = _mm256_set1_epi32(static_cast<int>(f.half));
-  const __m256i v_halfm = _mm256_set1_epi32(static_cast<int>(f.mask >> 1));
-  const __m256i v_one = _mm256_set1_epi32(1);
-  const __m128i v_drop = _mm_cvtsi32_si128(f.drop);
+  __m256 acc[V];
+  for (int t = 0; t < V; ++t) acc[t] = _mm256_loadu_ps(run + jc + 8 * t);
+  __m256i swv = _mm256_setzero_si256();  // swamped count per lane
+  const float* l_row = v.L + i * v.l_row;
+  std::uint32_t in_run = 0;
+  for (std::size_t k = 0; k < v.K; ++k) {
+    const float l = l_row[k * v.l_k];
+    const float* r = v.R + k * v.r_k + j0 + jc;
+    const __m256 lv = _mm256_set1_ps(l);
+    const __m256 l_nonzero = _mm256_cmp_ps(lv, zero, _CMP_NEQ_UQ);
+#pragma GCC unroll 8
+    for (int t = 0; t < V; ++t) {
+      const __m256 old = acc[t];
+      const __m256 rv = _mm256_loadu_ps(r + 8 * t);
+      const __m256i u = _mm256_castps_si256(_mm256_fmadd_ps(lv, rv, old));
+      const __m256i a = _mm256_and_si256(u, c.abs);
+      const __m256i out = _mm256_cmpgt_epi32(
+          _mm256_xor_si256(_mm256_sub_epi32(a, c.lo), c.sign), c.span_flipped);
+      const __m256i mid = _mm256_cmpeq_epi32(_mm256_and_si256(a, c.mask), c.half);
+      const __m256i bad = _mm256_or_si256(out, mid);
+      __m256 next;
+      if (__builtin_expect(_mm256_testz_si256(bad, bad), 1)) {
+        const __m256i lsb = _mm256_and_si256(_mm256_srl_epi32(a, c.drop), c.one);
+        const __m256i sum = _mm256_add_epi32(u, _mm256_add_epi32(c.halfm, lsb));
+        next = _mm256_castsi256_ps(_mm256_andnot_si256(c.mask, sum));
+      } else {
+        alignas(32) float o8[8], r8[8], n8[8];
+        _mm256_store_ps(o8, old);
+        _mm256_storeu_ps(r8, rv);
+        const F32x4 l4 = {l, l, l, l};
+        store(n8, acc_step_lanes<Rounding::nearest_even, F64x4>(load<F32x4>(o8), l4,
+                                                                 load<F32x4>(r8), U32x4{}, P));
+        store(n8 + 4, acc_step_lanes<Rounding::nearest_even, F64x4>(
+                          load<F32x4>(o8 + 4), l4, load<F32x4>(r8 + 4), U32x4{}, P));
+        next = _mm256_load_ps(n8);
+      }
+      const __m256 same = _mm256_and_ps(
+          _mm256_and_ps(l_nonzero, _mm256_cmp_ps(rv, zero, _CMP_NEQ_UQ)),
+          _mm256_cmp_ps(next, old, _CMP_EQ_OQ));
+      swv = _mm256_sub_epi32(swv, _mm256_castps_si256(same));
+      acc[t] = next;
+    }
+    if (chunk > 0 && (++in_run == chunk || k + 1 == v.K)) {
+      for (int t = 0; t < V; ++t) _mm256_storeu_ps(run + jc + 8 * t, acc[t]);
+      outer_dispatch(total + jc, run + jc, 8 * V, static_cast<std::uint32_t>(2 * k + 1),
+                     keys_out, outer, jc);
+      for (int t = 0; t < V; ++t) acc[t] = zero;
+      in_run = 0;
+    }
+  }
+  for (int t = 0; t < V; ++t) _mm256_storeu_ps(run + jc + 8 * t, acc[t]);
+  alignas(32) std::uint32_t lanes[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), swv);
+  std::uint64_t swamped = 0;
+  for (std::uint32_t x : lanes) swamped += x;
+  return swamped;
+}
+
+// The last nb - jc (< 8) columns of the block, all k, through the exact step (4 lanes, then
+// one at a time).
+__attribute__((target("arch=x86-64-v3"))) std::uint64_t tail_nearest(
+    const GemmView& v, std::size_t i, std::size_t j0, std::size_t jc, std::size_t nb,
+    std::uint32_t chunk, const AccParams& P, const AccParams& outer, float* run, float* total,
+    const LaneKeys& keys_out) {
   const float* l_row = v.L + i * v.l_row;
   std::uint64_t swamped = 0;
   std::uint32_t in_run = 0;
   for (std::size_t k = 0; k < v.K; ++k) {
     const float l = l_row[k * v.l_k];
-    const float* __restrict r = v.R + k * v.r_k + j0;
-    const __m256 lv = _mm256_set1_ps(l);
-    const F32x4 l4 = {l, l, l, l};
-    std::uint32_t sw = 0;
-    std::size_t j = 0;
-    for (; j + 8 <= nb; j += 8) {
-      const __m256 old = _mm256_loadu_ps(run + j);
-      const __m256 rv = _mm256_loadu_ps(r + j);
-      const __m256i u = _mm256_castps_si256(_mm256_fmadd_ps(lv, rv, old));
-      const __m256i a = _mm256_and_si256(u, v_abs);
-      const __m256i out = _mm256_cmpgt_epi32(
-          _mm256_xor_si256(_mm256_sub_epi32(a, v_lo), v_sign), v_span_flipped);
-      const __m256i mid = _mm256_cmpeq_epi32(_mm256_and_si256(a, v_mask), v_half);
-      const __m256i bad = _mm256_or_si256(out, mid);
-      __m256 next;
-      if (_mm256_testz_si256(bad, bad)) {
-        const __m256i lsb = _mm256_and_si256(_mm256_srl_epi32(a, v_drop), v_one);
-        const __m256i sum = _mm256_add_epi32(u, _mm256_add_epi32(v_halfm, lsb));
-        next = _mm256_castsi256_ps(_mm256_andnot_si256(v_mask, sum));
-      } else {
-        const F32x4 n0 = acc_step_lanes<Rounding::nearest_even, F64x4>(
-            load<F32x4>(run + j), l4, load<F32x4>(r + j), U32x4{}, P);
-        const F32x4 n1 = acc_step_lanes<Rounding::nearest_even, F64x4>(
-            load<F32x4>(run + j + 4), l4, load<F32x4>(r + j + 4), U32x4{}, P);
-        alignas(32) float both[8];
-        store(both, n0);
-        store(both + 4, n1);
-        next = _mm256_load_ps(both);
-      }
-      const __m256 same = _mm256_and_ps(
-          _mm256_and_ps(_mm256_cmp_ps(lv, zero, _CMP_NEQ_UQ), _mm256_cmp_ps(rv, zero, _CMP_NEQ_UQ)),
-          _mm256_cmp_ps(next, old, _CMP_EQ_OQ));
-      sw += static_cast<std::uint32_t>(
-          std::popcount(static_cast<unsigned>(_mm256_movemask_ps(same))));
-      _mm256_storeu_ps(run + j, next);
-    }
-    if (j + 4 <= nb) {  // 4 more columns through the exact vector step
+    const float* r = v.R + k * v.r_k + j0;
+    std::size_t j = jc;
+    if (j + 4 <= nb) {
+      const F32x4 l4 = {l, l, l, l};
       const F32x4 o = load<F32x4>(run + j), rv = load<F32x4>(r + j);
       const F32x4 n = acc_step_lanes<Rounding::nearest_even, F64x4>(o, l4, rv, U32x4{}, P);
       const I32x4 s4 = (l4 != 0.0f) & (rv != 0.0f) & (n == o);
-      for (int t = 0; t < 4; ++t) sw += static_cast<std::uint32_t>(-s4[t]);
+      for (int t = 0; t < 4; ++t) swamped += static_cast<std::uint32_t>(-s4[t]);
       store(run + j, n);
       j += 4;
     }
-    const bool l_nonzero = l != 0.0f;
     for (; j < nb; ++j) {
       const float o = run[j];
       const float n = acc_step<Rounding::nearest_even>(o, l, r[j], 0, P);
-      sw += static_cast<std::uint32_t>(l_nonzero & (r[j] != 0.0f) & (n == o));
+      swamped += static_cast<std::uint32_t>((l != 0.0f) & (r[j] != 0.0f) & (n == o));
       run[j] = n;
     }
-    swamped += sw;
     if (chunk > 0 && (++in_run == chunk || k + 1 == v.K)) {
-      outer_dispatch(total, run, nb, static_cast<std::uint32_t>(2 * k + 1), keys_out, outer);
+      outer_dispatch(total + jc, run + jc, nb - jc, static_cast<std::uint32_t>(2 * k + 1),
+                     keys_out, outer, jc);
       in_run = 0;
     }
   }
+  return swamped;
+}
+
+// One block of columns j0 .. j0+nb of row i, all k, through the fast path: 32 columns at a
+// time in registers, then 8, then the rest. Returns the swamped count.
+__attribute__((target("arch=x86-64-v3"))) std::uint64_t block_nearest_avx2(
+    const GemmView& v, std::size_t i, std::size_t j0, std::size_t nb, std::uint32_t chunk,
+    const AccParams& P, const AccParams& outer, const FastNearest& f, float* run, float* total,
+    const LaneKeys& keys_out) {
+  constexpr std::uint32_t kSign = 0x80000000u;
+  const NearestConsts c{_mm256_set1_epi32(static_cast<int>(f.lo)),
+                        _mm256_set1_epi32(static_cast<int>(f.span ^ kSign)),
+                        _mm256_set1_epi32(static_cast<int>(kSign)),
+                        _mm256_set1_epi32(static_cast<int>(~kSign)),
+                        _mm256_set1_epi32(static_cast<int>(f.mask)),
+                        _mm256_set1_epi32(static_cast<int>(f.half)),
+                        _mm256_set1_epi32(static_cast<int>(f.mask >> 1)),
+                        _mm256_set1_epi32(1),
+                        _mm_cvtsi32_si128(f.drop)};
+  std::uint64_t swamped = 0;
+  std::size_t jc = 0;
+  for (; jc + 32 <= nb; jc += 32)
+    swamped += cols_nearest<4>(v, i, j0, jc, chunk, P, outer, c, run, total, keys_out);
+  for (; jc + 8 <= nb; jc += 8)
+    swamped += cols_nearest<1>(v, i, j0, jc, chunk, P, outer, c, run, total, keys_out);
+  if (jc < nb) swamped += tail_nearest(v, i, j0, jc, nb, chunk, P, outer, run, total, keys_out);
   return swamped;
 }
 
@@ -225,28 +283,33 @@ __attribute__((target("arch=x86-64-v3"))) std::uint64_t block_nearest_avx2(
 template <Rounding kMode>
 [[gnu::always_inline]] inline void outer_step(float* __restrict total, float* __restrict run,
                                               std::size_t nb, std::uint32_t counter_lo,
-                                              const LaneKeys& keys, const AccParams& P) {
+                                              const std::uint32_t* k1, const std::uint32_t* k2,
+                                              const AccParams& P) {
   std::size_t j = 0;
   const F32x4 ones = F32x4{} + 1.0f;
   for (; j + kLanes <= nb; j += kLanes) {
     U32x4 h{};
     if constexpr (kMode == Rounding::stochastic)
-      h = lowbias32<U32x4>(lowbias32<U32x4>(counter_lo + load<U32x4>(keys.k1 + j)) ^
-                           load<U32x4>(keys.k2 + j));
+      h = lowbias32<U32x4>(lowbias32<U32x4>(counter_lo + load<U32x4>(k1 + j)) ^
+                           load<U32x4>(k2 + j));
     store(total + j, acc_step_lanes<kMode, F64x4>(load<F32x4>(total + j), load<F32x4>(run + j),
                                                   ones, h, P));
     store(run + j, F32x4{});
   }
   for (; j < nb; ++j) {
     std::uint32_t h = 0;
-    if constexpr (kMode == Rounding::stochastic) h = lane_word(counter_lo, keys.k1[j], keys.k2[j]);
+    if constexpr (kMode == Rounding::stochastic) h = lane_word(counter_lo, k1[j], k2[j]);
     total[j] = acc_step<kMode>(total[j], run[j], 1.0f, h, P);
     run[j] = 0.0f;
   }
 }
 
-void outer_dispatch(float* total, float* run, std::size_t nb, std::uint32_t counter_lo,
-                    const LaneKeys& keys, const AccParams& P) {
+// (columns j_off .. j_off+nb of the block: total and run point at column j_off). Called once
+// per run, so never inlined.
+[[gnu::noinline]] void outer_dispatch(float* total, float* run, std::size_t nb, std::uint32_t counter_lo,
+                    const LaneKeys& keys, const AccParams& P, std::size_t j_off) {
+  const std::uint32_t* k1 = keys.k1 + j_off;
+  const std::uint32_t* k2 = keys.k2 + j_off;
   if (P.identity && P.mode == Rounding::nearest_even) {
     // binary32 round to nearest (the default outer accumulator): one IEEE addition is exactly
     // round(total + run), zero signs, subnormals, overflow and inf/NaN included
@@ -258,15 +321,15 @@ void outer_dispatch(float* total, float* run, std::size_t nb, std::uint32_t coun
   }
   switch (P.mode) {
     case Rounding::toward_zero:
-      return outer_step<Rounding::toward_zero>(total, run, nb, counter_lo, keys, P);
+      return outer_step<Rounding::toward_zero>(total, run, nb, counter_lo, k1, k2, P);
     case Rounding::nearest_even:
-      return outer_step<Rounding::nearest_even>(total, run, nb, counter_lo, keys, P);
+      return outer_step<Rounding::nearest_even>(total, run, nb, counter_lo, k1, k2, P);
     case Rounding::up:
-      return outer_step<Rounding::up>(total, run, nb, counter_lo, keys, P);
+      return outer_step<Rounding::up>(total, run, nb, counter_lo, k1, k2, P);
     case Rounding::down:
-      return outer_step<Rounding::down>(total, run, nb, counter_lo, keys, P);
+      return outer_step<Rounding::down>(total, run, nb, counter_lo, k1, k2, P);
     case Rounding::stochastic:
-      return outer_step<Rounding::stochastic>(total, run, nb, counter_lo, keys, P);
+      return outer_step<Rounding::stochastic>(total, run, nb, counter_lo, k1, k2, P);
   }
 }
 
@@ -317,7 +380,7 @@ template <Rounding kMode>
         swamped += inner_step<kMode>(run, l_row[k * v.l_k], v.R + k * v.r_k + j0, nb, counter,
                                      keys_in, inner_p);
         if (chunk > 0 && (++in_run == chunk || k + 1 == v.K)) {
-          outer_dispatch(total, run, nb, counter + 1, keys_out, outer_p);
+          outer_dispatch(total, run, nb, counter + 1, keys_out, outer_p, 0);
           in_run = 0;
         }
       }
