@@ -33,6 +33,7 @@ struct Command {
 };
 
 Command add_quantize(CLI::App& root);
+Command add_dot(CLI::App& root);
 Command add_train(CLI::App& root);
 Command add_sweep(CLI::App& root);
 Command add_list(CLI::App& root);

@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
   std::vector<cli::Command> commands = {
       cli::add_quantize(app), cli::add_train(app), cli::add_sweep(app),
       cli::add_list(app),     cli::add_status(app), cli::add_report(app),
-      cli::add_errorscale(app), cli::add_formats(app),
+      cli::add_errorscale(app), cli::add_formats(app), cli::add_dot(app),
   };
   try {
     app.parse(argc, argv);
