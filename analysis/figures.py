@@ -353,7 +353,7 @@ def why_it_fails(df, out_dir):
     title = "Why it fails: accuracy next to the instrumentation"
     base = df["is_baseline"].astype(bool) if "is_baseline" in df else False
     pts = usable(df[~base])
-    metrics = instrumentation_columns(pts)[:5]
+    metrics = instrumentation_columns(pts)[:8]
     settings = [a for a in swept_settings(pts) if a != "encoding"]
     if not metrics or (pts["format"].nunique() < 2 and not settings):
         return Skip(title, "Skipped: no swept comparison with nonzero instrumentation "

@@ -163,7 +163,12 @@ def finished_baselines(df):
     done = df["status"] == "done"
     if "is_baseline" in df and df["is_baseline"].astype(bool).any():
         return df[df["is_baseline"].astype(bool) & done]
-    return df[done & df["format"].astype(str).isin(["E8M23", "fp32"])]
+    plain = done & df["format"].astype(str).isin(["E8M23", "fp32"])
+    if "recipe" in df:  # a recipe rounds although the shorthand format is fp32
+        plain &= df["recipe"].astype(str).isin(["none", "fp32", ""])
+    for col in (c for c in df.columns if c.startswith("round_")):
+        plain &= df[col].fillna("").astype(str) == ""
+    return df[plain]
 
 
 def baseline_for(df, columns, key):

@@ -119,3 +119,16 @@ def test_search_rows_and_their_report_section(tmp_path):
     assert "Critical precision (search along man)" in text
     table = pd.read_csv(report / "search.csv")
     assert list(table["critical"].fillna(-1)) == list(rows["critical"].fillna(-1))
+
+
+def test_without_baseline_points_the_fp32_runs_are_the_reference():
+    from analysis.plotting import finished_baselines
+    df = pd.DataFrame({
+        "format": ["E8M23", "E8M23", "E8M23", "E5M2"],
+        "recipe": ["fp32", "fp16-mixed", "none", "none"],
+        "round_weights": ["", "E5M10:nearest_even", "", "E5M2:toward_zero"],
+        "status": ["done"] * 4, "final_test_accuracy": [0.9, 0.8, 0.7, 0.6]})
+    # A recipe rounds although its shorthand format is fp32: only runs that round nothing count.
+    assert list(finished_baselines(df)["final_test_accuracy"]) == [0.9, 0.7]
+    df["is_baseline"] = [False, False, False, True]
+    assert list(finished_baselines(df)["final_test_accuracy"]) == [0.6]  # marked ones win
