@@ -56,19 +56,8 @@ def binary():
 @pytest.fixture(scope="session")
 def sweep_file(tmp_path_factory):
     """Path of a finished results file from a real 2-rank sweep of TINY_SPEC."""
-    exe = binary()
-    work = tmp_path_factory.mktemp("sweep")
-    spec = work / "tiny.yaml"
-    spec.write_text(TINY_SPEC)
-    out = work / "tiny.h5"
-    cmd = [os.path.join(SOURCE_DIR, "scripts", "mpirun"), "-np", "2", exe, "sweep", str(spec),
-           "--out", str(out), "--threads", "1"]
-    env = dict(os.environ, OMP_NUM_THREADS="1", PRECSWEEP_FAIL_POINTS=str(FAILED_POINT))
-    run = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=600)
-    if run.returncode != 0 or not out.is_file():
-        pytest.fail(f"sweep failed (exit {run.returncode}):\n{run.stdout[-2000:]}\n"
-                    f"{run.stderr[-2000:]}")
-    return out
+    return run_sweep(TINY_SPEC, tmp_path_factory.mktemp("sweep"), "tiny",
+                     {"PRECSWEEP_FAIL_POINTS": str(FAILED_POINT)})
 
 
 @pytest.fixture(scope="session")
@@ -104,13 +93,15 @@ baseline: true
 """
 
 
-def run_sweep(spec_text, work, name):
+def run_sweep(spec_text, work, name, env=None):
+    """Runs `spec_text` on 2 ranks into work/<name>.h5 (failing the test if the sweep fails);
+    `env`: extra environment variables."""
     spec = work / f"{name}.yaml"
     spec.write_text(spec_text)
     out = work / f"{name}.h5"
     cmd = [os.path.join(SOURCE_DIR, "scripts", "mpirun"), "-np", "2", binary(), "sweep",
            str(spec), "--out", str(out), "--threads", "1"]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", **(env or {}))
     run = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=600)
     if run.returncode != 0 or not out.is_file():
         pytest.fail(f"sweep failed (exit {run.returncode}):\n{run.stdout[-2000:]}\n"
