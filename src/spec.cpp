@@ -379,6 +379,10 @@ class Parser {
         const std::string where = pk.section.empty() ? pk.name : pk.section + "." + pk.name;
         fail(at, kp, "unknown key here; '" + key + "' belongs at " + where);
       }
+    if (const Param* syn = param_synonym(key))
+      fail(at, kp, "unknown key; did you mean '" + syn->name + "'" +
+                       (syn->section.empty() ? "" : " (under " + syn->section + ":)") +
+                       "? (precsweep's name for " + key + ")");
     std::string best;
     std::size_t best_d = 3;  // suggest only close matches (edit distance <= 2)
     for (const std::string& a : allowed) {

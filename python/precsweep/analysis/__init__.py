@@ -1,10 +1,10 @@
 """precsweep analysis: results files into pandas, critical widths, and the HTML report.
 
-    from analysis import load, curves, critical_bits
+    from precsweep.analysis import load, curves, critical_bits
     df = load("results.h5")            # one row per point
     crit = critical_bits(df, 0.01)     # fewest mantissa/exponent bits within 1% of fp32
 
-`python3 -m analysis.report results.h5 -o report/` writes the report. See docs/analysis.md.
+`python3 -m precsweep.analysis.report results.h5 -o report/` writes the report. See docs/analysis.md.
 Deliberately leaves out: anything that needs more than Debian's h5py/pandas/matplotlib/numpy.
 """
 from .critical import critical_bits, setting_columns

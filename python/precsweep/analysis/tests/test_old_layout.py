@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from analysis import attributes, curves, load
+from precsweep.analysis import attributes, curves, load
 
 
 def _to_old_layout(path):
@@ -58,7 +58,7 @@ TABLE_ATTRS = ["parameters", "parameter_kinds", "epoch_metrics", "run_metrics"]
 def _to_pre_table_layout(path):
     """The file as precsweep wrote it before the parameter table: no table attributes and no
     /points column for a parameter added since."""
-    from analysis.results import OLD_LAYOUT_PARAMETERS
+    from precsweep.analysis.results import OLD_LAYOUT_PARAMETERS
     with h5py.File(path, "r+") as f:
         added = [p for p in _attr_list(f, "parameters") if p not in OLD_LAYOUT_PARAMETERS]
         for name in TABLE_ATTRS:
