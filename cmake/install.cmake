@@ -7,6 +7,10 @@
 include(CMakePackageConfigHelpers)
 set(PRECSWEEP_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/precsweep)
 
+# Shared builds: the installed executable and core find their libraries relative to themselves.
+file(RELATIVE_PATH _bin_to_lib ${CMAKE_INSTALL_FULL_BINDIR} ${CMAKE_INSTALL_FULL_LIBDIR})
+set_target_properties(precsweep PROPERTIES INSTALL_RPATH "$ORIGIN/${_bin_to_lib}")
+set_target_properties(precsweep_core PROPERTIES INSTALL_RPATH "$ORIGIN")
 install(TARGETS precsweep RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 # Two export sets, so that find_package(precsweep CONFIG COMPONENTS formats) needs nothing but
 # OpenMP; core's set refers to formats'.

@@ -74,7 +74,8 @@ constexpr Alias kFormatAliases[] = {
   names.insert(names.end(), {"E5M10", "E4M3", "Q8.8"});
   const std::string typed(text.substr(0, text.find(',')));
   std::string nearest;
-  for (const std::string& n : nearest_names(typed, names)) nearest += (nearest.empty() ? "" : ", ") + n;
+  for (const std::string& n : nearest_names(typed, names))
+    nearest += (nearest.empty() ? "" : ", ") + n;
   throw InputError("invalid number format \"" + std::string(text) + "\": " + why +
                    " (nearest: " + nearest + "; also E<e>M<m>, Q<i>.<f>; all accepted formats " +
                    "and options: `precsweep formats`, docs/formats.md)");
@@ -248,7 +249,8 @@ double Format::min_subnormal() const {
 Format parse_format(std::string_view text) {
   std::string s = lower_trimmed(text);
   for (const Alias& a : kFormatAliases)
-    if (s.substr(0, s.find(',')) == a.name) s = a.format + s.substr(std::min(s.find(','), s.size()));
+    if (s.substr(0, s.find(',')) == a.name)
+      s = a.format + s.substr(std::min(s.find(','), s.size()));  // options kept
   std::vector<std::string> parts;
   for (std::size_t start = 0;;) {
     const std::size_t comma = s.find(',', start);

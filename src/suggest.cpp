@@ -23,7 +23,9 @@ int edit_distance(std::string_view a, std::string_view b) {
     for (std::size_t j = 1; j <= m; ++j) {
       const int cost = lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1;
       at(i, j) = std::min({at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost});
-      if (i > 1 && j > 1 && lower(a[i - 1]) == lower(b[j - 2]) && lower(a[i - 2]) == lower(b[j - 1]))
+      const bool swap = i > 1 && j > 1 && lower(a[i - 1]) == lower(b[j - 2]) &&
+                        lower(a[i - 2]) == lower(b[j - 1]);
+      if (swap)
         at(i, j) = std::min(at(i, j), at(i - 2, j - 2) + 1);
     }
   return at(n, m);

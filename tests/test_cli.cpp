@@ -53,10 +53,13 @@ TEST(Cli, MisspeltCommandsAndOptionsGetADidYouMean) {
       {"quantise --format fp16", "did you mean 'quantize'?"},
       {"train --epoch 1", "unknown option '--epoch' for 'train'; did you mean '--epochs'?"},
       {"train --hiden 100", "unknown option '--hiden' for 'train'; did you mean '--hidden'?"},
-      {"sweep spec.yaml --out o.h5 --resum", "unknown option '--resum' for 'sweep'; did you mean '--resume'?"},
-      {"train --learning-rate 0.1", "unknown option '--learning-rate' for 'train'; did you mean '--lr'?"},
+      {"sweep spec.yaml --out o.h5 --resum",
+       "unknown option '--resum' for 'sweep'; did you mean '--resume'?"},
+      {"train --learning-rate 0.1",
+       "unknown option '--learning-rate' for 'train'; did you mean '--lr'?"},
       {"train --batch_size 8", "did you mean '--batch'?"},
-      {"train --lr 0.1 --epochs 1 --activation sigmoid --bogus-flag-xyz", "unknown option '--bogus-flag-xyz' for 'train' (see precsweep train --help)"},
+      {"train --lr 0.1 --epochs 1 --activation sigmoid --bogus-flag-xyz",
+       "unknown option '--bogus-flag-xyz' for 'train' (see precsweep train --help)"},
   };
   for (const auto& [args, expected] : cases) {
     const CmdResult r = run_precsweep(args);

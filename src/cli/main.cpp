@@ -10,6 +10,7 @@
 #include <iostream>
 #include <new>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "commands.hpp"
@@ -83,8 +84,9 @@ std::string unknown_option(const CLI::App& app, int argc, char** argv) {
     if (!looks_like_option(word)) continue;
     const std::string name = word.substr(0, word.find('='));
     if (std::find(names.begin(), names.end(), name) != names.end()) continue;
-    if (const precsweep::Param* syn = precsweep::param_synonym(name.substr(name.find_first_not_of('-')));
-        syn && sub->get_name() == "train") {
+    const precsweep::Param* syn =
+        precsweep::param_synonym(std::string_view(name).substr(name.find_first_not_of('-')));
+    if (syn && sub->get_name() == "train") {  // train's options are the parameters
       std::string flag = "--" + syn->name;
       std::replace(flag.begin(), flag.end(), '_', '-');
       return "unknown option '" + name + "' for 'train'; did you mean '" + flag +
