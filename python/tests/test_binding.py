@@ -64,6 +64,15 @@ def test_binding_equals_cli_bit_for_bit(binary, fmt):
             f"binding={got[bad[0]]!r} cli={expected[mode][bad[0]]!r}")
 
 
+def test_the_installed_package_is_tested():
+    """tests/python_package.sh runs these from outside the source tree on purpose: the package
+    under test is what pip installed (extension and precsweep.analysis), not the checkout."""
+    import precsweep._ext
+    import precsweep.analysis
+    for module in (precsweep, precsweep._ext, precsweep.analysis):
+        assert "site-packages" in module.__file__, module.__file__
+
+
 def test_in_place_returns_x_and_shapes_are_kept():
     x = np.linspace(-3, 3, 6 * 7, dtype=np.float32).reshape(6, 7)
     want = precsweep.quantize(x, "E4M3")
