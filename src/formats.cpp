@@ -21,15 +21,6 @@
 namespace precsweep {
 namespace {
 
-constexpr const char* kAcceptedFormats =
-    "accepted: E<e>M<m> with e = 2..8 exponent bits and m = 0..23 fraction bits (e.g. E5M10); "
-    "fp32, tf32, fp16, bf16, fp8-e5m2, fp8-e4m3, fp8-e4m3fnuz, fp8-e5m2fnuz, fp8-e3m4, "
-    "fp6-e2m3, fp6-e3m2, fp4-e2m1; fixed point Q<i>.<f> with i >= 1 integer bits "
-    "(including the sign), f >= 0 fraction bits and i+f <= 25 (e.g. Q8.8); each optionally "
-    "followed by an encoding \",ieee\", \",fn\", \",finite\" or \",fnuz\" (floating only; "
-    "non-ieee needs e <= 7 and m >= 1), \",no-subnormals\" (floating only) and/or "
-    "\",saturate\"";
-
 // The named float formats besides E<e>M<m>: name, widths, encoding. A format that equals one of
 // these (options aside) prints under this name, except the ieee ones, which print as E<e>M<m>.
 struct Preset {
@@ -66,7 +57,7 @@ constexpr Alias kFormatAliases[] = {
 };
 
 // One line: what is wrong, the named formats nearest to what was typed, and where the full
-// list is (`precsweep formats`; the forms also in kAcceptedFormats and docs/formats.md).
+// list is (`precsweep formats`, docs/formats.md).
 [[noreturn]] void bad_format(std::string_view text, const std::string& why) {
   std::vector<std::string> names;
   for (const Preset& p : kPresets) names.emplace_back(p.name);
