@@ -1,14 +1,17 @@
-"""precsweep analysis: results files into pandas, critical widths, and the HTML report.
-
-    from analysis import load, curves, critical_bits
-    df = load("results.h5")            # one row per point
-    crit = critical_bits(df, 0.01)     # fewest mantissa/exponent bits within 1% of fp32
-
-`python3 -m analysis.report results.h5 -o report/` writes the report. See docs/analysis.md.
-Deliberately leaves out: anything that needs more than Debian's h5py/pandas/matplotlib/numpy.
+"""Old name of precsweep.analysis, kept for one release: `import analysis` and
+`python3 -m analysis.report` from the source tree still work (the modules are
+python/precsweep/analysis/, found through this package's __path__).
+Deliberately leaves out: anything of its own; new code imports precsweep.analysis.
 """
-from .critical import critical_bits, setting_columns
-from .results import attributes, curves, load, parse_format, search
+import os as _os
+import sys as _sys
 
-__all__ = ["load", "curves", "critical_bits", "attributes", "parse_format", "search",
-           "setting_columns"]
+_python = _os.path.join(_os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))), "python")
+if _python not in _sys.path:
+    _sys.path.append(_python)
+
+import precsweep.analysis as _new  # noqa: E402
+
+__path__ = list(_new.__path__)
+from precsweep.analysis import *  # noqa: E402,F401,F403
+from precsweep.analysis import __all__  # noqa: E402,F401

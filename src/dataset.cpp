@@ -9,6 +9,7 @@
 
 #include "precsweep/error.hpp"
 #include "precsweep/idx.hpp"
+#include "precsweep/paths.hpp"
 #include "precsweep/rng.hpp"
 
 namespace precsweep {
@@ -83,7 +84,8 @@ std::filesystem::path default_data_dir(const std::string& name) {
   if (const char* env = std::getenv("PRECSWEEP_DATA_DIR"); env && *env)
     return std::filesystem::path(env) / name;
   if (name == "fashion-mnist") return "/usr/share/datasets/fashion-mnist";
-  return std::filesystem::path(PRECSWEEP_SOURCE_DIR) / "data" / name;
+  if (auto found = find_beside_executable("data/" + name); !found.empty()) return found;
+  return installed_path("data/" + name);
 }
 
 DatasetShape dataset_shape(const std::string& name) {

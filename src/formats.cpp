@@ -18,19 +18,10 @@
 #include "formats_kernel.hpp"
 #include "precsweep/error.hpp"
 #include "precsweep/rng.hpp"
+#include "precsweep/suggest.hpp"
 
 namespace precsweep {
 namespace {
-
-constexpr const char* kAcceptedFormats =
-    "accepted: E<e>M<m> with e = 2..8 exponent bits and m = 0..23 fraction bits (e.g. E5M10); "
-    "fp32, tf32, fp16, bf16, fp8-e5m2, fp8-e4m3, fp8-e4m3fnuz, fp8-e5m2fnuz, fp8-e3m4, "
-    "fp6-e2m3, fp6-e3m2, fp4-e2m1; fixed point Q<i>.<f> with i >= 1 integer bits "
-    "(including the sign), f >= 0 fraction bits and i+f <= 25 (e.g. Q8.8); each optionally "
-    "followed by an encoding \",ieee\", \",fn\", \",finite\" or \",fnuz\" (floating only; "
-    "non-ieee needs e <= 7 and m >= 1), \",no-subnormals\" (floating only) and/or "
-    "\",saturate\"; block formats mx:<element>:<k> (element a float format above or int<w>, "
-    "k = 1..4096), mxfp8-e4m3, mxfp8-e5m2, mxfp6-e3m2, mxfp6-e2m3, mxfp4, mxint8, nvfp4";
 
 // The named float formats besides E<e>M<m>: name, widths, encoding. A format that equals one of
 // these (options aside) prints under this name, except the ieee ones, which print as E<e>M<m>.
@@ -49,11 +40,39 @@ constexpr Preset kPresets[] = {
 };
 
 constexpr const char* kAcceptedRoundings =
-    "accepted: toward_zero (alias truncate), nearest_even (alias nearest), up, down, stochastic";
+    "accepted: toward_zero (aliases truncate, rtz), nearest_even (nearest, nearest-even, rne), "
+    "up (ceil), down (floor), stochastic (sr)";
 
+// Other spellings of the named formats (PyTorch, ml_dtypes, IEEE names), looked up before
+// parsing: the alias's options suffix (",saturate", ...) is kept.
+struct Alias {
+  const char* name;
+  const char* format;
+};
+constexpr Alias kFormatAliases[] = {
+    {"float32", "fp32"},       {"single", "fp32"},          {"float16", "fp16"},
+    {"half", "fp16"},          {"bfloat16", "bf16"},        {"tensorfloat32", "tf32"},
+    {"e4m3fn", "fp8-e4m3"},    {"float8_e4m3fn", "fp8-e4m3"}, {"float8_e5m2", "fp8-e5m2"},
+    {"e4m3fnuz", "fp8-e4m3fnuz"}, {"float8_e4m3fnuz", "fp8-e4m3fnuz"},
+    {"e5m2fnuz", "fp8-e5m2fnuz"}, {"float8_e5m2fnuz", "fp8-e5m2fnuz"},
+    {"float6_e2m3fn", "fp6-e2m3"}, {"float6_e3m2fn", "fp6-e3m2"}, {"float4_e2m1fn", "fp4-e2m1"},
+};
+
+// One line: what is wrong, the named formats nearest to what was typed, and where the full
+// list is (`precsweep formats`, docs/formats.md).
 [[noreturn]] void bad_format(std::string_view text, const std::string& why) {
-  throw InputError("invalid number format \"" + std::string(text) + "\": " + why + " (" +
-                   kAcceptedFormats + ")");
+  std::vector<std::string> names;
+  for (const Preset& p : kPresets) names.emplace_back(p.name);
+  for (const Alias& a : kFormatAliases) names.emplace_back(a.name);
+  for (const std::string& b : detail::block_preset_names()) names.push_back(b);
+  names.insert(names.end(), {"E5M10", "E4M3", "Q8.8"});
+  const std::string typed(text.substr(0, text.find(',')));
+  std::string nearest;
+  for (const std::string& n : nearest_names(typed, names))
+    nearest += (nearest.empty() ? "" : ", ") + n;
+  throw InputError("invalid number format \"" + std::string(text) + "\": " + why +
+                   " (nearest: " + nearest + "; also E<e>M<m>, Q<i>.<f>; all accepted formats " +
+                   "and options: `precsweep formats`, docs/formats.md)");
 }
 
 std::string lower_trimmed(std::string_view s) {
@@ -245,7 +264,10 @@ double Format::min_subnormal() const {
 // ---- parsing --------------------------------------------------------------------------------
 
 Format parse_format(std::string_view text) {
-  const std::string s = lower_trimmed(text);
+  std::string s = lower_trimmed(text);
+  for (const Alias& a : kFormatAliases)
+    if (s.substr(0, s.find(',')) == a.name)
+      s = a.format + s.substr(std::min(s.find(','), s.size()));  // options kept
   // mx:<element>:<k> and the block presets (formats_blocks.cpp)
   if (std::optional<Format> block = detail::parse_block_format(s, text)) return *block;
   std::vector<std::string> parts;
@@ -322,13 +344,21 @@ const std::vector<std::string>& named_formats() {
 
 Rounding parse_rounding(std::string_view text) {
   const std::string s = lower_trimmed(text);
-  if (s == "toward_zero" || s == "truncate") return Rounding::toward_zero;
-  if (s == "nearest_even" || s == "nearest") return Rounding::nearest_even;
-  if (s == "up") return Rounding::up;
-  if (s == "down") return Rounding::down;
-  if (s == "stochastic") return Rounding::stochastic;
-  throw InputError("invalid rounding mode \"" + std::string(text) + "\" (" + kAcceptedRoundings +
-                   ")");
+  // '-' and '_' are the same ("nearest-even"); the aliases are other libraries' names.
+  std::string k = s;
+  std::replace(k.begin(), k.end(), '-', '_');
+  if (k == "toward_zero" || k == "truncate" || k == "rtz" || k == "towardzero")
+    return Rounding::toward_zero;
+  if (k == "nearest_even" || k == "nearest" || k == "rne" || k == "round_nearest_even" ||
+      k == "nearesteven")
+    return Rounding::nearest_even;
+  if (k == "up" || k == "toward_positive" || k == "ceil") return Rounding::up;
+  if (k == "down" || k == "toward_negative" || k == "floor") return Rounding::down;
+  if (k == "stochastic" || k == "sr") return Rounding::stochastic;
+  throw InputError("invalid rounding mode \"" + std::string(text) + "\"" +
+                   did_you_mean(k, {"toward_zero", "truncate", "nearest_even", "nearest", "up",
+                                    "down", "stochastic"}) +
+                   " (" + kAcceptedRoundings + ")");
 }
 
 std::string to_string(Encoding encoding) {

@@ -41,7 +41,13 @@
 
 #include "formats_kernel.hpp"
 
+// The x86 clones and fast paths exist only on x86-64, and not when the portable loops are
+// forced (-DPRECSWEEP_PORTABLE_KERNELS=ON, as an aarch64 build would run them); results are the
+// same bits either way.
+#if defined(__x86_64__) && !defined(PRECSWEEP_PORTABLE_KERNELS)
+#define PRECSWEEP_X86_KERNELS 1
 #include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <bit>
@@ -49,7 +55,7 @@
 // The tests also build this file once per instruction set without clones
 // (PRECSWEEP_KERNEL_ARCH_TEST, tests/CMakeLists.txt), so every clone's code is checked against
 // the reference on a machine that would pick only one of them.
-#ifdef PRECSWEEP_KERNEL_ARCH_TEST
+#if defined(PRECSWEEP_KERNEL_ARCH_TEST) || !defined(PRECSWEEP_X86_KERNELS)
 #define PRECSWEEP_KERNEL_CLONES
 #else
 #define PRECSWEEP_KERNEL_CLONES \
@@ -261,6 +267,7 @@ enum class Pass { round, update, update_avx512, update_avx2 };
 // (1 weight in 500 is below fp16's 2^-14). Integer arithmetic is written with GCC vector
 // extensions (the same round_dropping and hash32 as the scalar loop); the intrinsics are only
 // loads, stores, float arithmetic and compares.
+#ifdef PRECSWEEP_X86_KERNELS
 using U32x16 = std::uint32_t __attribute__((vector_size(64)));
 using I32x16 = std::int32_t __attribute__((vector_size(64)));
 using U32x8 = std::uint32_t __attribute__((vector_size(32)));
@@ -359,6 +366,8 @@ __attribute__((target("arch=x86-64-v3"))) void update_avx2(
         x + j, n - j, counter_lo + j, keys, p, counts, step + j, scale);
 }
 
+#endif  // PRECSWEEP_X86_KERNELS
+
 // The step array and its scale (unused unless kUpdate), and whether overflow and underflow
 // are counted, travel together through the dispatchers.
 struct Step {
@@ -376,6 +385,7 @@ template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, Pass kPass>
   // fnuz and finite (whose inf is never inf, so they take the general shape)
   const bool extras = p.zero_sign == 0 || p.count_specials != 0;
   constexpr bool kUpdate = kPass != Pass::round;
+#ifdef PRECSWEEP_X86_KERNELS
   if constexpr (kPass == Pass::update_avx512) {
     if (symmetric && specials_pass)
       update_avx512<kMode, kVarDrop, kFlush, kCount, true, true, false>(x, n, c, k, p, counts,
@@ -396,7 +406,9 @@ template <Rounding kMode, bool kVarDrop, bool kFlush, bool kCount, Pass kPass>
     else
       update_avx2<kMode, kVarDrop, kFlush, kCount, false, false, false>(x, n, c, k, p, counts,
                                                                         st.values, st.scale);
-  } else if (symmetric && specials_pass) {
+  } else
+#endif
+  if (symmetric && specials_pass) {
     round_loop<kMode, kVarDrop, kFlush, kCount, true, true, kUpdate>(x, n, c, k, p, counts,
                                                                      st.values, st.scale);
   } else if (extras) {
@@ -463,7 +475,9 @@ template <Pass kPass>
 // (SSE2). A test build for one instruction set (PRECSWEEP_KERNEL_ARCH_TEST) takes the path of
 // the set it was compiled for.
 Pass update_pass() {
-#ifdef PRECSWEEP_KERNEL_ARCH_TEST
+#if !defined(PRECSWEEP_X86_KERNELS)
+  return Pass::update;
+#elif defined(PRECSWEEP_KERNEL_ARCH_TEST)
 #if defined(__AVX512F__)
   return Pass::update_avx512;
 #elif defined(__AVX2__)

@@ -29,6 +29,24 @@ std::uint64_t address_space_limit() {
   return static_cast<std::uint64_t>(rl.rlim_cur);
 }
 
+}  // namespace
+
+int blas_threads_at_load() {
+  long cpus = ::sysconf(_SC_NPROCESSORS_CONF);
+  if (cpus < 1) cpus = 1;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) {
+    const int allowed = CPU_COUNT(&set);
+    if (allowed > 0 && allowed < cpus) cpus = allowed;
+  }
+  // OpenBLAS reads OMP_NUM_THREADS with atoi ("4,2": 4).
+  const char* env = std::getenv("OMP_NUM_THREADS");
+  const long omp = env != nullptr ? std::atol(env) : 0;
+  if (omp > 0 && omp < cpus) cpus = omp;
+  return static_cast<int>(cpus);
+}
+
 // Runs before main and before the shared libraries' constructors (glibc calls preinit
 // functions with argc, argv, envp; we need none of them).
 void check_address_space_limit(int, char**, char**) {
@@ -54,24 +72,6 @@ void check_address_space_limit(int, char**, char**) {
   ::_exit(kExitInput);
 }
 
-}  // namespace
-
-int blas_threads_at_load() {
-  long cpus = ::sysconf(_SC_NPROCESSORS_CONF);
-  if (cpus < 1) cpus = 1;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (::sched_getaffinity(0, sizeof set, &set) == 0) {
-    const int allowed = CPU_COUNT(&set);
-    if (allowed > 0 && allowed < cpus) cpus = allowed;
-  }
-  // OpenBLAS reads OMP_NUM_THREADS with atoi ("4,2": 4).
-  const char* env = std::getenv("OMP_NUM_THREADS");
-  const long omp = env != nullptr ? std::atol(env) : 0;
-  if (omp > 0 && omp < cpus) cpus = omp;
-  return static_cast<int>(cpus);
-}
-
 std::uint64_t minimum_address_space(int blas_threads) {
   return kBase + kBlasBuffer * (static_cast<std::uint64_t>(blas_threads) + 1);
 }
@@ -82,9 +82,5 @@ std::string memory_limit_text() {
   return "address-space limit (ulimit -v) " + std::to_string(limit / 1024) + " KiB";
 }
 
-// Only the executable's .preinit_array runs (shared libraries may not have one); this object is
-// linked into `precsweep` because main calls memory_limit_text().
-__attribute__((section(".preinit_array"), used)) void (*const precsweep_preinit_check)(
-    int, char**, char**) = check_address_space_limit;
 
 }  // namespace precsweep

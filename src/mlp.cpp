@@ -13,6 +13,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <cctype>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -107,7 +108,9 @@ void bias_activate(float* out, const float* bias, int B, int n, F f) {
 // One-thread version of bias_activate for every activation, compiled for AVX2 as well as the
 // baseline and picked at load time (8 lanes instead of SSE2's 4). The clone is "avx2" without
 // FMA on purpose: GCC would otherwise contract a*b+c, and the numbers would depend on the CPU.
+#if defined(__x86_64__) && !defined(PRECSWEEP_PORTABLE_KERNELS)
 __attribute__((target_clones("avx2", "default")))
+#endif
 void bias_activate_serial(float* out, const float* bias, int B, int n, int kind) {
   for (int r = 0; r < B; ++r) {
     float* row = out + static_cast<std::size_t>(r) * n;
@@ -430,9 +433,11 @@ UpdateCounts sgd_update(std::span<float> working, std::span<float> master, std::
 }
 
 Activation parse_activation(std::string_view text) {
-  if (text == "sigmoid") return Activation::sigmoid;
-  if (text == "tanh") return Activation::tanh;
-  if (text == "relu") return Activation::relu;
+  std::string s(text);  // case-insensitive: "ReLU", "Tanh" (PyTorch's class names)
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (s == "sigmoid") return Activation::sigmoid;
+  if (s == "tanh") return Activation::tanh;
+  if (s == "relu") return Activation::relu;
   throw InputError("unknown activation '" + std::string(text) +
                    "' (expected sigmoid, tanh or relu)");
 }

@@ -357,6 +357,22 @@ const Param* find_param(std::string_view name) {
   return nullptr;
 }
 
+const Param* param_synonym(std::string_view name) {
+  static const std::pair<const char*, const char*> kSynonyms[] = {
+      {"learning_rate", "lr"},      {"learningrate", "lr"},    {"batch_size", "batch"},
+      {"batchsize", "batch"},       {"num_epochs", "epochs"},
+      {"n_epochs", "epochs"},       {"max_epochs", "epochs"},  {"hidden_size", "hidden"},
+      {"hidden_sizes", "hidden"},   {"hidden_layers", "hidden"}, {"dtype", "format"},
+      {"rounding_mode", "rounding"}, {"decay", "weight_decay"}, {"l2", "weight_decay"},
+      {"activation_function", "activation"}, {"smoothing", "label_smoothing"},
+  };
+  std::string key(name);
+  std::replace(key.begin(), key.end(), '-', '_');
+  for (const auto& [synonym, canonical] : kSynonyms)
+    if (key == synonym) return find_param(canonical);
+  return nullptr;
+}
+
 const std::vector<Metric>& epoch_metrics() {
   static const std::vector<Metric> table = [] {
     std::vector<Metric> t = {

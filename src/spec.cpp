@@ -24,6 +24,7 @@
 #include "precsweep/params.hpp"
 #include "precsweep/precision.hpp"
 #include "precsweep/search.hpp"
+#include "precsweep/suggest.hpp"
 #include "spec_internal.hpp"
 
 namespace precsweep {
@@ -382,10 +383,14 @@ class Parser {
         fail(at, kp, "unknown key here; '" + key + "' belongs at " + where);
       }
     if (find_role(key)) fail(at, kp, "unknown key here; the role '" + key + "' belongs at precision." + key);
+    if (const Param* syn = param_synonym(key))
+      fail(at, kp, "unknown key; did you mean '" + syn->name + "'" +
+                       (syn->section.empty() ? "" : " (under " + syn->section + ":)") +
+                       "? (precsweep's name for " + key + ")");
     std::string best;
     std::size_t best_d = 3;  // suggest only close matches (edit distance <= 2)
     for (const std::string& a : allowed) {
-      const std::size_t d = edit_distance(key, a);
+      const auto d = static_cast<std::size_t>(edit_distance(key, a));  // suggest.hpp
       if (d < best_d) best_d = d, best = a;
     }
     std::string list;
@@ -395,21 +400,6 @@ class Parser {
     }
     fail(at, kp, "unknown key" + (best.empty() ? "" : "; did you mean '" + best + "'?") +
                      " (allowed here: " + list + ")");
-  }
-
-  static std::size_t edit_distance(const std::string& a, const std::string& b) {
-    std::vector<std::size_t> row(b.size() + 1);  // [b.size()+1], Levenshtein DP row
-    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-    for (std::size_t i = 1; i <= a.size(); ++i) {
-      std::size_t diag = row[0];
-      row[0] = i;
-      for (std::size_t j = 1; j <= b.size(); ++j) {
-        const std::size_t up = row[j];
-        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-        diag = up;
-      }
-    }
-    return row[b.size()];
   }
 
   // The parameters of one section (top level, model, train, precision) into `table`.

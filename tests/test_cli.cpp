@@ -45,6 +45,34 @@ TEST(Cli, UsageErrorsExit2WithOneLine) {
   }
 }
 
+// A misspelt subcommand or option, or another library's name for an option, gets one line
+// naming what was probably meant, and exit 2.
+TEST(Cli, MisspeltCommandsAndOptionsGetADidYouMean) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"trian --epochs 1", "unknown command 'trian'; did you mean 'train'?"},
+      {"quantise --format fp16", "did you mean 'quantize'?"},
+      {"train --epoch 1", "unknown option '--epoch' for 'train'; did you mean '--epochs'?"},
+      {"train --hiden 100", "unknown option '--hiden' for 'train'; did you mean '--hidden'?"},
+      {"sweep spec.yaml --out o.h5 --resum",
+       "unknown option '--resum' for 'sweep'; did you mean '--resume'?"},
+      {"train --learning-rate 0.1",
+       "unknown option '--learning-rate' for 'train'; did you mean '--lr'?"},
+      {"train --batch_size 8", "did you mean '--batch'?"},
+      {"train --lr 0.1 --epochs 1 --activation sigmoid --bogus-flag-xyz",
+       "unknown option '--bogus-flag-xyz' for 'train' (see precsweep train --help)"},
+  };
+  for (const auto& [args, expected] : cases) {
+    const CmdResult r = run_precsweep(args);
+    EXPECT_EQ(r.code, 2) << args << ": " << r.out;
+    EXPECT_NE(r.out.find(expected), std::string::npos) << args << ": " << r.out;
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << args << ": " << r.out;
+  }
+  // A negative number is a value, not an option: the range check speaks, not the suggestion.
+  const CmdResult neg = run_precsweep("train --lr -0.5 --epochs 1");
+  EXPECT_EQ(neg.code, 2);
+  EXPECT_EQ(neg.out.find("unknown option"), std::string::npos) << neg.out;
+}
+
 TEST(Cli, HelpOnEveryCommand) {
   for (const char* cmd : {"quantize", "train", "sweep", "list", "status"}) {
     const CmdResult r = run_precsweep(std::string(cmd) + " --help");

@@ -95,6 +95,27 @@ TEST(CliQuantize, StochasticDependsOnlyOnSeed) {
   EXPECT_EQ(count, 200);
 }
 
+// --stream draws other bits; --offset K makes token k use counter K + k, so rounding the tail
+// of an array with --offset equals the tail of rounding the whole array (the Python binding's
+// stream= and offset= are the same key: python/tests/test_binding.py).
+TEST(CliQuantize, StreamAndOffsetSelectTheRandomBits) {
+  std::string input;
+  for (int i = 0; i < 200; ++i) input += "1.0002 ";
+  const std::string base = "--format fp16 --rounding stochastic --seed 7";
+  const CmdRun whole = quantize_cmd(base, input);
+  const CmdRun other = quantize_cmd(base + " --stream 1", input);
+  ASSERT_EQ(whole.code, 0) << whole.err;
+  EXPECT_NE(whole.out, other.out);
+  std::string tail_in;
+  for (int i = 50; i < 200; ++i) tail_in += "1.0002 ";
+  const CmdRun tail = quantize_cmd(base + " --offset 50", tail_in);
+  ASSERT_EQ(tail.code, 0) << tail.err;
+  std::size_t pos = 0;
+  for (int i = 0; i < 50; ++i) pos = whole.out.find('\n', pos) + 1;
+  EXPECT_EQ(tail.out, whole.out.substr(pos));
+  EXPECT_EQ(quantize_cmd(base + " --offset -1", "1").code, 2);
+}
+
 TEST(CliQuantize, BadTokenExits2NamingItAndPrintsNothing) {
   const CmdRun r = quantize_cmd("--format fp16 --rounding nearest", "1 2\n  3 1.5x 4 5\n");
   EXPECT_EQ(r.code, 2);

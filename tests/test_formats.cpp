@@ -19,6 +19,7 @@
 #include "formats_ref.hpp"
 #include "precsweep/error.hpp"
 #include "precsweep/formats.hpp"
+#include "precsweep/suggest.hpp"
 #include "precsweep/rng.hpp"
 
 namespace precsweep {
@@ -1030,6 +1031,57 @@ TEST(FormatsParse, InvalidFormatsAreRejectedWithTheAcceptedForms) {
       EXPECT_NE(msg.find("Q<i>.<f>"), std::string::npos) << msg;
     }
   }
+}
+
+// Other libraries' names (PyTorch, ml_dtypes, IEEE) are aliases of the named formats, options
+// included; a name that is not a format gets one line with the nearest names and a pointer to
+// `precsweep formats`.
+TEST(FormatsParse, AliasesAndNearestNames) {
+  const std::vector<std::pair<const char*, const char*>> aliases = {
+      {"bfloat16", "bf16"}, {"float16", "fp16"}, {"half", "fp16"}, {"float32", "fp32"},
+      {"e4m3fn", "fp8-e4m3"}, {"float8_e4m3fn", "fp8-e4m3"}, {"float8_e5m2", "fp8-e5m2"},
+      {"Float8_E4M3FNUZ", "fp8-e4m3fnuz"}, {"float4_e2m1fn", "fp4-e2m1"},
+      {"float8_e5m2,saturate", "fp8-e5m2,saturate"}, {"half,no-subnormals", "fp16,no-subnormals"}};
+  for (const auto& [alias, name] : aliases)
+    EXPECT_EQ(parse_format(alias), parse_format(name)) << alias;
+  EXPECT_EQ(parse_format("bfloat16").name(), "E8M7");
+  for (const char* r : {"nearest-even", "rne", "NEAREST_EVEN", "Nearest"})
+    EXPECT_EQ(parse_rounding(r), Rounding::nearest_even) << r;
+  EXPECT_EQ(parse_rounding("toward-zero"), Rounding::toward_zero);
+  EXPECT_EQ(parse_rounding("SR"), Rounding::stochastic);
+  const std::vector<std::pair<const char*, const char*>> near = {
+      {"fp8-e4m2", "fp8-e4m3"}, {"bfloat61", "bfloat16"}, {"flaot16", "float16"},
+      {"fp8_e5m2", "fp8-e5m2"}};
+  for (const auto& [bad, nearest] : near) {
+    try {
+      parse_format(bad);
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const InputError& e) {
+      const std::string msg = e.what();
+      ASSERT_NE(msg.find("nearest: "), std::string::npos) << msg;
+      EXPECT_NE(msg.find(nearest, msg.find("nearest: ")), std::string::npos) << msg;
+      EXPECT_NE(msg.find("`precsweep formats`"), std::string::npos) << msg;
+      EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    }
+  }
+  try {
+    parse_rounding("stochastik");
+    ADD_FAILURE();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("did you mean 'stochastic'?"), std::string::npos);
+  }
+}
+
+TEST(Suggest, DistanceAndCloseNames) {
+  EXPECT_EQ(edit_distance("trian", "train"), 1);  // a swap counts once
+  EXPECT_EQ(edit_distance("HIDDEN", "hidden"), 0);
+  EXPECT_EQ(edit_distance("", "abc"), 3);
+  const std::vector<std::string> opts = {"--epochs", "--hidden", "--resume", "--seed"};
+  EXPECT_EQ(close_names("--epoch", opts), std::vector<std::string>{"--epochs"});
+  EXPECT_EQ(did_you_mean("--resum", opts), "; did you mean '--resume'?");
+  EXPECT_EQ(did_you_mean("--zzzzzzzz", opts), "");
+  EXPECT_EQ(nearest_names("--hiden", opts, 1), std::vector<std::string>{"--hidden"});
+  EXPECT_EQ(nearest_names("--hiden", opts, 9).size(), opts.size());
 }
 
 TEST(FormatsParse, FactoriesCheckTheirWidths) {

@@ -248,6 +248,18 @@ TEST(ParamTable, ValidateSaysWhatTheSpecSays) {
   EXPECT_THROW(c.validate(), InputError);
 }
 
+// Activations are case-insensitive (PyTorch's class names) and recorded in the canonical case.
+TEST(ParamTable, ActivationIsCaseInsensitive) {
+  for (const char* text : {"ReLU", "RELU", "relu"}) {
+    Point p;
+    const ParamValue v = find_param("activation")->parse(text);
+    EXPECT_EQ(v.text, "relu") << text;
+    v.apply(p);
+    EXPECT_EQ(to_string(p.config.activation), "relu") << text;
+  }
+  EXPECT_THROW(find_param("activation")->parse("gelu"), InputError);
+}
+
 TEST(ParamTable, HiddenWidthsParse) {
   const Param& hidden = *find_param("hidden");
   Point p;
@@ -552,6 +564,11 @@ TEST(SpecErrors, NameKeyPathAndLine) {
       {"name: a\ntrain:\n  epochs: 2\n", "x.yaml:3: train.epochs: unknown key here; 'epochs' belongs at epochs"},
       {"train:\n  lr: 0.1\n  threads: 2\n", "x.yaml:3: train.threads: unknown key: threads are chosen at run time"},
       {"precision:\n  rouding: stochastic\n", "x.yaml:2: precision.rouding: unknown key; did you mean 'rounding'?"},
+      // PyTorch-style names are not keys, but the message names precsweep's
+      {"train:\n  learning_rate: 0.1\n",
+       "x.yaml:2: train.learning_rate: unknown key; did you mean 'lr' (under train:)?"},
+      {"batch_size: 64\n", "x.yaml:1: batch_size: unknown key; did you mean 'batch' (under train:)?"},
+      {"num_epochs: 2\n", "x.yaml:1: num_epochs: unknown key; did you mean 'epochs'?"},
       {"train:\n  batch: abc\n", "x.yaml:2: train.batch: expected an integer, got 'abc'"},
       {"train:\n  batch: 0\n", "x.yaml:2: train.batch: must be in 1..1000000, got 0"},
       {"train:\n  batch: 6.4\n", "x.yaml:2: train.batch: expected an integer"},

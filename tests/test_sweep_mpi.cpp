@@ -357,6 +357,7 @@ TEST_F(SweepMpi, FileLayoutHasEveryDatasetAndAttribute) {
                            "mpi_size", "threads", "hostnames", "start_time", "end_time", "axes"})
     EXPECT_TRUE(root.has_attr(attr)) << attr;
   EXPECT_EQ(root.read_attr_string("spec"), kSpec);
+  EXPECT_EQ(root.read_attr_string("compiler_flags"), PRECSWEEP_EXPECTED_CXX_FLAGS);
   EXPECT_EQ(root.read_attr_string("spec_name"), "mpitest");
   EXPECT_EQ(root.read_attr_int("mpi_size"), 2);
   EXPECT_EQ(root.read_attr_strings("hostnames").size(), 2u);

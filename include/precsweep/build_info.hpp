@@ -11,8 +11,8 @@ extern const char* const build_type;
 
 // "OpenBLAS 0.3.21 ... (core: Haswell, parallel: openmp)"
 std::string blas_description();
-// Which OpenBLAS kernel runs on this CPU (openblas_get_corename()).
+// Which OpenBLAS kernel runs on this CPU (openblas_get_corename()); "unknown" with another BLAS.
 std::string blas_core();
-// 0 sequential, 1 pthreads, 2 OpenMP (openblas_get_parallel()).
+// 0 sequential, 1 pthreads, 2 OpenMP (openblas_get_parallel()); -1 with another BLAS.
 int blas_parallel();
 }  // namespace precsweep::build_info

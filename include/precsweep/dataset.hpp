@@ -48,8 +48,9 @@ struct DatasetPair {
 };
 
 // The folder a dataset is looked up in when --data-dir is not given:
-// $PRECSWEEP_DATA_DIR/<name> if set, else <source tree>/data/mnist for mnist and
-// /usr/share/datasets/fashion-mnist for fashion-mnist.
+// $PRECSWEEP_DATA_DIR/<name> if set; else /usr/share/datasets/fashion-mnist for fashion-mnist;
+// else data/<name> found beside the executable (paths.hpp: the build tree's link to the source
+// tree's data/, or an installed <prefix>/share/precsweep/data/<name>).
 std::filesystem::path default_data_dir(const std::string& name);
 
 // Loads "mnist", "fashion-mnist" (from data_dir, or the default when empty) or "synthetic".

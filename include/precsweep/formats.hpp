@@ -94,16 +94,18 @@ struct Format {
 // Parses "E5M10", "e5m10", "fp16", "bf16", "tf32", "fp32", "fp8-e5m2", "fp8-e4m3",
 // "fp8-e4m3fnuz", "fp8-e5m2fnuz", "fp8-e3m4", "fp6-e2m3", "fp6-e3m2", "fp4-e2m1", "Q8.8",
 // optionally followed by an encoding (",ieee", ",fn", ",finite", ",fnuz"; floating only),
-// ",no-subnormals" and/or ",saturate"; and the block formats "mx:<element>:<k>" (element: any
-// float format above with its options, or int<w>, w = 2..24), "mxfp8-e4m3", "mxfp8-e5m2",
-// "mxfp6-e3m2", "mxfp6-e2m3", "mxfp4", "mxint8" (k = 32) and "nvfp4". Throws InputError with a
-// message that lists the accepted forms.
+// ",no-subnormals" and/or ",saturate"; other libraries' names for the named formats
+// ("bfloat16", "half", "float8_e4m3fn", ...: docs/formats.md); and the block formats
+// "mx:<element>:<k>" (element: any float format above with its options, or int<w>, w = 2..24),
+// "mxfp8-e4m3", "mxfp8-e5m2", "mxfp6-e3m2", "mxfp6-e2m3", "mxfp4", "mxint8" (k = 32) and
+// "nvfp4". Throws InputError with one line naming the nearest formats and `precsweep formats`.
 Format parse_format(std::string_view text);
 // Every named format (the presets of parse_format), scalar ones first, in the order of the
 // table in docs/formats.md and `precsweep formats`.
 const std::vector<std::string>& named_formats();
-// "toward_zero" (alias "truncate"), "nearest_even" (alias "nearest"), "up", "down",
-// "stochastic". Throws InputError listing the accepted names.
+// "toward_zero" (aliases "truncate", "rtz"), "nearest_even" ("nearest", "rne"), "up" ("ceil"),
+// "down" ("floor"), "stochastic" ("sr"); any case, '-' as '_'. Throws InputError listing the
+// accepted names (and the nearest one).
 Rounding parse_rounding(std::string_view text);
 std::string to_string(Rounding mode);
 std::string to_string(Encoding encoding);  // "ieee", "fn", "finite", "fnuz"

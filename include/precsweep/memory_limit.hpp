@@ -23,6 +23,12 @@ int blas_threads_at_load();
 // the calling thread).
 std::uint64_t minimum_address_space(int blas_threads);
 
+// The start-up check: if RLIMIT_AS is below minimum_address_space(), one line on stderr and
+// _exit(2). The executable registers it in its .preinit_array (src/cli/preinit.cpp; a shared
+// library cannot have one), so it runs before the shared libraries' constructors; it uses only
+// async-safe-ish libc calls. The arguments are glibc's preinit (argc, argv, envp), unused.
+void check_address_space_limit(int, char**, char**);
+
 // "address-space limit (ulimit -v) 150000 KiB" or "no address-space limit".
 std::string memory_limit_text();
 

@@ -65,6 +65,10 @@ inline const std::string& spec_key(const Param& p) { return p.key.empty() ? p.na
 const std::vector<Param>& params();
 // The parameter named `name`, or nullptr.
 const Param* find_param(std::string_view name);
+// The parameter another library calls `name` (PyTorch/Keras style: learning_rate -> lr,
+// batch_size -> batch, num_epochs -> epochs, hidden_size -> hidden, ...; '-' same as '_'), or
+// nullptr. Not accepted as keys (a spec has one spelling per parameter): error messages name it.
+const Param* param_synonym(std::string_view name);
 
 // A recorded metric: per epoch (/results/<name> [N, max_epochs]) or per run ([N]).
 struct Metric {

@@ -1,12 +1,16 @@
 // Entry point: parses the command line with CLI11 and runs one subcommand. The one place that
 // turns exceptions into a single line on stderr and an exit code (see error.hpp), and that
 // checks standard output was really written (a full disk or /dev/full behind it is exit 1).
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <iostream>
 #include <new>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "commands.hpp"
@@ -14,6 +18,8 @@
 #include "precsweep/error.hpp"
 #include "precsweep/h5.hpp"
 #include "precsweep/memory_limit.hpp"
+#include "precsweep/params.hpp"
+#include "precsweep/suggest.hpp"
 
 namespace {
 
@@ -37,6 +43,62 @@ int close_stdout(int code) {
   return code == precsweep::kExitOk ? precsweep::kExitInternal : code;
 }
 
+// "--name..." or "-x", not "-0.1".
+bool looks_like_option(const std::string& w) {
+  const auto alpha = [](char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; };
+  if (w.size() >= 3 && w[0] == '-' && w[1] == '-') return alpha(w[2]);
+  return w.size() >= 2 && w[0] == '-' && alpha(w[1]);
+}
+
+// "unknown command 'trian'; did you mean 'train'?" when the first argument is a word that names
+// no subcommand (CLI11 would only say that a subcommand is required); empty otherwise.
+std::string unknown_command(const CLI::App& app, int argc, char** argv) {
+  if (argc < 2 || argv[1][0] == '-' || argv[1][0] == '\0') return "";
+  std::vector<std::string> names;
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+    names.push_back(sub->get_name());
+  for (const std::string& n : names)
+    if (n == argv[1]) return "";
+  std::string list;
+  for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;
+  return std::string("unknown command '") + argv[1] + "'" +
+         precsweep::did_you_mean(argv[1], names) + " (commands: " + list + "; see --help)";
+}
+
+// For a parse error caused by an option the subcommand does not have: "unknown option
+// '--epoch' for 'train'; did you mean '--epochs'?"; empty when no such option is on the command
+// line. Only words that look like options count (negative numbers are values).
+std::string unknown_option(const CLI::App& app, int argc, char** argv) {
+  const CLI::App* sub = nullptr;
+  for (const CLI::App* s : app.get_subcommands([](const CLI::App*) { return true; }))
+    if (argc >= 2 && s->get_name() == argv[1]) sub = s;
+  if (!sub) return "";
+  std::vector<std::string> names;
+  for (const CLI::Option* o : sub->get_options()) {
+    for (const std::string& l : o->get_lnames()) names.push_back("--" + l);
+    for (const std::string& n : o->get_snames()) names.push_back("-" + n);
+  }
+  for (int i = 2; i < argc; ++i) {
+    const std::string word = argv[i];
+    if (word == "--") break;
+    if (!looks_like_option(word)) continue;
+    const std::string name = word.substr(0, word.find('='));
+    if (std::find(names.begin(), names.end(), name) != names.end()) continue;
+    const precsweep::Param* syn =
+        precsweep::param_synonym(std::string_view(name).substr(name.find_first_not_of('-')));
+    if (syn && sub->get_name() == "train") {  // train's options are the parameters
+      std::string flag = "--" + syn->name;
+      std::replace(flag.begin(), flag.end(), '_', '-');
+      return "unknown option '" + name + "' for 'train'; did you mean '" + flag +
+             "'? (precsweep's name for it)";
+    }
+    return "unknown option '" + name + "' for '" + sub->get_name() + "'" +
+           precsweep::did_you_mean(name, names) + " (see precsweep " + sub->get_name() +
+           " --help)";
+  }
+  return "";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -50,6 +112,10 @@ int main(int argc, char** argv) {
       cli::add_list(app),     cli::add_status(app), cli::add_report(app),
       cli::add_errorscale(app), cli::add_formats(app), cli::add_dot(app),
   };
+  if (const std::string msg = unknown_command(app, argc, argv); !msg.empty()) {
+    std::fprintf(stderr, "precsweep: error: %s\n", msg.c_str());
+    return close_stdout(kExitInput);
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -59,7 +125,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return close_stdout(app.exit(e));
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "precsweep: error: %s (see --help)\n", e.what());
+    const std::string msg = unknown_option(app, argc, argv);
+    if (!msg.empty())
+      std::fprintf(stderr, "precsweep: error: %s\n", msg.c_str());
+    else
+      std::fprintf(stderr, "precsweep: error: %s (see --help)\n", e.what());
     return kExitInput;
   }
   int code = kExitInput;

@@ -4,8 +4,10 @@
 // docs/formats.md.
 // All of standard input is read and checked before anything is printed: a token that is not a
 // number stops the command with an error naming it and its position, and nothing is printed.
-// Token k (counting from 0) is element k of one array, i.e. stochastic counter k for the seed;
-// for a block format the tokens form one tensor: blocks are consecutive runs of k tokens (the
+// Token k (counting from 0) is element k of one array, i.e. stochastic counter offset + k of
+// (seed, stream): a script that rounds its data in pieces passes each piece's offset (or a new
+// stream) to draw fresh random bits, exactly as precsweep.quantize(..., stream=, offset=) does.
+// For a block format the tokens form one tensor: blocks are consecutive runs of k tokens (the
 // last may be shorter) and nvfp4's tensor scale is taken over all of them.
 // Deliberately leaves out: other output notations (decimal), reading from files.
 #include <cerrno>
@@ -32,6 +34,8 @@ struct QuantizeOptions {
   bool no_subnormals = false;
   bool saturate = false;
   std::uint64_t seed = 0;
+  std::uint64_t stream = 0;
+  std::uint64_t offset = 0;
 };
 
 // Converts one whitespace-free token to binary32 with round to nearest (strtof: decimal, C99
@@ -113,7 +117,7 @@ int run_quantize(const QuantizeOptions& o) {
     i = j;
   }
 
-  quantize(values, fmt, mode, StochasticKey{o.seed, 0, 0});
+  quantize(values, fmt, mode, StochasticKey{o.seed, o.stream, o.offset});
   std::string out;
   out.reserve(values.size() * 16);
   for (float v : values) {
@@ -145,7 +149,14 @@ Command add_quantize(CLI::App& root) {
   app->add_flag("--no-subnormals", opts->no_subnormals,
                 "flush results below the smallest normal to a signed zero");
   app->add_flag("--saturate", opts->saturate, "finite overflow gives +-max finite");
-  app->add_option("--seed", opts->seed, "seed for stochastic rounding (token k uses counter k)")
+  app->add_option("--seed", opts->seed,
+                  "seed for stochastic rounding (token k uses counter offset + k)")
+      ->check(seed_range());
+  app->add_option("--stream", opts->stream,
+                  "stochastic rounding stream (independent random bits per stream)")
+      ->check(seed_range());
+  app->add_option("--offset", opts->offset,
+                  "counter of the first token (token k uses offset + k)")
       ->check(seed_range());
   return {app, [opts]() -> int { return run_quantize(*opts); }};
 }

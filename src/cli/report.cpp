@@ -1,6 +1,6 @@
 // `precsweep report FILE -o DIR`: writes the HTML report of a results file by running the
-// Python analysis package (analysis/report.py in the source tree) with Debian's /usr/bin/python3,
-// which has h5py, pandas and matplotlib. The exit code is the report script's (2: bad input).
+// Python analysis package (precsweep.analysis.report, found beside the executable: paths.hpp)
+// with Debian's /usr/bin/python3, which has h5py, pandas and matplotlib. The exit code is the report script's (2: bad input).
 // Deliberately leaves out: any analysis in C++; everything lives in the Python package.
 #include <unistd.h>
 
@@ -32,20 +32,23 @@ int run_report(const ReportOptions& o) {
   namespace fs = std::filesystem;
   if (!fs::is_regular_file(o.file))
     throw InputError("report: results file '" + o.file + "' does not exist or is not a file");
-  const fs::path package = fs::path(source_dir()) / "analysis" / "report.py";
-  if (!fs::is_regular_file(package))
-    throw std::runtime_error("report: analysis package not found at " + package.string());
-
-  // PYTHONPATH: the source tree first, then whatever the user had.
-  std::string pythonpath = source_dir();
-  if (const char* old = std::getenv("PYTHONPATH"); old && *old) pythonpath += ":" + std::string(old);
-  ::setenv("PYTHONPATH", pythonpath.c_str(), 1);
+  // The package beside the executable (build tree or install, paths.hpp) comes first on
+  // PYTHONPATH; without one, a pip-installed precsweep is used.
+  std::string pythonpath;
+  if (const fs::path dir = find_beside_executable("python"); !dir.empty()) {
+    if (!fs::is_regular_file(dir / "precsweep" / "analysis" / "report.py"))
+      throw std::runtime_error("report: analysis package not found in " + dir.string());
+    pythonpath = dir.string();
+  }
+  if (const char* old = std::getenv("PYTHONPATH"); old && *old)
+    pythonpath += (pythonpath.empty() ? "" : ":") + std::string(old);
+  if (!pythonpath.empty()) ::setenv("PYTHONPATH", pythonpath.c_str(), 1);
   ::setenv("MPLBACKEND", "Agg", 1);
 
   std::ostringstream tol;
   tol.precision(17);
   tol << o.tolerance;
-  std::vector<std::string> args = {o.python, "-m", "analysis.report", o.file,
+  std::vector<std::string> args = {o.python, "-m", "precsweep.analysis.report", o.file,
                                    "-o",     o.out, "--tolerance",    tol.str()};
   if (!o.errorscale.empty()) {
     if (!fs::is_regular_file(o.errorscale))

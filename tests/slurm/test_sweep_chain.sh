@@ -51,7 +51,7 @@ done
 source "$src/tests/slurm/cluster.sh"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/precsweep-slurm.XXXXXX")
 work=$tmp/work
-mkdir -p "$work/logs"
+mkdir -p "$work"
 t0=$(date +%s)
 budget_end=$((t0 + budget))
 note() { echo "[slurm_sweep +$(( $(date +%s) - t0 ))s] $*"; }
@@ -60,7 +60,7 @@ dump_everything() {
   echo "================ daemon logs ================"
   slurm_cluster_dump_logs
   local f
-  for f in "$work"/*.chain.log "$work"/logs/* "$tmp"/squeue.log "$tmp"/scontrol.log "$tmp"/reference.log; do
+  for f in "$work"/*.chain.log "$work"/*.out "$tmp"/squeue.log "$tmp"/scontrol.log "$tmp"/reference.log; do
     [ -f "$f" ] || continue
     echo "===== $f (last 60 lines) ====="
     tail -n 60 "$f"
@@ -103,7 +103,7 @@ finished() {
            END {print n["done"] + n["diverged"] + n["failed"]}'
 }
 # Lines in which a job's ranks say they hold a point (the sweep's test-only hold file).
-held_lines() { grep -c "held after epoch" "$work/logs/$job_name-$1.out" 2>/dev/null; }
+held_lines() { grep -c "held after epoch" "$work/$job_name-$1.out" 2>/dev/null; }
 # Job id of chain index $2 in chain log $1 (empty until it started).
 job_at() { grep -E " index=$2 job=[0-9]+ event=start" "$1" 2>/dev/null | sed -E 's/.* job=([0-9]+) .*/\1/' | head -n 1; }
 hold_after=4   # each run trains this many points, then holds its next ones while the file exists
@@ -207,7 +207,7 @@ for ((k = 0; k < njobs; k++)); do
     || fail "job $id: not seen running with 2 tasks and a 1-minute limit (scontrol)"
   grep -q "JobId=$id .*Name=$job_name JobState=COMPLETED" "$tmp/cluster/jobcomp.txt" \
     || fail "job $id: jobcomp has no COMPLETED record"
-  [ -f "$work/logs/$job_name-$id.out" ] || fail "job $id: no log logs/$job_name-$id.out"
+  [ -f "$work/$job_name-$id.out" ] || fail "job $id: no log $job_name-$id.out in the submission folder"
 done
 squeue_jobs=$(grep -cE '^[0-9]+\|' "$tmp/squeue.log" || true)
 note "job records: $njobs jobs (${jobs[*]}): $((njobs - 1)) stopped early by a warning (Slurm's, then this test's) and resubmitted, the last completed; jobcomp: all COMPLETED"
@@ -216,7 +216,7 @@ note "job records: $njobs jobs (${jobs[*]}): $((njobs - 1)) stopped early by a w
 [ "$squeue_jobs" -gt 0 ] || fail "squeue never showed the jobs"
 
 # Each point finished exactly once over all jobs ("[rank R] point ID done|diverged|failed:").
-cat "$work"/logs/"$job_name"-*.out | grep -oE '^\[rank [0-9]+\] point [0-9]+ (done|diverged|failed):' \
+cat "$work"/"$job_name"-*.out | grep -oE '^\[rank [0-9]+\] point [0-9]+ (done|diverged|failed):' \
   | awk '{print $4}' | sort -n | uniq -c >"$tmp/finished.txt"
 nfinished=$(wc -l <"$tmp/finished.txt")
 [ "$nfinished" -eq "$npoints" ] || fail "the job logs show $nfinished distinct points finished, expected $npoints"
@@ -295,7 +295,7 @@ done
 echo "---- chain log (PRECSWEEP_STOP_SIGNAL=TERM) ----"; cat "$log7"
 grep -q "job=$t7 event=signal signal=USR1 forwarded=USR2" "$log7" \
   || fail "job $t7: the warning was not passed on as USR2 (stop now)"
-[ "$(grep -c "abandoned (stop now); left pending" "$work/logs/$job_name-$t7.out")" -eq 2 ] \
+[ "$(grep -c "abandoned (stop now); left pending" "$work/$job_name-$t7.out")" -eq 2 ] \
   || fail "job $t7: expected both ranks to abandon their point in flight"
 grep -q "job=$t7 event=resubmitted rc=3 next=$next7\$" "$log7" \
   || fail "job $t7: PRECSWEEP_STOP_SIGNAL=TERM did not end in exit 3 and a resubmission"
@@ -304,5 +304,22 @@ njobs7=$(grep -c 'event=start' "$log7")
 /usr/bin/python3 "$src/tests/slurm/check_results.py" "$work/out2.h5" "$work/reference.h5" "$njobs7" \
   || fail "results of the TERM chain differ from the plain mpirun run"
 note "PRECSWEEP_STOP_SIGNAL=TERM: job $t7 abandoned its 2 points in flight, exited 3, resubmitted; the chain completed in $njobs7 jobs"
+
+# ---- 8. no binary: the job says so, and Slurm shows it failed -------------------------------------
+t8=$(cd "$work" && PRECSWEEP_HOME=$src PRECSWEEP_BIN=$work/no-such-precsweep \
+     sbatch --parsable --job-name=$job_name --ntasks=2 --time=1 \
+     "$src/jobscripts/sweep.sbatch" spec.yaml out3.h5) || fail "sbatch refused the jobscript (step 8)"
+t8=${t8%%;*}
+until grep -q "JobId=$t8 " "$tmp/cluster/jobcomp.txt" 2>/dev/null; do
+  [ "$(date +%s)" -lt "$budget_end" ] || fail "job $t8 (no binary) did not end within the test's budget"
+  sleep 0.5
+done
+grep -q "sweep.sbatch: error: precsweep binary not found or not executable: $work/no-such-precsweep" \
+  "$work/$job_name-$t8.out" || fail "job $t8: its output does not say that the binary is missing"
+grep -qE "JobId=$t8 .*JobState=FAILED .*ExitCode=2:0" "$tmp/cluster/jobcomp.txt" \
+  || fail "job $t8: jobcomp does not record FAILED with exit code 2"
+scontrol show job "$t8" | grep -q "Comment=precsweep: precsweep binary not found" \
+  || fail "job $t8: the job's Comment does not name the missing binary"
+note "no binary: job $t8 said so on its output, ended FAILED 2:0 with the reason as its Comment"
 
 note "PASS"

@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from analysis import attributes, curves, load
+from precsweep.analysis import attributes, curves, load
 
 
 def _to_old_layout(path):
@@ -60,7 +60,7 @@ def _to_pre_table_layout(path):
     """The file as precsweep wrote it before the parameter table: no table attributes, no
     /points column for a parameter added since (nor the recipes' round_<role>, loss_scaling)
     and no per-epoch metric added since. Returns the parameters and metrics removed."""
-    from analysis.results import OLD_LAYOUT_EPOCH_METRICS, OLD_LAYOUT_PARAMETERS, ROLES
+    from precsweep.analysis.results import OLD_LAYOUT_EPOCH_METRICS, OLD_LAYOUT_PARAMETERS, ROLES
     with h5py.File(path, "r+") as f:
         added = [p for p in _attr_list(f, "parameters") if p not in OLD_LAYOUT_PARAMETERS]
         metrics = [m for m in _attr_list(f, "epoch_metrics") if m not in OLD_LAYOUT_EPOCH_METRICS]

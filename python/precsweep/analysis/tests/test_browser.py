@@ -20,7 +20,7 @@ import sys
 import pytest
 from matplotlib import image as mpimg
 
-from conftest import SOURCE_DIR
+from conftest import PYTHON_DIR
 
 PROBE = """<script>
 window.__errors = [];
@@ -85,8 +85,8 @@ def render(report, name):
 
 
 def write_report(results, out):
-    env = dict(os.environ, PYTHONPATH=SOURCE_DIR, MPLBACKEND="Agg")
-    run = subprocess.run([sys.executable, "-m", "analysis.report", str(results), "-o",
+    env = dict(os.environ, PYTHONPATH=PYTHON_DIR, MPLBACKEND="Agg")
+    run = subprocess.run([sys.executable, "-m", "precsweep.analysis.report", str(results), "-o",
                           str(out)], env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     return out

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import critical_bits
+from precsweep.analysis import critical_bits
 
 
 def frame(accuracy, baseline=0.90, seeds=(1,), extra=None):

@@ -12,10 +12,11 @@ import sys
 import pytest
 
 SOURCE_DIR = os.environ.get(
-    "PRECSWEEP_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__)))))
-if SOURCE_DIR not in sys.path:
-    sys.path.insert(0, SOURCE_DIR)
+    "PRECSWEEP_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.dirname(os.path.abspath(__file__)))))))
+PYTHON_DIR = os.path.join(SOURCE_DIR, "python")
+if PYTHON_DIR not in sys.path:
+    sys.path.insert(0, PYTHON_DIR)
 
 # 2 seeds x 2 exponent x 5 mantissa widths x 2 rounding modes = 40 grid points, + baselines.
 TINY_SPEC = """\
@@ -64,8 +65,8 @@ def sweep_file(tmp_path_factory):
 def report_dir(sweep_file, tmp_path_factory):
     """A report of the tiny sweep written by `python3 -m analysis.report`."""
     out = tmp_path_factory.mktemp("report") / "report"
-    env = dict(os.environ, PYTHONPATH=SOURCE_DIR, MPLBACKEND="Agg")
-    run = subprocess.run([sys.executable, "-m", "analysis.report", str(sweep_file), "-o",
+    env = dict(os.environ, PYTHONPATH=PYTHON_DIR, MPLBACKEND="Agg")
+    run = subprocess.run([sys.executable, "-m", "precsweep.analysis.report", str(sweep_file), "-o",
                           str(out)], env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().endswith("index.html")

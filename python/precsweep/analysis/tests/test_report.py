@@ -15,8 +15,8 @@ import pytest
 from matplotlib import image as mpimg
 from PIL import Image
 
-from analysis import critical_bits, figures, load
-from conftest import EXP_WIDTHS, MAN_WIDTHS, ROUNDINGS, SOURCE_DIR, binary
+from precsweep.analysis import critical_bits, figures, load
+from conftest import EXP_WIDTHS, MAN_WIDTHS, PYTHON_DIR, ROUNDINGS, SOURCE_DIR, binary
 
 EXPECTED_FIGURES = ["heatmap.png", "accuracy_vs_mantissa.png", "lost_updates.png",
                     "training_curves.png", "status.png"]
@@ -106,8 +106,8 @@ def test_axes_not_swept_are_skipped_not_drawn(sweep_file, tmp_path):
 
 
 def run_report(args, **kw):
-    env = dict(os.environ, PYTHONPATH=SOURCE_DIR, MPLBACKEND="Agg")
-    return subprocess.run([sys.executable, "-m", "analysis.report", *args], env=env,
+    env = dict(os.environ, PYTHONPATH=PYTHON_DIR, MPLBACKEND="Agg")
+    return subprocess.run([sys.executable, "-m", "precsweep.analysis.report", *args], env=env,
                           capture_output=True, text=True, timeout=300, **kw)
 
 

@@ -1,4 +1,4 @@
-"""`python3 -m analysis.report results.h5 -o report/`: one folder with index.html, the PNG
+"""`python3 -m precsweep.analysis.report results.h5 -o report/`: one folder with index.html, the PNG
 figures and the CSV table behind each (see docs/analysis.md for what each figure shows).
 
 Works on a partial file (a killed or still-running sweep): unfinished points are counted in
@@ -267,7 +267,7 @@ def _draw_report(path, df, out_dir, tolerance, errorscale):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python3 -m analysis.report",
+    parser = argparse.ArgumentParser(prog="python3 -m precsweep.analysis.report",
                                      description="HTML report of a precsweep results file")
     parser.add_argument("results", nargs="+",
                         help="results file(s) written by `precsweep sweep`, or glob patterns; "

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import critical_bits, curves, load
-from analysis.plotting import usable, y_window
-from analysis.results import BASELINE_ROUNDING, parse_format
+from precsweep.analysis import critical_bits, curves, load
+from precsweep.analysis.plotting import usable, y_window
+from precsweep.analysis.results import BASELINE_ROUNDING, parse_format
 from test_browser import write_report
 
 
@@ -103,7 +103,7 @@ search: {axis: man, tolerance: 0.01}
 
 
 def test_search_rows_and_their_report_section(tmp_path):
-    from analysis import search
+    from precsweep.analysis import search
     from conftest import run_sweep
     path = run_sweep(SEARCH_SPEC, tmp_path, "search")
     rows = search(path)
@@ -122,7 +122,7 @@ def test_search_rows_and_their_report_section(tmp_path):
 
 
 def test_without_baseline_points_the_fp32_runs_are_the_reference():
-    from analysis.plotting import finished_baselines
+    from precsweep.analysis.plotting import finished_baselines
     df = pd.DataFrame({
         "format": ["E8M23", "E8M23", "E8M23", "E5M2"],
         "recipe": ["fp32", "fp16-mixed", "none", "none"],

@@ -12,8 +12,8 @@ import h5py
 import numpy as np
 import pytest
 
-from analysis import attributes, curves, load
-from analysis.results import OLD_LAYOUT_EPOCH_METRICS, OLD_LAYOUT_PARAMETERS
+from precsweep.analysis import attributes, curves, load
+from precsweep.analysis.results import OLD_LAYOUT_EPOCH_METRICS, OLD_LAYOUT_PARAMETERS
 from conftest import (EPOCHS, EXP_WIDTHS, FAILED_POINT, GRID_POINTS, MAN_WIDTHS, ROUNDINGS,
                       SEEDS)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import figures
+from precsweep.analysis import figures
 
 
 def frame(formats, hidden=("16",), with_baselines=True):

@@ -13,12 +13,12 @@ def test_import_changes_no_global_state():
     env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "HDF5_USE_FILE_LOCKING")}
     code = ("import os, sys, matplotlib; before = dict(os.environ)\n"
             "backend = matplotlib.rcParams._get_backend_or_none()\n"
-            "import analysis, analysis.report, analysis.errorscale, analysis.figures, "
-            "analysis.benchmark, analysis.html\n"
+            "import precsweep.analysis, precsweep.analysis.report, precsweep.analysis.errorscale, "
+            "precsweep.analysis.figures, precsweep.analysis.benchmark, precsweep.analysis.html\n"
             "assert dict(os.environ) == before, set(os.environ.items()) ^ set(before.items())\n"
             "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported (selects a backend)'\n"
             "assert matplotlib.rcParams._get_backend_or_none() == backend, 'backend changed'\n")
-    r = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE.parent, env=env,
+    r = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE.parents[1], env=env,
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
 
@@ -32,8 +32,9 @@ def _imports(path):
                 found.add(node.module.split(".")[0])
             else:
                 found.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("analysis."):
-            found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "precsweep.analysis."):
+            found.add(node.module.split(".")[2])
     return found
 
 

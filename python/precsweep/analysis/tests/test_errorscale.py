@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import binary
-from analysis import errorscale, report
+from precsweep.analysis import errorscale, report
 
 
 @pytest.fixture(scope="module")
