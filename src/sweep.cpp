@@ -672,11 +672,8 @@ int run_search(const SweepSpec& spec, ResultsFile& file,
   const std::int64_t finished = mpi::allreduce_sum(mine.finished);
   const bool stopped = mpi::allreduce_max(std::int64_t{mine.saw_stop}) != 0;
   file.finish(mpi::broadcast(iso8601_utc_now()));
-  std::int64_t left = 0, run = 0;
-  for (std::size_t i = 0; i < settings.size(); ++i) {
-    left += !final_view.steps[i].done;
-    run += final_view.points_run[i];
-  }
+  std::int64_t left = 0;
+  for (const SearchStep& step : final_view.steps) left += !step.done;
   if (rank == 0) {
     std::printf("search %s: this run finished %lld points; %zu of %zu settings done\n",
                 spec.name.c_str(), static_cast<long long>(finished),
