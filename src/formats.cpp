@@ -71,8 +71,8 @@ constexpr Alias kFormatAliases[] = {
   for (const std::string& n : nearest_names(typed, names))
     nearest += (nearest.empty() ? "" : ", ") + n;
   throw InputError("invalid number format \"" + std::string(text) + "\": " + why +
-                   " (nearest: " + nearest + "; also E<e>M<m>, Q<i>.<f>; all accepted formats " +
-                   "and options: `precsweep formats`, docs/formats.md)");
+                   " (nearest: " + nearest + "; also E<e>M<m>, Q<i>.<f>, mx:<element>:<k>; " +
+                   "all accepted formats and options: `precsweep formats`, docs/formats.md)");
 }
 
 std::string lower_trimmed(std::string_view s) {
