@@ -12,14 +12,19 @@
 // outer_dispatch (whose nb <= 64); a false positive of its loop-bound analysis.
 #pragma GCC diagnostic ignored "-Waggressive-loop-optimizations"
 
+// x86-64 only (and not with -DPRECSWEEP_PORTABLE_KERNELS=ON): the instruction-set clones and the
+// AVX2 fast path for round to nearest; elsewhere the exact step alone, which gives the same bits.
+#if defined(__x86_64__) && !defined(PRECSWEEP_PORTABLE_KERNELS)
+#define PRECSWEEP_ACC_X86 1
 #include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <bit>
 
 #include "accumulate_kernel.hpp"
 
-#ifdef PRECSWEEP_KERNEL_ARCH_TEST
+#if defined(PRECSWEEP_KERNEL_ARCH_TEST) || !defined(PRECSWEEP_ACC_X86)
 #define PRECSWEEP_ACC_CLONES
 #else
 #define PRECSWEEP_ACC_CLONES \
@@ -110,7 +115,9 @@ struct FastNearest {
 // (PRECSWEEP_KERNEL_ARCH_TEST, tests/CMakeLists.txt) decides by what it was compiled for, so
 // the baseline build checks the exact step alone.
 bool has_avx2_fma() {
-#ifdef PRECSWEEP_KERNEL_ARCH_TEST
+#if !defined(PRECSWEEP_ACC_X86)
+  return false;
+#elif defined(PRECSWEEP_KERNEL_ARCH_TEST)
 #if defined(__AVX2__) && defined(__FMA__)
   return true;
 #else
@@ -142,6 +149,7 @@ FastNearest fast_nearest(const AccParams& P) {
 void outer_dispatch(float* total, float* run, std::size_t nb, std::uint32_t counter_lo,
                     const LaneKeys& keys, const AccParams& P, std::size_t j_off);
 
+#ifdef PRECSWEEP_ACC_X86
 // The fast path's constants, as vectors.
 struct NearestConsts {
   __m256i lo, span_flipped, sign, abs, mask, half, halfm, one;
@@ -278,6 +286,7 @@ __attribute__((target("arch=x86-64-v3"))) std::uint64_t block_nearest_avx2(
   if (jc < nb) swamped += tail_nearest(v, i, j0, jc, nb, chunk, P, outer, run, total, keys_out);
   return swamped;
 }
+#endif  // PRECSWEEP_ACC_X86
 
 // The run sums of the block into the outer accumulator, then the runs restart from +0.
 template <Rounding kMode>
@@ -342,7 +351,8 @@ template <Rounding kMode>
   // local copies: the kernel's stores (memcpy) could otherwise alias the caller's parameters,
   // which would then be reloaded at every step
   const AccParams inner_p = inner, outer_p = outer;
-  const FastNearest fast = kMode == Rounding::nearest_even ? fast_nearest(inner_p) : FastNearest{};
+  [[maybe_unused]] const FastNearest fast =
+      kMode == Rounding::nearest_even ? fast_nearest(inner_p) : FastNearest{};
   const bool sto_out = outer.mode == Rounding::stochastic;
   alignas(64) float run[kBlock];
   alignas(64) float total[kBlock];
@@ -367,12 +377,14 @@ template <Rounding kMode>
         }
       }
       float* c = v.C + i * v.N + j0;
+#ifdef PRECSWEEP_ACC_X86
       if (kMode == Rounding::nearest_even && fast.usable) {
         swamped += block_nearest_avx2(v, i, j0, nb, chunk, inner_p, outer_p, fast, run, total,
                                       keys_out);
         for (std::size_t j = 0; j < nb; ++j) c[j] = chunk > 0 ? total[j] : run[j];
         continue;
       }
+#endif
       const float* l_row = v.L + i * v.l_row;
       std::uint32_t in_run = 0;
       for (std::size_t k = 0; k < v.K; ++k) {

@@ -23,8 +23,9 @@
 #include "precsweep/error.hpp"
 
 // Passes 1 and 3 compiled for AVX-512, AVX2 and baseline x86-64 and picked at load time, as the
-// kernel is (formats_kernel.cpp); clang (the fuzz build) gets the baseline only.
-#if defined(__clang__)
+// kernel is (formats_kernel.cpp); clang (the fuzz build), other CPUs and the portable build get
+// the baseline only.
+#if defined(__clang__) || !defined(__x86_64__) || defined(PRECSWEEP_PORTABLE_KERNELS)
 #define PRECSWEEP_BLOCK_CLONES
 #else
 #define PRECSWEEP_BLOCK_CLONES \
