@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "number_text.hpp"
 #include "precsweep/accumulate.hpp"
 #include "precsweep/error.hpp"
 
@@ -32,26 +33,6 @@ struct DotOptions {
   std::string outer;
   std::uint64_t seed = 0;
 };
-
-bool parse_number(const std::string& token, float& out) {
-  const char* begin = token.c_str();
-  char* end = nullptr;
-  errno = 0;
-  out = std::strtof(begin, &end);
-  return end != begin && end == begin + token.size();
-}
-
-std::string shown(const std::string& token) {
-  if (token.size() <= 40) return printable(token);
-  return printable(std::string_view(token).substr(0, 40)) + "...";
-}
-
-std::string format_hex(float v) {
-  if (std::isnan(v)) return "nan";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%a", static_cast<double>(v));
-  return buf;
-}
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
 
@@ -72,7 +53,7 @@ void parse_line(const std::string& line, std::size_t line_no, std::vector<float>
     float v = 0;
     if (!parse_number(token, v))
       throw InputError("dot: line " + std::to_string(line_no) + ", column " +
-                       std::to_string(i + 1) + ": \"" + shown(token) +
+                       std::to_string(i + 1) + ": \"" + shown_token(token) +
                        "\" is not a number (expected a decimal, a C99 hex float like 0x1.8p+3, "
                        "inf or nan); nothing was printed");
     (count++ % 2 == 0 ? a : b).push_back(v);

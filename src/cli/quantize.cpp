@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "number_text.hpp"
 #include "precsweep/error.hpp"
 #include "precsweep/formats.hpp"
 
@@ -37,32 +38,6 @@ struct QuantizeOptions {
   std::uint64_t stream = 0;
   std::uint64_t offset = 0;
 };
-
-// Converts one whitespace-free token to binary32 with round to nearest (strtof: decimal, C99
-// hex float, inf/infinity, nan). Out-of-range decimals round like IEEE: to +-inf or to a
-// subnormal/zero. Returns false if the token is not entirely a number; strtof stops at a NUL
-// byte, so the whole token must be consumed ("1\0" "2" is one bad token, not the number 1).
-bool parse_number(const std::string& token, float& out) {
-  const char* begin = token.c_str();
-  char* end = nullptr;
-  errno = 0;
-  out = std::strtof(begin, &end);
-  return end != begin && end == begin + token.size();
-}
-
-// A token as shown in a message: at most 40 bytes, control bytes (NUL included) as \xNN so the
-// message stays one printable line.
-std::string shown_token(const std::string& token) {
-  if (token.size() <= 40) return printable(token);
-  return printable(std::string_view(token).substr(0, 40)) + "...";
-}
-
-std::string format_hex(float v) {
-  if (std::isnan(v)) return "nan";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%a", static_cast<double>(v));  // "inf", "-inf", "-0x0p+0"
-  return buf;
-}
 
 // --format with --no-subnormals / --saturate appended; a block format takes them on its
 // element (mx:<element,options>:<k>), so there they are refused with that hint.
