@@ -32,6 +32,7 @@ struct DotOptions {
   std::uint32_t chunk = 0;
   std::string outer;
   std::uint64_t seed = 0;
+  std::uint64_t stream = 0;
 };
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
@@ -89,7 +90,7 @@ int run_dot(const DotOptions& o) {
     parse_line(lines[L], L + 1, a, b);
     if (a.size() >= (std::size_t{1} << 31))
       throw InputError("dot: line " + std::to_string(L + 1) + " has 2^31 or more pairs");
-    results.push_back(dot(a, b, acc, StochasticKey{o.seed, 0, 0}, nullptr,
+    results.push_back(dot(a, b, acc, StochasticKey{o.seed, o.stream, 0}, nullptr,
                           static_cast<std::uint32_t>(L)));
   }
   std::string out;
@@ -119,6 +120,10 @@ Command add_dot(CLI::App& root) {
                   "outer accumulator FMT[:MODE] for --chunk (default fp32:nearest_even)");
   app->add_option("--seed", opts->seed,
                   "seed for stochastic rounding (line L, from 0, is output element L)")
+      ->check(seed_range());
+  app->add_option("--stream", opts->stream,
+                  "stochastic stream (default 0): another stream, other random bits; "
+                  "precsweep.dot/matmul's `stream`")
       ->check(seed_range());
   return {app, [opts]() -> int { return run_dot(*opts); }};
 }
