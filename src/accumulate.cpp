@@ -65,6 +65,15 @@ int precision_bits(const Format& f) {
 
 }  // namespace
 
+std::string to_string(GemmKind k) {
+  switch (k) {
+    case GemmKind::forward: return "forward";
+    case GemmKind::backward_data: return "backward_data";
+    case GemmKind::backward_weights: return "backward_weights";
+  }
+  return "?";
+}
+
 bool Accumulator::is_blas() const { return chunk == 0 && is_fp32_nearest(format, rounding); }
 
 std::string Accumulator::name() const {

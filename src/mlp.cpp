@@ -193,7 +193,41 @@ Mlp::Mlp(std::vector<int> layer_sizes, Activation activation, int max_batch)
   }
   sample_loss_.assign(static_cast<std::size_t>(max_batch), 0.0);
   lse_.assign(static_cast<std::size_t>(max_batch), 0.0f);
+  reset_accumulate_stats();
 }
+
+void Mlp::reset_accumulate_stats() {
+  for (auto& per_layer : acc_stats_)
+    per_layer.assign(static_cast<std::size_t>(layout_.layers()), AccumulateStats{});
+}
+
+// X, Y, out and the sizes as the gemm_* function of kind k takes them:
+//   forward:          gemm_forward(A=X [B, in], W=Y [out, in], Z=out [B, out])
+//   backward_data:    gemm_backward_data(D=X [B, out], W=Y [out, in], dA=out [B, in])
+//   backward_weights: gemm_backward_weights(D=X [B, out], A=Y [B, in], dW=out [out, in])
+void Mlp::accumulate_gemm(GemmKind k, int l, const float* X, const float* Y, float* out, int B,
+                          int in, int n_out) {
+  const auto b = static_cast<std::size_t>(B), i = static_cast<std::size_t>(in),
+             o = static_cast<std::size_t>(n_out);
+  const Accumulator& acc = accumulation_.acc[static_cast<std::size_t>(k)];
+  const StochasticKey key = accumulation_.key ? accumulation_.key(k, l) : StochasticKey{};
+  AccumulateStats stats;
+  AccumulateStats* count = accumulation_.count ? &stats : nullptr;
+  switch (k) {
+    case GemmKind::forward:
+      gemm_forward({X, b * i}, {Y, o * i}, {out, b * o}, b, i, o, acc, key, count);
+      break;
+    case GemmKind::backward_data:
+      gemm_backward_data({X, b * o}, {Y, o * i}, {out, b * i}, b, o, i, acc, key, count);
+      break;
+    case GemmKind::backward_weights:
+      gemm_backward_weights({X, b * o}, {Y, b * i}, {out, o * i}, b, o, i, acc, key, count);
+      break;
+  }
+  if (count) acc_stats_[static_cast<std::size_t>(k)][static_cast<std::size_t>(l)] += stats;
+}
+
+
 
 const float* Mlp::forward(const float* X, int B, const TensorHook& hook) {
   const int L = layout_.layers();
@@ -202,7 +236,10 @@ const float* Mlp::forward(const float* X, int B, const TensorHook& hook) {
     const int in = layout_.in(l), out = layout_.out(l);
     float* Z = acts_[static_cast<std::size_t>(l)].data();  // [B, out]
     // Z[B, out] = A[B, in] * W[out, in]^T
-    gemm_row_blocks(true, B, out, in, A, in, W(l), in, Z, out, kRowBlock);
+    if (accumulation_.acc[0].is_blas())
+      gemm_row_blocks(true, B, out, in, A, in, W(l), in, Z, out, kRowBlock);
+    else
+      accumulate_gemm(GemmKind::forward, l, A, W(l), Z, B, in, out);
     const float* bias = b(l);
     if (static_cast<long>(B) * out < kParallelMin) {
       const int kind = l + 1 < L ? static_cast<int>(activation_) : 3;
@@ -297,11 +334,15 @@ void Mlp::backward(const float* X, int B, const TensorHook& hook) {
     const float* A = l == 0 ? X : acts_[static_cast<std::size_t>(l) - 1].data();  // [B, in]
     // dW[out, in] = D[B, out]^T * A[B, in], in blocks of output units (rows of dW); with each
     // block, its part of db[out] = the sum over the rows of D, added in row order.
+    // (db is a sum of the errors, not a product: always binary32, in row order.)
     float* g = db(l);
+    const bool blas_dw = accumulation_.acc[2].is_blas();
+    if (!blas_dw) accumulate_gemm(GemmKind::backward_weights, l, D, A, dW(l), B, in, out);
     for_each_block(block_count(out, kOutBlock), [&](int i) {
       const int j0 = i * kOutBlock, n = std::min(kOutBlock, out - j0);
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, in, B, 1.0f, D + j0, out, A, in,
-                  0.0f, dW(l) + static_cast<std::size_t>(j0) * in, in);
+      if (blas_dw)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, in, B, 1.0f, D + j0, out, A, in,
+                    0.0f, dW(l) + static_cast<std::size_t>(j0) * in, in);
       std::fill(g + j0, g + j0 + n, 0.0f);
       for (int r = 0; r < B; ++r) {
         const float* d = D + static_cast<std::size_t>(r) * out;
@@ -311,7 +352,10 @@ void Mlp::backward(const float* X, int B, const TensorHook& hook) {
     if (l > 0) {
       float* Dprev = deltas_[static_cast<std::size_t>(l) - 1].data();  // [B, in]
       // Dprev[B, in] = D[B, out] * W[out, in], then times f'(a) of layer l-1
-      gemm_row_blocks(false, B, in, out, D, out, W(l), in, Dprev, in, kRowBlock);
+      if (accumulation_.acc[1].is_blas())
+        gemm_row_blocks(false, B, in, out, D, out, W(l), in, Dprev, in, kRowBlock);
+      else
+        accumulate_gemm(GemmKind::backward_data, l, D, W(l), Dprev, B, in, out);
       multiply_derivative(Dprev, acts_[static_cast<std::size_t>(l) - 1].data(),
                           static_cast<long>(B) * in, activation_);
     }

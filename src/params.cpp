@@ -234,6 +234,85 @@ std::string format_text(const Format& f) { return f.name(); }
 std::string rounding_text(const Rounding& r) { return to_string(r); }
 std::string scaling_text(const TensorScaling& s) { return to_string(s); }
 
+// One part of an accumulator override (precision.hpp): scope 0 is every product
+// (accumulate_<part>, spec precision.accumulate.<part>), scope 1 + kind one kind
+// (accumulate_<kind>_<part>, precision.accumulate.<kind>.<part>). "" leaves it unset.
+template <class T>
+Param accumulate_part(int scope, const char* part, std::string help, Yaml yaml,
+                      std::optional<T> AccumulateOverride::*field,
+                      std::function<T(const std::string&)> parse,
+                      std::function<std::string(const T&)> text) {
+  const auto i = static_cast<std::size_t>(scope);
+  const std::string kind = scope == 0 ? "" : to_string(static_cast<GemmKind>(scope - 1));
+  Param p = base("accumulate_" + (kind.empty() ? "" : kind + "_") + part,
+                 "precision.accumulate" + (kind.empty() ? "" : "." + kind), std::move(help),
+                 Column::text);
+  p.key = part;
+  p.flag = false;
+  p.yaml = yaml;
+  p.parse = [i, field, parse, text](const std::string& t) -> ParamValue {
+    if (t.empty())
+      return {"", [i, field](Point& pt) { (pt.config.accumulate[i].*field).reset(); }};
+    const T v = parse(t);
+    return {text(v), [i, field, v](Point& pt) { pt.config.accumulate[i].*field = v; }};
+  };
+  p.text = [i, field, text](const Point& pt) {
+    const auto& v = pt.config.accumulate[i].*field;
+    return v ? text(*v) : std::string();
+  };
+  return p;
+}
+
+// Per scope: format, rounding, chunk and outer ("FMT[:MODE]", stored as the two fields).
+void add_accumulate_params(std::vector<Param>& t) {
+  for (int scope = 0; scope < kAccumulateScopes; ++scope) {
+    const std::string of =
+        scope == 0 ? "every product" : to_string(static_cast<GemmKind>(scope - 1)) + " products";
+    t.push_back(accumulate_part<Format>(
+        scope, "format", "Accumulator format of " + of + " (empty: the recipe's; fp32: BLAS)",
+        Yaml::format, &AccumulateOverride::format,
+        [](const std::string& s) { return parse_format(s); },
+        [](const Format& f) { return f.name(); }));
+    t.push_back(accumulate_part<Rounding>(
+        scope, "rounding", "Accumulator rounding of " + of, Yaml::scalar,
+        &AccumulateOverride::mode, [](const std::string& s) { return parse_rounding(s); },
+        [](const Rounding& r) { return to_string(r); }));
+    t.push_back(accumulate_part<std::uint32_t>(
+        scope, "chunk", "Chunk length of " + of + " (0: none)", Yaml::scalar,
+        &AccumulateOverride::chunk,
+        [](const std::string& s) { return static_cast<std::uint32_t>(int_in(s, 0, 1 << 30)); },
+        [](const std::uint32_t& c) { return std::to_string(c); }));
+    Param outer = accumulate_part<Format>(
+        scope, "outer", "Outer accumulator FMT[:MODE] of " + of + " with chunks", Yaml::scalar,
+        &AccumulateOverride::outer, [](const std::string& s) { return parse_format(s); },
+        [](const Format& f) { return f.name(); });
+    // "FMT[:MODE]": both parts of the outer accumulator in one value
+    const auto i = static_cast<std::size_t>(scope);
+    outer.parse = [i](const std::string& s) -> ParamValue {
+      if (s.empty())
+        return {"", [i](Point& pt) {
+                  pt.config.accumulate[i].outer.reset();
+                  pt.config.accumulate[i].outer_mode.reset();
+                }};
+      const Accumulator a = parse_accumulator(s);  // FMT[:MODE], options of FMT included
+      if (a.chunk != 0 || s.find(",chunk=") != std::string::npos ||
+          s.find(",outer=") != std::string::npos)
+        refuse("expected FORMAT[:MODE], got '" + s + "'");
+      const std::string text = a.format.name() + ":" + to_string(a.rounding);
+      return {text, [i, a](Point& pt) {
+                pt.config.accumulate[i].outer = a.format;
+                pt.config.accumulate[i].outer_mode = a.rounding;
+              }};
+    };
+    outer.text = [i](const Point& pt) {
+      const AccumulateOverride& o = pt.config.accumulate[i];
+      if (!o.outer) return std::string();
+      return o.outer->name() + ":" + to_string(o.outer_mode.value_or(Rounding::nearest_even));
+    };
+    t.push_back(std::move(outer));
+  }
+}
+
 // recipe, then per role its format, rounding and scale, then loss_scale (grid order).
 void add_recipe_params(std::vector<Param>& t) {
   t.push_back(text_param(
@@ -267,6 +346,7 @@ void add_recipe_params(std::vector<Param>& t) {
         return {to_string(l), [l](Point& p) { p.config.loss_scale = l; }};
       },
       [](const Point& p) { return p.config.loss_scale ? to_string(*p.config.loss_scale) : ""; }));
+  add_accumulate_params(t);
 }
 
 // The rounding scheme (grid order): an fp32 baseline has their defaults.
@@ -392,6 +472,15 @@ const std::vector<Metric>& epoch_metrics() {
       epoch_metric("loss_scale", "loss scale at the end of the epoch", &EpochMetrics::loss_scale),
     };
     for (Role r : kAllRoles) add_role_metrics(t, r);
+    for (int k = 0; k < kGemmKinds; ++k) {
+      const std::string kind = to_string(static_cast<GemmKind>(k));
+      t.push_back({kind + "_swamped_fraction",
+                   "additions of the " + kind + " products that were swamped (mean over layers)",
+                   [k](const EpochMetrics& m) {
+                     return m.swamped_fraction[static_cast<std::size_t>(k)];
+                   },
+                   {}});
+    }
     return t;
   }();
   return table;

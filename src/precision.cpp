@@ -160,10 +160,16 @@ Precision fp8_hybrid_with(bool scaled) {
 Precision fp8_hybrid(const TrainConfig&) { return fp8_hybrid_with(true); }
 Precision fp8_hybrid_noscale(const TrainConfig&) { return fp8_hybrid_with(false); }
 
-// Wang et al. 2018: E5M2 data, E6M9 (1-6-9) master weights and momentum, stochastic. Their
-// chunk-based 16-bit accumulation is not part of it (the GEMMs accumulate in binary32).
+// Wang et al. 2018: E5M2 data, E6M9 (1-6-9) master weights and momentum, stochastic, and their
+// chunk-based accumulation: every product adds in fp16 (E5M10, nearest) in chunks of 64 whose
+// sums are added in binary32 (their paper: 16-bit chunk sums added in 16 bits too would lose
+// accuracy; the hardware they describe keeps the inter-chunk sum wider).
 Precision fp8_wang2018(const TrainConfig&) {
   Precision p;
+  Accumulator acc;
+  acc.format = parse_format("E5M10");
+  acc.chunk = 64;
+  p.accumulate.fill(acc);
   for (Role r : {Role::weights, Role::activations, Role::errors, Role::weight_grads})
     p[r] = rounded("E5M2", Rounding::nearest_even);
   p[Role::master] = rounded("E6M9", Rounding::stochastic);
@@ -221,8 +227,38 @@ void check_recipe(std::string_view name) {
 
 bool Precision::rounds_anything() const {
   return loss.kind != LossScaling::none ||
-         std::any_of(roles.begin(), roles.end(), [](const RoleRounding& r) { return r.on; });
+         std::any_of(roles.begin(), roles.end(), [](const RoleRounding& r) { return r.on; }) ||
+         std::any_of(accumulate.begin(), accumulate.end(),
+                     [](const Accumulator& a) { return !a.is_blas(); });
 }
+
+namespace {
+// o's parts over acc.
+void apply(const AccumulateOverride& o, Accumulator& acc) {
+  if (o.format) acc.format = *o.format;
+  if (o.mode) acc.rounding = *o.mode;
+  if (o.chunk) acc.chunk = *o.chunk;
+  if (o.outer) acc.outer = *o.outer;
+  if (o.outer_mode) acc.outer_rounding = *o.outer_mode;
+}
+
+// The recipe's accumulators, then scope 0 (every kind), then each kind's own parts; InputError
+// naming the parameter when one cannot be computed (a stochastic accumulator too wide).
+void resolve_accumulators(const TrainConfig& c, Precision& p) {
+  for (int k = 0; k < kGemmKinds; ++k) {
+    Accumulator& acc = p.accumulate[static_cast<std::size_t>(k)];
+    apply(c.accumulate[0], acc);
+    apply(c.accumulate[static_cast<std::size_t>(k) + 1], acc);
+    try {
+      acc.check();
+    } catch (const InputError& e) {
+      const bool own = c.accumulate[static_cast<std::size_t>(k) + 1] != AccumulateOverride{};
+      throw InputError("accumulate_" + (own ? to_string(static_cast<GemmKind>(k)) + "_" : "") +
+                       "format: " + e.what());
+    }
+  }
+}
+}  // namespace
 
 Precision resolve_precision(const TrainConfig& c) {
   check_recipe(c.recipe);
@@ -261,6 +297,7 @@ Precision resolve_precision(const TrainConfig& c) {
       throw InputError("master_scale: the master copy is not scaled (it is rounded in the update)");
   }
   if (c.loss_scale) p.loss = *c.loss_scale;
+  resolve_accumulators(c, p);
   if (p[Role::master].on && !p.master)
     throw InputError("master_format: the master role needs master weights (master_weights: true)");
   // Master weights only matter when the working copy is rounded (as before recipes).

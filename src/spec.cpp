@@ -13,6 +13,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <stdexcept>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -382,7 +383,8 @@ class Parser {
         const std::string where = pk.section.empty() ? pk.name : pk.section + "." + pk.name;
         fail(at, kp, "unknown key here; '" + key + "' belongs at " + where);
       }
-    if (find_role(key)) fail(at, kp, "unknown key here; the role '" + key + "' belongs at precision." + key);
+    if (find_role(key) || key == "accumulate")
+      fail(at, kp, "unknown key here; '" + key + "' belongs at precision." + key);
     if (const Param* syn = param_synonym(key))
       fail(at, kp, "unknown key; did you mean '" + syn->name + "'" +
                        (syn->section.empty() ? "" : " (under " + syn->section + ":)") +
@@ -402,6 +404,27 @@ class Parser {
                      " (allowed here: " + list + ")");
   }
 
+  // The keys of section `sec` that hold maps of parameters: every first name below it in a
+  // parameter's section (precision: the roles and accumulate; precision.accumulate: its kinds).
+  static std::vector<std::string> subsections(const std::string& sec) {
+    std::vector<std::string> subs;
+    if (sec.empty()) return subs;  // model, train and precision are handled by the caller
+    const std::string prefix = sec + ".";
+    for (const Param& pk : params()) {
+      if (!pk.section.starts_with(prefix)) continue;
+      std::string first = pk.section.substr(prefix.size());
+      first = first.substr(0, first.find('.'));
+      if (std::find(subs.begin(), subs.end(), first) == subs.end()) subs.push_back(first);
+    }
+    return subs;
+  }
+  // The `format` parameter of subsection `sub` (a scalar given for the whole subsection).
+  static std::size_t format_param_of(const std::string& sub) {
+    for (std::size_t k = 0; k < params().size(); ++k)
+      if (params()[k].section == sub && spec_key(params()[k]) == "format") return k;
+    throw std::logic_error("spec: subsection " + sub + " has no format parameter");
+  }
+
   // The parameters of one section (top level, model, train, precision) into `table`.
   // `top_extra` are the non-parameter keys allowed at this level (handled by the caller).
   void section(const YAML::Node& map, const std::string& path, const std::string& sec,
@@ -410,8 +433,7 @@ class Parser {
     for (const Param& pk : params())
       if (sec == pk.section) allowed.push_back(spec_key(pk));
     if (sec.empty()) allowed.insert(allowed.end(), {"model", "train", "precision"});
-    if (sec == "precision")
-      for (Role r : kAllRoles) allowed.push_back(to_string(r));
+    for (const std::string& sub : subsections(sec)) allowed.push_back(sub);
     allowed.insert(allowed.end(), top_extra.begin(), top_extra.end());
     each_key(map, path, [&](const std::string& key, const std::string& kp, const YAML::Node& kn,
                             const YAML::Node& value) {
@@ -421,12 +443,16 @@ class Parser {
           table[k].line = line_of(value);
           return;
         }
-      // A role: `weights: E4M3` (its format) or `errors: {format: ..., rounding: ..., scale: ...}`.
-      if (sec == "precision" && find_role(key)) {
+      // A subsection: a role (`weights: E4M3`, its format, or `errors: {format: ..., rounding:
+      // ..., scale: ...}`), `accumulate` and its kinds (`accumulate: {format: E5M10, chunk: 64,
+      // forward: {...}}`); a scalar is the subsection's format.
+      const auto subs = subsections(sec);
+      if (std::find(subs.begin(), subs.end(), key) != subs.end()) {
+        const std::string sub = sec + "." + key;
         if (value.IsMap()) {
-          section(value, kp, sec + "." + key, table, {});
+          section(value, kp, sub, table, {});
         } else {
-          const std::size_t k = static_cast<std::size_t>(find_param(key + "_format") - params().data());
+          const std::size_t k = format_param_of(sub);
           table[k].values = param(k, value, kp);
           table[k].line = line_of(value);
         }

@@ -42,6 +42,10 @@ constexpr std::array<std::uint64_t, kRoles> kStreamRole = {
     10ull << 56,  // master        kind | (step + 1), 0 at init
 };
 constexpr std::uint64_t kStreamRoundEvalActivations = 7ull << 56;
+// Stochastic accumulators (docs/accumulation.md): one stream per product kind, layer and step
+// (kind | (step << 16) | (GemmKind << 8) | layer), and for the test passes per epoch and chunk.
+constexpr std::uint64_t kStreamAccumulate = 11ull << 56;
+constexpr std::uint64_t kStreamAccumulateEval = 12ull << 56;
 
 // Forward passes for the test accuracy run in chunks of this many rows.
 constexpr int kEvalChunk = 256;
@@ -304,6 +308,7 @@ class Run {
     }
     if (c.momentum > 0) velocity_.assign(net_.layout().count, 0.0f);
     if (on(Role::weights)) round_params(Role::weights, net_.params, 0);  // init in the format
+    if (accumulating()) net_.set_accumulation(training_accumulation());
   }
 
   int batches() const { return batches_; }
@@ -321,6 +326,7 @@ class Run {
       std::swap(order_[static_cast<std::size_t>(i)], order_[static_cast<std::size_t>(j)]);
     }
     rounder_.reset_counts();
+    net_.reset_accumulate_stats();
   }
 
   // xb [B, dim], yb [B] <- batch bi of the order; returns B. Prefetches the next batch's rows
@@ -422,6 +428,17 @@ class Run {
   // scaling: each chunk's tensor by its own amax).
   double evaluate(int epoch) {
     std::uint64_t chunk = 0;
+    if (accumulating()) {  // the forward products accumulate as in training, not counted
+      GemmAccumulation a{prec_.accumulate, {}, false};
+      a.key = [&](GemmKind k, int layer) {
+        return StochasticKey{c_.seed,
+                             kStreamAccumulateEval | (static_cast<std::uint64_t>(epoch) << 40) |
+                                 (chunk << 16) | (static_cast<std::uint64_t>(k) << 8) |
+                                 static_cast<std::uint64_t>(layer),
+                             0};
+      };
+      net_.set_accumulation(std::move(a));
+    }
     TensorHook hook;
     if (on(Role::activations))
       hook = [&](std::span<float> x, int layer) {
@@ -437,6 +454,7 @@ class Run {
       net_.forward(xb_.data(), B, hook);
       hits += net_.count_correct(B, te_.y.data() + r0);
     }
+    if (accumulating()) net_.set_accumulation(training_accumulation());
     return static_cast<double>(hits) / te_.n;
   }
 
@@ -466,6 +484,7 @@ class Run {
       e.mean_log2_scale = k.tensors ? k.log2_scale_sum / static_cast<double>(k.tensors) : 0.0;
       e.amax_exceeded_fraction = frac(k.exceeded, k.tensors);
     }
+    m.swamped_fraction = swamped_fractions();
     m.wall_seconds = seconds;
     return m;
   }
@@ -478,6 +497,33 @@ class Run {
     return sizes;
   }
   bool on(Role r) const { return prec_[r].on; }
+  bool accumulating() const { return GemmAccumulation{prec_.accumulate, {}, false}.any(); }
+  // The products of a training step: each kind, layer and step its own stream; counted.
+  GemmAccumulation training_accumulation() {
+    GemmAccumulation a{prec_.accumulate, {}, true};
+    a.key = [this](GemmKind k, int layer) {
+      return StochasticKey{c_.seed,
+                           kStreamAccumulate | (step_ << 16) | (static_cast<std::uint64_t>(k) << 8) |
+                               static_cast<std::uint64_t>(layer),
+                           0};
+    };
+    return a;
+  }
+  // Per kind: the mean over layers of swamped / additions this epoch (layers with additions).
+  std::array<double, kGemmKinds> swamped_fractions() const {
+    std::array<double, kGemmKinds> f{};
+    for (int k = 0; k < kGemmKinds; ++k) {
+      double sum = 0;
+      int layers = 0;
+      for (const AccumulateStats& s : net_.accumulate_stats()[static_cast<std::size_t>(k)]) {
+        if (s.additions == 0) continue;
+        sum += static_cast<double>(s.swamped) / static_cast<double>(s.additions);
+        ++layers;
+      }
+      f[static_cast<std::size_t>(k)] = layers ? sum / layers : 0.0;
+    }
+    return f;
+  }
   StochasticKey key(Role r, std::uint64_t counter) const {
     return {c_.seed, kStreamRole[static_cast<std::size_t>(r)] | counter, 0};
   }

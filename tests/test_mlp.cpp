@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <numeric>
@@ -462,4 +463,70 @@ TEST(SgdUpdate, EqualsStepThenApplyUpdate) {
         EXPECT_EQ(0, std::memcmp(v.data(), v2.data(), n * sizeof(float)));
         EXPECT_EQ(0, std::memcmp(m.data(), m2.data(), n * sizeof(float)));
       }
+}
+
+// With an accumulator per product kind (GemmAccumulation), each product is exactly the
+// accumulation reference loop (gemm_*_ref, accumulate.hpp) on the same operands and key: the
+// logits of the last layer (zero biases: z + 0 = z), dW of each layer against the delta the
+// backward hook saw, and the delta below (relu: f' only zeroes entries) against D W.
+TEST(MlpAccumulation, EachProductIsTheReferenceLoop) {
+  const int B = 7, in = 37, hid = 19, C = 5;
+  Mlp net({in, hid, C}, Activation::relu, B);
+  randomise(net, 3);
+  std::fill(net.b(1), net.b(1) + C, 0.0f);
+  const auto X = random_inputs(B, in, 4);
+  const auto y = random_labels(B, C, 5);
+  GemmAccumulation a;
+  a.acc[0] = parse_accumulator("E5M10:stochastic");
+  a.acc[1] = parse_accumulator("bf16:toward_zero,chunk=4");
+  a.acc[2] = parse_accumulator("E4M3:up,chunk=3,outer=E5M10");
+  a.key = [](GemmKind k, int layer) {
+    return StochasticKey{11, 100 * static_cast<std::uint64_t>(k) + static_cast<std::uint64_t>(layer), 0};
+  };
+  a.count = true;
+  net.set_accumulation(a);
+  net.forward(X.data(), B);
+  const auto n = [](int r, int c) { return static_cast<std::size_t>(r) * static_cast<std::size_t>(c); };
+  // logits [B, C] = A1 [B, hid] W1^T
+  std::vector<float> A1(net.output(0), net.output(0) + n(B, hid)), Z(n(B, C));
+  AccumulateStats ref_fwd;
+  gemm_forward_ref(A1, {net.W(1), n(C, hid)}, Z, B, hid, C, a.acc[0], a.key(GemmKind::forward, 1),
+                   &ref_fwd);
+  EXPECT_EQ(0, std::memcmp(Z.data(), net.output(1), Z.size() * sizeof(float)));
+  net.loss_and_output_delta(y.data(), B, nullptr);
+  std::vector<std::vector<float>> seen(2);  // the delta each layer's hook saw
+  net.backward(X.data(), B, [&](std::span<float> d, int l) {
+    seen[static_cast<std::size_t>(l)].assign(d.begin(), d.end());
+  });
+  for (int l = 0; l < 2; ++l) {
+    const int li = l == 0 ? in : hid, lo = l == 0 ? hid : C;
+    const std::vector<float> A = l == 0 ? X : A1;
+    std::vector<float> dW(n(lo, li));
+    gemm_backward_weights_ref(seen[static_cast<std::size_t>(l)], A, dW, B, lo, li, a.acc[2],
+                              a.key(GemmKind::backward_weights, l));
+    EXPECT_EQ(0, std::memcmp(dW.data(), net.dW(l), dW.size() * sizeof(float))) << "layer " << l;
+  }
+  std::vector<float> D0(n(B, hid));
+  gemm_backward_data_ref(seen[1], {net.W(1), n(C, hid)}, D0, B, C, hid, a.acc[1],
+                         a.key(GemmKind::backward_data, 1));
+  for (std::size_t i = 0; i < D0.size(); ++i) {
+    const float want = A1[i] > 0.0f ? D0[i] : 0.0f;
+    ASSERT_EQ(std::bit_cast<std::uint32_t>(want), std::bit_cast<std::uint32_t>(seen[0][i])) << i;
+  }
+  // Counted additions per kind and layer: B*out*in for each product run.
+  const auto& st = net.accumulate_stats();
+  EXPECT_EQ(st[0][1].additions, static_cast<std::uint64_t>(B) * C * hid);
+  EXPECT_EQ(st[0][1].swamped, ref_fwd.swamped);
+  EXPECT_EQ(st[1][0].additions, 0u);  // no delta below the first layer
+  EXPECT_EQ(st[1][1].additions, static_cast<std::uint64_t>(B) * hid * C);
+  EXPECT_EQ(st[2][0].additions, static_cast<std::uint64_t>(B) * hid * in);
+  net.reset_accumulate_stats();
+  EXPECT_EQ(net.accumulate_stats()[2][0].additions, 0u);
+  // fp32 nearest without chunks is BLAS: the default network's bits.
+  Mlp plain({in, hid, C}, Activation::relu, B), blas({in, hid, C}, Activation::relu, B);
+  randomise(plain, 3);
+  blas.params = plain.params;
+  blas.set_accumulation(GemmAccumulation{});
+  EXPECT_FALSE(GemmAccumulation{}.any());
+  EXPECT_EQ(0, std::memcmp(plain.forward(X.data(), B), blas.forward(X.data(), B), n(B, C) * 4));
 }

@@ -6,6 +6,7 @@
 // Deliberately leaves out: accuracy of the recipes on real data (docs/training.md records it).
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -523,5 +524,103 @@ TEST(PrecisionRecipes, ThreadCountDoesNotChangeAnyBit) {
     EXPECT_EQ(0, std::memcmp(one.params.data(), two.params.data(), one.params.size() * sizeof(float)))
         << recipe;
     EXPECT_EQ(one.epochs.back().roles, two.epochs.back().roles) << recipe;
+  }
+}
+
+// Accumulators (docs/accumulation.md): binary32 nearest without chunks is BLAS, bit for bit;
+// with chunks it is the sequential binary32 sum (other bits, same accuracy); a narrow
+// accumulator swamps additions and says so per kind; the recipe's accumulator and the
+// overrides part by part; the thread count changes nothing.
+TEST(PrecisionAccumulate, TrainingWithAccumulators) {
+  const DatasetPair d = make_synthetic(400, 100, 24, 4, 6);
+  TrainConfig c;
+  c.hidden = {16};
+  c.batch = 32;
+  c.epochs = 2;
+  c.save_weights = true;
+  const RunResult plain = train(c, d);
+  TrainConfig fp32 = c;
+  fp32.accumulate[0].format = parse_format("fp32");
+  const RunResult same = train(fp32, d);
+  EXPECT_EQ(0, std::memcmp(plain.params.data(), same.params.data(), plain.params.size() * 4));
+  EXPECT_EQ(same.epochs.back().swamped_fraction, (std::array<double, kGemmKinds>{}));
+  fp32.accumulate[0].chunk = 8;
+  const RunResult chunked = train(fp32, d);
+  EXPECT_NE(0, std::memcmp(plain.params.data(), chunked.params.data(), plain.params.size() * 4));
+  EXPECT_NEAR(chunked.final_test_accuracy, plain.final_test_accuracy, 0.02);
+
+  TrainConfig narrow = c;
+  narrow.accumulate[0].format = parse_format("E5M4");
+  narrow.accumulate[1 + static_cast<int>(GemmKind::forward)].format = parse_format("fp32");
+  narrow.accumulate[1 + static_cast<int>(GemmKind::forward)].mode = Rounding::nearest_even;
+  const RunResult n1 = train(narrow, d);
+  const auto& f = n1.epochs.back().swamped_fraction;
+  EXPECT_EQ(f[0], 0.0);  // forward overridden back to BLAS
+  EXPECT_GT(f[static_cast<int>(GemmKind::backward_weights)], 0.0);
+  EXPECT_GT(f[static_cast<int>(GemmKind::backward_data)], 0.0);
+  EXPECT_NE(0, std::memcmp(plain.params.data(), n1.params.data(), plain.params.size() * 4));
+
+  narrow.accumulate[0].mode = Rounding::stochastic;
+  narrow.threads = 1;
+  const RunResult s1 = train(narrow, d);
+  narrow.threads = 2;
+  const RunResult s2 = train(narrow, d);
+  EXPECT_EQ(0, std::memcmp(s1.params.data(), s2.params.data(), s1.params.size() * 4));
+  EXPECT_EQ(s1.epochs.back().swamped_fraction, s2.epochs.back().swamped_fraction);
+
+  TrainConfig w;
+  w.recipe = "fp8-wang2018";
+  const Precision pw = resolve_precision(w);
+  for (const Accumulator& a : pw.accumulate) EXPECT_EQ(a.name(), "E5M10,chunk=64");
+  w.accumulate[0].chunk = 0;
+  w.accumulate[1 + static_cast<int>(GemmKind::backward_weights)].format = parse_format("bf16");
+  const Precision po = resolve_precision(w);
+  EXPECT_EQ(po.accumulate[0].name(), "E5M10");
+  EXPECT_EQ(po.accumulate[2].name(), "E8M7");
+  TrainConfig bad;
+  bad.accumulate[1 + static_cast<int>(GemmKind::backward_data)].mode = Rounding::stochastic;
+  try {
+    bad.validate();  // binary32 stochastic: more than 20 significand bits
+    ADD_FAILURE();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("accumulate_backward_data"), std::string::npos) << e.what();
+  }
+}
+
+// precision.accumulate: every part an axis, per kind below it, a scalar is the format.
+TEST(PrecisionSpec, AccumulatorsAreAxes) {
+  const SweepSpec s = parse_spec(
+      "dataset: synthetic\n"
+      "precision:\n"
+      "  accumulate: {format: [E5M10, bf16], chunk: [0, 64], outer: 'E5M10:up',\n"
+      "               backward_weights: {rounding: stochastic}}\n");
+  ASSERT_EQ(s.points.size(), 4u);
+  ASSERT_EQ(s.axes.size(), 2u);
+  EXPECT_EQ(s.axes[0].name, "accumulate_format");
+  EXPECT_EQ(s.axes[1].name, "accumulate_chunk");
+  const Precision p = resolve_precision(s.points[1].config);
+  EXPECT_EQ(p.accumulate[0].name(), "E5M10,chunk=64,outer=E5M10:up");
+  EXPECT_EQ(p.accumulate[2].name(), "E5M10:stochastic,chunk=64,outer=E5M10:up");
+  EXPECT_EQ(parameter_text(s.points[1], "accumulate_outer"), "E5M10:up");
+  EXPECT_EQ(parameter_text(s.points[1], "accumulate_forward_format"), "");
+  const SweepSpec k = parse_spec("dataset: synthetic\nprecision: {accumulate: {forward: bf16}}\n");
+  EXPECT_EQ(resolve_precision(k.points[0].config).accumulate[0].name(), "E8M7");  // bf16
+  EXPECT_TRUE(resolve_precision(k.points[0].config).accumulate[1].is_blas());
+  const SweepSpec all = parse_spec("dataset: synthetic\nprecision: {accumulate: E4M3}\n");
+  EXPECT_EQ(resolve_precision(all.points[0].config).accumulate[2].name(), "E4M3");
+  const std::pair<const char*, const char*> bad[] = {
+      {"precision: {accumulate: {format: E5M10, chunk: -1}}\n", "precision.accumulate.chunk"},
+      {"precision: {accumulate: {outer: 'E5M10,chunk=4'}}\n", "precision.accumulate.outer"},
+      {"precision: {accumulate: {froward: {format: E5M10}}}\n", "did you mean 'forward'"},
+      {"precision: {accumulate: {format: E8M23, rounding: stochastic}}\n", "accumulate_format"},
+      {"train: {accumulate: E5M10}\n", "belongs at precision.accumulate"},
+  };
+  for (auto [text, what] : bad) {
+    try {
+      parse_spec(text, "x.yaml");
+      ADD_FAILURE() << text;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
   }
 }

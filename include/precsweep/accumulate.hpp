@@ -46,6 +46,12 @@ struct Accumulator {
 // nearest_even), C >= 1 (chunk=0 means no chunks). Throws InputError naming the bad part.
 Accumulator parse_accumulator(std::string_view text);
 
+// The trainer's three products of a layer (shapes below, at gemm_forward & co.), each with an
+// accumulator of its own in a run's precision recipe.
+enum class GemmKind : std::uint8_t { forward, backward_data, backward_weights };
+inline constexpr int kGemmKinds = 3;
+std::string to_string(GemmKind k);  // "forward", "backward_data", "backward_weights"
+
 // Counts from one call. additions: products added into the inner accumulator (M*N*K for a
 // GEMM). swamped: those whose product was nonzero but left the accumulator unchanged (compared
 // as floats). The outer additions are not counted.

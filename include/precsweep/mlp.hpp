@@ -14,6 +14,7 @@
 // derivative used here is a function of the activation output).
 #pragma once
 #include <cstddef>
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -21,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "precsweep/accumulate.hpp"
 #include "precsweep/formats.hpp"
 
 namespace precsweep {
@@ -55,6 +57,17 @@ struct MlpLayout {
 // forward: the output of layer l ([B, out(l)]: activation for hidden layers, logits for the
 // last); backward: the delta dL/dz of layer l ([B, out(l)]).
 using TensorHook = std::function<void(std::span<float> values, int layer)>;
+
+// How the products add: an accumulator per kind (BLAS sgemm where Accumulator::is_blas()), the
+// stochastic key of (kind, layer) for this pass, and whether to count swamped additions.
+struct GemmAccumulation {
+  std::array<Accumulator, kGemmKinds> acc{};  // by GemmKind; default fp32 nearest: BLAS
+  std::function<StochasticKey(GemmKind, int layer)> key;  // needed for stochastic accumulators
+  bool count = false;  // add each product's AccumulateStats to Mlp::accumulate_stats
+  bool any() const {
+    return !acc[0].is_blas() || !acc[1].is_blas() || !acc[2].is_blas();
+  }
+};
 
 // Network with its parameter, gradient and workspace buffers, all allocated once for a maximum
 // batch size; forward/backward never allocate.
@@ -91,6 +104,15 @@ class Mlp {
   // delta before it is used for that layer's gradient and for the layer below.
   void backward(const float* X, int B, const TensorHook& hook = {});
 
+  // Products of later passes add as `a` says (default: every product through BLAS).
+  void set_accumulation(GemmAccumulation a) { accumulation_ = std::move(a); }
+  const GemmAccumulation& accumulation() const { return accumulation_; }
+  // [kind][layer] additions and swamped additions counted since the last reset.
+  const std::array<std::vector<AccumulateStats>, kGemmKinds>& accumulate_stats() const {
+    return acc_stats_;
+  }
+  void reset_accumulate_stats();
+
   // Output of layer l from the last forward ([B, out(l)]: activations; logits for the last).
   const float* output(int l) const { return acts_[static_cast<std::size_t>(l)].data(); }
 
@@ -105,6 +127,13 @@ class Mlp {
   std::vector<std::vector<float>> deltas_;  // [L] x [max_batch, out(l)]: dL/dz of layer l
   std::vector<double> sample_loss_;         // [max_batch] -log p_y per row
   std::vector<float> lse_;                  // [max_batch] log sum_j exp(logit[r, j])
+  GemmAccumulation accumulation_;
+  std::array<std::vector<AccumulateStats>, kGemmKinds> acc_stats_;  // [kind][L]
+
+  // The product of kind k for layer l ([B] rows, in(l) inputs, out(l) outputs) through the
+  // accumulation kernels, for an accumulator that is not BLAS.
+  void accumulate_gemm(GemmKind k, int l, const float* X, const float* Y, float* result, int B,
+                       int in, int out);
 };
 
 // Glorot/Xavier uniform U(-a, a), a = sqrt(6 / (in + out)) for sigmoid and tanh; He uniform

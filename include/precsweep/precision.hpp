@@ -5,8 +5,9 @@
 // trainer rounds each tensor through RoleRounder::round ("round role R of this tensor of shape
 // rows x cols"), the one place a block format or a scaling rule hooks in. docs/training.md
 // ("Precision recipes") is the written definition.
-// Deliberately leaves out: the training loop (train.cpp), the formats themselves (formats.hpp)
-// and accumulation precision (the GEMMs accumulate in binary32).
+// The accumulators of the three products are part of the resolved precision (accumulate.hpp).
+// Deliberately leaves out: the training loop (train.cpp) and the formats themselves
+// (formats.hpp, accumulate.hpp).
 #pragma once
 #include <array>
 #include <cstdint>
@@ -16,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "precsweep/accumulate.hpp"
 #include "precsweep/formats.hpp"
 
 namespace precsweep {
@@ -90,6 +92,20 @@ struct RoleOverride {
   bool operator==(const RoleOverride&) const = default;
 };
 
+// The accumulator of the products as given beside a recipe (spec `precision.accumulate` and
+// `precision.accumulate.<kind>`, `train --accumulate[-<kind>]`): each part unset keeps what the
+// recipe says (binary32, nearest_even, no chunks, fp32 outer: BLAS). TrainConfig::accumulate
+// holds scope 0 (every kind) and then one per GemmKind, which overrides scope 0 part by part.
+struct AccumulateOverride {
+  std::optional<Format> format;
+  std::optional<Rounding> mode;
+  std::optional<std::uint32_t> chunk;  // 0: no chunks
+  std::optional<Format> outer;
+  std::optional<Rounding> outer_mode;
+  bool operator==(const AccumulateOverride&) const = default;
+};
+constexpr int kAccumulateScopes = 1 + kGemmKinds;
+
 // The named recipes (docs/training.md, "Named recipes"): "none" (the shorthand alone), fp32,
 // truncate, fp16-mixed, bf16-mixed, bf16-sr, fp8-hybrid, fp8-hybrid-noscale, fp8-wang2018.
 const std::vector<std::string>& recipe_names();
@@ -101,6 +117,7 @@ struct Precision {
   bool master = false;  // master weights: a master copy receives the updates (weights rounded)
   LossScaling loss{};
   int every = 1;        // the weights role: every N steps, 0 = at the end of each epoch
+  std::array<Accumulator, kGemmKinds> accumulate{};  // by GemmKind; is_blas(): sgemm
   const RoleRounding& operator[](Role r) const { return roles[static_cast<std::size_t>(r)]; }
   RoleRounding& operator[](Role r) { return roles[static_cast<std::size_t>(r)]; }
   bool rounds_anything() const;  // some role is rounded, or loss scaling is on

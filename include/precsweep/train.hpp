@@ -54,6 +54,8 @@ struct TrainConfig {
   std::string recipe = "none";
   std::array<RoleOverride, kRoles> roles{};
   std::optional<LossScaling> loss_scale;
+  // Accumulators of the products (docs/accumulation.md): [0] every kind, [1 + GemmKind] one kind.
+  std::array<AccumulateOverride, kAccumulateScopes> accumulate{};
   int threads = 1;                  // OpenMP threads for this run (speed only, not results)
   bool save_weights = false;        // keep the final parameters in RunResult::params
 
@@ -85,6 +87,9 @@ struct EpochMetrics {
     bool operator==(const RoleEpoch&) const = default;
   };
   std::array<RoleEpoch, kRoles> roles{};  // by Role (precision.hpp); 0 for a role not rounded
+  // By GemmKind: additions whose nonzero product left the accumulator unchanged, as a fraction
+  // of the additions, mean over layers (0 for a kind computed by BLAS).
+  std::array<double, kGemmKinds> swamped_fraction{};
 };
 
 struct RunResult {

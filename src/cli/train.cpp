@@ -7,6 +7,7 @@
 // from the parameter table (params.hpp): `--name` per parameter, checked as in a spec.
 // Deliberately leaves out: any training logic (train.cpp) and file layout (results_file.cpp).
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <map>
 #include <filesystem>
@@ -37,7 +38,14 @@ struct TrainArgs {
   bool save_weights = false;  // --save-weights: final parameters into --out's /weights
   std::vector<std::string> round;  // --round ROLE=FORMAT[:MODE] (repeatable)
   std::vector<std::string> scale;  // --scale ROLE=none|current|delayed:N (repeatable)
+  // --accumulate, --accumulate-forward, --accumulate-backward-data, --accumulate-backward-weights
+  std::array<std::string, kAccumulateScopes> accumulate;
 };
+
+// "accumulate" or "accumulate_<kind>": the parameters' prefix of scope i.
+std::string accumulate_prefix(std::size_t i) {
+  return i == 0 ? "accumulate" : "accumulate_" + to_string(static_cast<GemmKind>(i - 1));
+}
 
 // "errors=E5M2:stochastic" -> {errors, "E5M2:stochastic"}; InputError naming the flag.
 std::pair<Role, std::string> role_assignment(const std::string& flag, const std::string& item,
@@ -73,6 +81,34 @@ void apply_roles(const TrainArgs& a, std::map<std::string, std::string>& values,
   }
 }
 
+// The accumulators' parameters (accumulate[_<kind>]_format, _rounding, _chunk, _outer) from
+// --accumulate[-<kind>] FMT[:MODE][,chunk=C][,outer=FMT2[:MODE2]]: the flag gives the whole
+// accumulator, so every part is set (an unnamed part has its default: no chunks, fp32 outer).
+void apply_accumulators(const TrainArgs& a, std::map<std::string, std::string>& values,
+                        std::map<std::string, std::string>& origin) {
+  for (std::size_t i = 0; i < a.accumulate.size(); ++i) {
+    if (a.accumulate[i].empty()) continue;
+    const std::string prefix = accumulate_prefix(i);
+    std::string flag = "--" + prefix;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    Accumulator acc;
+    try {
+      acc = parse_accumulator(a.accumulate[i]);
+    } catch (const InputError& e) {
+      throw InputError(flag + ": " + e.what());
+    }
+    const std::pair<const char*, std::string> parts[] = {
+        {"_format", acc.format.name()},
+        {"_rounding", to_string(acc.rounding)},
+        {"_chunk", std::to_string(acc.chunk)},
+        {"_outer", acc.outer.name() + ":" + to_string(acc.outer_rounding)}};
+    for (const auto& [suffix, text] : parts) {
+      values[prefix + suffix] = text;
+      origin[prefix + suffix] = flag + " " + a.accumulate[i];
+    }
+  }
+}
+
 // `--weight-decay` for weight_decay.
 std::string flag_of(const Param& p) {
   std::string flag = "--" + p.name;
@@ -86,6 +122,7 @@ Point to_point(const TrainArgs& a) {
   Point point;
   std::map<std::string, std::string> values = a.values, origin;
   apply_roles(a, values, origin);
+  apply_accumulators(a, values, origin);
   for (const Param& p : params()) {
     const auto sw = a.switches.find(p.name);
     const std::string text = sw != a.switches.end() ? (sw->second ? "true" : "false")
@@ -139,6 +176,10 @@ int run_train(const TrainArgs& args) {
     if (precision.loss.kind != LossScaling::none)
       std::printf(" skipped=%llu loss_scale=%g", static_cast<unsigned long long>(m.skipped_steps),
                   m.loss_scale);
+    for (int k = 0; k < kGemmKinds; ++k)
+      if (!precision.accumulate[static_cast<std::size_t>(k)].is_blas())
+        std::printf(" swamped_%s=%.4f", to_string(static_cast<GemmKind>(k)).c_str(),
+                    m.swamped_fraction[static_cast<std::size_t>(k)]);
     std::printf(" time=%.2fs\n", m.wall_seconds);
     std::fflush(stdout);
     return true;
@@ -166,7 +207,7 @@ Command add_train(CLI::App& root) {
   auto* app = root.add_subcommand("train", "Train one MLP with its weights rounded into a format");
   const Point defaults;
   for (const Param& p : params()) {
-    if (!p.flag) {  // a role's part: through --round / --scale
+    if (!p.flag) {  // a role's or accumulator's part: through --round/--scale/--accumulate
       args->values[p.name] = p.text(defaults);
       continue;
     }
@@ -186,6 +227,15 @@ Command add_train(CLI::App& root) {
                       "; MODE default nearest_even or the recipe's)");
   app->add_option("--scale", args->scale,
                   "Per-tensor scaling of a role: ROLE=none|current|delayed:N, repeatable");
+  for (std::size_t i = 0; i < args->accumulate.size(); ++i) {
+    std::string flag = "--" + accumulate_prefix(i);
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    app->add_option(flag, args->accumulate[i],
+                    i == 0 ? "Accumulator of every product: FMT[:MODE][,chunk=C][,outer=FMT2[:MODE2]]"
+                               " (docs/accumulation.md)"
+                           : "Accumulator of the " + to_string(static_cast<GemmKind>(i - 1)) +
+                                 " products (over --accumulate)");
+  }
   app->add_option("--out", args->out, "Write the run as a one-point results file (HDF5)");
   app->add_flag("--save-weights", args->save_weights,
                 "Store the final parameters in the --out file (read by `precsweep errorscale`)");
