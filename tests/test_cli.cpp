@@ -193,6 +193,26 @@ TEST(CliTrain, HeaderNamesEveryParameter) {
   EXPECT_NE(header.find(" every=batch "), std::string::npos) << header;
 }
 
+// --accumulate[-<kind>] FMT[:MODE][,chunk=C][,outer=F2]: the whole accumulator into the table's
+// parts (shown in the header), the swamped fractions of the kinds it covers in each epoch line.
+TEST(CliTrain, AccumulateFlags) {
+  const CmdResult r = run_precsweep(
+      "train --dataset synthetic --epochs 1 --hidden 4 --accumulate E5M10,chunk=8 "
+      "--accumulate-forward bf16:up");
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (const char* part : {" accumulate_format=E5M10 accumulate_rounding=nearest_even "
+                           "accumulate_chunk=8 accumulate_outer=E8M23:nearest_even ",
+                           " accumulate_forward_format=E8M7 accumulate_forward_rounding=up "
+                           "accumulate_forward_chunk=0 ",
+                           " swamped_forward=", " swamped_backward_data=",
+                           " swamped_backward_weights="})
+    EXPECT_NE(r.out.find(part), std::string::npos) << part << "\n" << r.out;
+  expect_input_error("train --dataset synthetic --accumulate E5M10:sideways",
+                     "--accumulate: ");
+  expect_input_error("train --dataset synthetic --accumulate-backward-data fp32:stochastic",
+                     "--accumulate-backward-data: accumulator: stochastic rounding");
+}
+
 // `status` shows a swept parameter's values as the parameter table's canonical text, the same
 // as `list` (every 1 was shown as "1", master_weights as "0"/"1").
 TEST(CliStatus, AxesShowCanonicalParameterText) {
