@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 
 #include "accumulate_kernel.hpp"
 
@@ -105,10 +106,18 @@ template <Rounding kMode>
 // r is then rounded with the constant mask. A vector with any lane outside, or on a midpoint,
 // takes the exact acc_step for its 8 columns. F must be a float format with m <= 22 and one max
 // for both signs (FastNearest::usable).
+// Below 2^emin (F's subnormals and zero, when F has subnormals and signed zeros) F's values are
+// the multiples of g = 2^(emin - m), and its midpoints the odd multiples of g/2, binary32
+// numbers too (emin - m - 1 >= -149): the same argument holds, and rounding |r| to the grid is
+// (|r| + C) - C with C = 1.5 * 2^(emin - m + 23), whose binary32 ulp is g (round to nearest
+// even on the grid: even multiples of g, as F's codes), with r's sign put back (a -0 stays -0).
+// A lane there on a midpoint (|r| - t = g/2) takes the exact step as well.
 struct FastNearest {
   std::uint32_t lo, span, mask, half;  // normal range [lo, lo + span] as |pattern|; F's mask
   int drop;
   bool usable;
+  bool below;          // the range below 2^emin takes the grid path (subnormals, signed zeros)
+  float grid_c, half_g;  // C and g/2 above
 };
 
 // Whether this CPU runs the fast path. A test build for one instruction set
@@ -143,6 +152,9 @@ FastNearest fast_nearest(const AccParams& P) {
   f.drop = static_cast<int>(23 - m);
   f.mask = (1u << f.drop) - 1u;
   f.half = 1u << (f.drop - 1);
+  f.below = f.usable && !P.flush && P.zero_sign == 0x80000000u;
+  f.grid_c = std::ldexp(1.5f, static_cast<int>(P.emin - m + 23));
+  f.half_g = std::ldexp(1.0f, static_cast<int>(P.emin - m - 1));
   return f;
 }
 
@@ -154,7 +166,40 @@ void outer_dispatch(float* total, float* run, std::size_t nb, std::uint32_t coun
 struct NearestConsts {
   __m256i lo, span_flipped, sign, abs, mask, half, halfm, one;
   __m128i drop;
+  __m256i hi;           // max's |pattern|: above it, out of range
+  __m256 grid_c, half_g;  // FastNearest's grid path
+  bool below;
 };
+
+// Whether a vector with some lane outside F's normal range can take the grid path: no lane
+// above max (or inf/NaN), no normal lane on a midpoint, no lane below 2^emin on a grid midpoint.
+__attribute__((target("arch=x86-64-v3"), always_inline)) inline bool below_ok(
+    __m256i a, const NearestConsts& c) {
+  const __m256i big = _mm256_cmpgt_epi32(a, c.hi);
+  const __m256i small = _mm256_cmpgt_epi32(c.lo, a);
+  const __m256i mid = _mm256_andnot_si256(small, _mm256_cmpeq_epi32(_mm256_and_si256(a, c.mask), c.half));
+  const __m256 ar = _mm256_castsi256_ps(a);
+  const __m256 t = _mm256_sub_ps(_mm256_add_ps(ar, c.grid_c), c.grid_c);
+  const __m256 d = _mm256_sub_ps(ar, t);  // exact: both within one grid step
+  const __m256i gmid = _mm256_and_si256(
+      small, _mm256_castps_si256(_mm256_cmp_ps(_mm256_andnot_ps(_mm256_castsi256_ps(c.sign), d),
+                                               c.half_g, _CMP_EQ_OQ)));
+  const __m256i bad = _mm256_or_si256(_mm256_or_si256(big, mid), gmid);
+  return _mm256_testz_si256(bad, bad);
+}
+
+// Every lane rounded to F: normal lanes with the mask, lanes below 2^emin on the grid (sign of
+// u kept). Only after below_ok.
+__attribute__((target("arch=x86-64-v3"), always_inline)) inline __m256 round_below(
+    __m256i u, __m256i a, const NearestConsts& c) {
+  const __m256i lsb = _mm256_and_si256(_mm256_srl_epi32(a, c.drop), c.one);
+  const __m256i sum = _mm256_add_epi32(u, _mm256_add_epi32(c.halfm, lsb));
+  const __m256 normal = _mm256_castsi256_ps(_mm256_andnot_si256(c.mask, sum));
+  const __m256 ar = _mm256_castsi256_ps(a);
+  const __m256 t = _mm256_sub_ps(_mm256_add_ps(ar, c.grid_c), c.grid_c);
+  const __m256 grid = _mm256_or_ps(t, _mm256_castsi256_ps(_mm256_and_si256(u, c.sign)));
+  return _mm256_blendv_ps(normal, grid, _mm256_castsi256_ps(_mm256_cmpgt_epi32(c.lo, a)));
+}
 
 // Columns jc .. jc + 8V of the block (row i, block start j0), all k, their V partial-sum vectors
 // held in registers across k (V independent chains hide the latency of each step). A vector
@@ -191,6 +236,8 @@ __attribute__((target("arch=x86-64-v3"), always_inline)) inline std::uint64_t co
         const __m256i lsb = _mm256_and_si256(_mm256_srl_epi32(a, c.drop), c.one);
         const __m256i sum = _mm256_add_epi32(u, _mm256_add_epi32(c.halfm, lsb));
         next = _mm256_castsi256_ps(_mm256_andnot_si256(c.mask, sum));
+      } else if (c.below && below_ok(a, c)) {
+        next = round_below(u, a, c);
       } else {
         alignas(32) float o8[8], r8[8], n8[8];
         _mm256_store_ps(o8, old);
@@ -276,7 +323,11 @@ __attribute__((target("arch=x86-64-v3"))) std::uint64_t block_nearest_avx2(
                         _mm256_set1_epi32(static_cast<int>(f.half)),
                         _mm256_set1_epi32(static_cast<int>(f.mask >> 1)),
                         _mm256_set1_epi32(1),
-                        _mm_cvtsi32_si128(f.drop)};
+                        _mm_cvtsi32_si128(f.drop),
+                        _mm256_set1_epi32(static_cast<int>(f.lo + f.span)),
+                        _mm256_set1_ps(f.grid_c),
+                        _mm256_set1_ps(f.half_g),
+                        f.below};
   std::uint64_t swamped = 0;
   std::size_t jc = 0;
   for (; jc + 32 <= nb; jc += 32)

@@ -395,6 +395,33 @@ TEST(AccumulateCorners, SubnormalAccumulators) {
   EXPECT_EQ(fma_in(s, s, 0.25f, "fp32", Rounding::up), 2 * s);
 }
 
+// The fast nearest path below 2^emin (8 columns at once, through gemm_backward_data): a sum
+// whose binary32 rounding lands on a midpoint of F's subnormal grid but whose exact value lies
+// above it must round up (the grid path sends such lanes to the exact step), and -0 stays -0.
+TEST(AccumulateCorners, SubnormalSumsInEightColumns) {
+  const float q = std::ldexp(1.0f, -24);  // E5M10's subnormal spacing
+  // 4q + (1 + 2^-23) 2^-25 = 4.5q + 2^-48: binary32 gives the midpoint 4.5q, the exact sum is
+  // above it, so 5q (a tie to even would give 4q)
+  const std::vector<float> D = {1.0f, 1.0f + std::ldexp(1.0f, -23)};  // [1 x 2]
+  std::vector<float> W(16);                                           // [2 x 8]
+  std::fill(W.begin(), W.begin() + 8, 4 * q);
+  std::fill(W.begin() + 8, W.end(), std::ldexp(1.0f, -25));
+  std::vector<float> C(8), R(8);
+  const Accumulator acc = make_acc("E5M10", Rounding::nearest_even);
+  gemm_backward_data(D, W, C, 1, 2, 8, acc);
+  gemm_backward_data_ref(D, W, R, 1, 2, 8, acc);
+  for (int j = 0; j < 8; ++j) {
+    EXPECT_EQ(C[static_cast<std::size_t>(j)], 5 * q) << j;
+    EXPECT_EQ(R[static_cast<std::size_t>(j)], 5 * q) << j;
+  }
+  // -tiny rounds to -0 on the grid; then -0 + (-0) stays -0
+  const std::vector<float> Dz = {-1.0f, -1.0f};
+  std::vector<float> Wz(16, 0.0f);
+  std::fill(Wz.begin(), Wz.begin() + 8, std::ldexp(1.0f, -40));
+  gemm_backward_data(Dz, Wz, C, 1, 2, 8, acc);
+  for (float c : C) EXPECT_TRUE(c == 0.0f && std::signbit(c));
+}
+
 TEST(AccumulateCorners, SignedZeros) {
   // an exact zero sum is +0 (also rounding down), -0 only from -0 + -0
   EXPECT_FALSE(std::signbit(dot_of({1.0f, -1.0f}, {1.0f, 1.0f}, make_acc("E5M10", Rounding::down))));
