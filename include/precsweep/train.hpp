@@ -16,6 +16,7 @@
 #include "precsweep/formats.hpp"
 #include "precsweep/mlp.hpp"
 #include "precsweep/precision.hpp"
+#include "precsweep/update_ratio.hpp"
 
 namespace precsweep {
 
@@ -85,6 +86,9 @@ struct EpochMetrics {
     bool operator==(const RoleEpoch&) const = default;
   };
   std::array<RoleEpoch, kRoles> roles{};  // by Role (precision.hpp); 0 for a role not rounded
+  // Runs that round nothing (fp32): every update's d = e(w) - e(dw) over the epoch's steps
+  // (update_ratio.hpp), the input of the critical-width prediction. All 0 in other runs.
+  RatioHistogram update_ratio{};
 };
 
 struct RunResult {
@@ -105,6 +109,10 @@ using EpochCallback = std::function<bool(int epoch, const EpochMetrics&)>;
 // Called before each batch (batch = 0 .. batches-1 of the epoch). Return false to abandon the run
 // at once: the epoch in progress is dropped and the result has status pending.
 using BatchCallback = std::function<bool(int epoch, int batch, int batches)>;
+
+// Whether train() records the update-ratio histogram (EpochMetrics::update_ratio): the run
+// rounds nothing (no role, no loss scaling), so its updates are plain fp32 ones.
+bool records_update_ratio(const TrainConfig& config);
 
 // Trains one run. Deterministic: same config and data give bit-identical results, at any
 // thread count (docs/training.md, "Threads").
