@@ -317,7 +317,11 @@ SearchView view_search(const std::vector<SearchSetting>& settings,
       outcomes[c] = cell_outcome(s, c, results, spec);
       for (auto id : s.points[c]) run += finished(results.at(static_cast<std::size_t>(id)));
     }
-    for (auto id : s.baselines) run += finished(results.at(static_cast<std::size_t>(id)));
+    for (auto id : s.baselines)  // a baseline that is one of the cells (E8M23) counts once
+      if (std::none_of(s.points.begin(), s.points.end(), [&](const std::vector<std::int64_t>& c) {
+            return std::find(c.begin(), c.end(), id) != c.end();
+          }))
+        run += finished(results.at(static_cast<std::size_t>(id)));
     SearchStep step;
     if (predicted == kPredictionPending) {
       view.all_done = false;

@@ -447,6 +447,18 @@ TEST(SearchPredict, ABaselineThatIsTheTopCellIsNotAGallopStep) {
   EXPECT_EQ(search_step(mid, 11, false).probe, 11);
 }
 
+TEST(SearchView, ABaselineThatIsACellCountsOnceInPointsRun) {
+  SearchSetting s;
+  s.cells = {0, 1, 2, 3};
+  s.points = {{0}, {1}, {2}, {3}};
+  s.baselines = {3};  // the top cell is the fp32 run itself
+  std::vector<PointResult> r(4, PointResult{1, 0.9, -1});
+  r[0].value = 0.5;
+  const SearchView v = view_search({s}, r, SearchSpec{});
+  EXPECT_TRUE(v.all_done);
+  EXPECT_EQ(v.points_run[0], 4);
+}
+
 TEST(SearchPredict, BoundsForList) {
   EXPECT_EQ(gallop_probe_bound(1), 1);
   EXPECT_GE(gallop_probe_bound(24), 6);
