@@ -897,8 +897,15 @@ TEST_F(SearchMpi, StartFromThePredictionOnOneAndTwoRanksAndAfterAKill) {
   EXPECT_EQ(a.points_run, t.points_run);
   expect_bit_identical(one, two);
   const fs::path killed = dir_->path / "predictk.h5";
+  // Killed after 5 points: the 4 baselines (waited for) and a probe, so the predictions are
+  // made before the kill and recomputed from the file's histograms after it.
   const std::int64_t seen = run_and_kill(spec_path, killed, false, 5, dir_->path, "pkill");
   ASSERT_GE(seen, 5);
+  std::int64_t searched = 0;
+  for (auto st : h5::File::open(two, false, h5::Access::serial())
+                     .root().open_dataset("results/status").read_all<std::int8_t>())
+    searched += st != 0;
+  EXPECT_LT(seen, searched) << "the search ended before it could be killed";
   Outcome rr = run(sweep_argv(2, spec_path, killed, {"--resume"}), dir_->path, "presume");
   ASSERT_EQ(rr.code, 0) << rr.out << rr.err;
   const SearchTable k = read_search(killed);
