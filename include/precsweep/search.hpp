@@ -99,7 +99,7 @@ std::int64_t search_point_bound(const std::vector<SearchSetting>& settings);
 // bisection) over every monotone outcome table and start cell (by running search_step).
 int gallop_probe_bound(int n);
 // The most points a search from a guess (start: a value or predict) runs, and the points it
-// runs when the guess is right or one cell high (the guess, the cell below, the top cell),
+// runs when the guess is right or one cell low (the guess, the cell next to it, the top cell),
 // each with every seed, plus the baselines that are not a setting's top cell.
 std::int64_t guess_point_bound(const std::vector<SearchSetting>& settings);
 std::int64_t guess_point_expected(const std::vector<SearchSetting>& settings);

@@ -150,7 +150,7 @@ void print_text(const SweepSpec& spec, const Totals& t, long long show) {
                   static_cast<long long>(search_point_bound(settings)), n);
     else
       std::printf("search    along %s over %zu settings from %s: about %lld of the %lld points "
-                  "if it is right or one cell high (it, the cell below, the top cell), at most "
+                  "if it is right or one cell low (it, the cell next to it, the top cell), at most "
                   "%lld (the cost below is the whole grid's)\n",
                   spec.search_spec.axis.c_str(), settings.size(),
                   spec.search_spec.start == SearchSpec::Start::predict
