@@ -405,7 +405,7 @@ class Run {
     }
     const std::span<float> master = prec_.master ? std::span<float>(master_) : std::span<float>();
     // Read-only, before the update consumes the gradients: the step as sgd_update forms it.
-    if (records_ratio_)
+    if (records_ratio_ && bi % kRatioStride == 0)
       add_update_ratios(t.update_ratio, net_.params.data(), net_.grads.data(), velocity_.data(),
                         static_cast<long>(net_.params.size()), lr,
                         static_cast<float>(c_.momentum), static_cast<float>(c_.weight_decay));

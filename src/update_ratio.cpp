@@ -25,25 +25,35 @@ int binary_exponent(float x) {
 }
 
 namespace {
-bool swampable(float w, float dw) {
-  // Zero, inf and NaN (exponent field 0xff) have no ratio.
+// The bin of one update, exactly: zero, inf and NaN (exponent field 0xff) go to bin 0.
+int update_bin(float w, float dw) {
   const auto finite_nonzero = [](float a) { return a != 0.0f && a - a == 0.0f; };
-  return finite_nonzero(w) && finite_nonzero(dw);
+  if (!finite_nonzero(w) || !finite_nonzero(dw)) return 0;
+  return ratio_bin(binary_exponent(w) - binary_exponent(dw));
 }
 }  // namespace
 
 void add_update_ratios(RatioHistogram& h, const float* x, const float* g, const float* v,
                        long n, float lr, float mu, float wd) {
+  // Four interleaved partial histograms, so that runs of the same bin do not wait on each
+  // other's increments; normal numbers take their exponents straight from the fields, the
+  // rest (zero, subnormal, inf, NaN) the exact path.
+  std::array<RatioHistogram, 4> part{};
   for (long i = 0; i < n; ++i) {
     float d = wd != 0.0f ? g[i] + wd * x[i] : g[i];
     if (mu != 0.0f) d = mu * v[i] + d;
     const float dw = lr * d;
-    if (!swampable(x[i], dw)) {
-      ++h[0];
-      continue;
-    }
-    ++h[static_cast<std::size_t>(ratio_bin(binary_exponent(x[i]) - binary_exponent(dw)))];
+    std::uint32_t bw = 0, bd = 0;
+    std::memcpy(&bw, &x[i], sizeof bw);
+    std::memcpy(&bd, &dw, sizeof bd);
+    const int fw = static_cast<int>((bw >> 23) & 0xffu), fd = static_cast<int>((bd >> 23) & 0xffu);
+    const int bin = (static_cast<unsigned>(fw - 1) < 254u && static_cast<unsigned>(fd - 1) < 254u)
+                        ? 2 + std::clamp(fw - fd, kRatioMin - 1, kRatioMax + 1) - kRatioMin
+                        : update_bin(x[i], dw);
+    ++part[static_cast<std::size_t>(i & 3)][static_cast<std::size_t>(bin)];
   }
+  for (const RatioHistogram& p : part)
+    for (std::size_t b = 0; b < h.size(); ++b) h[b] += p[b];
 }
 
 double ratio_tail(const RatioHistogram& h, int k) {

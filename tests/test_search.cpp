@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -297,6 +298,36 @@ TEST(UpdateRatio, AddsTheStepAsSgdFormsIt) {
   const float v[1] = {1.0f};
   add_update_ratios(k, x, g + 1, v, 1, 0.125f, 0.5f, 0.5f);
   EXPECT_EQ(k[static_cast<std::size_t>(ratio_bin(3))], 1u);   // 1 vs 0.125
+}
+
+// The histogram pass reads normal exponents straight from the fields and sends the rest down
+// an exact path: over values of every kind it must bin exactly as d = e(w) - e(dw) says.
+TEST(UpdateRatio, TheFastPassBinsEveryKindOfValueExactly) {
+  std::mt19937 rng(5);
+  const float special[] = {0.0f, -0.0f, std::ldexp(1.0f, -149), -std::ldexp(3.0f, -140),
+                           std::ldexp(1.0f, -126), std::numeric_limits<float>::infinity(),
+                           std::numeric_limits<float>::quiet_NaN(), 3e38f, 1.0f};
+  std::vector<float> x(4000), g(4000);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const auto pick = [&] {
+      return rng() % 4 == 0 ? special[rng() % 9]
+                            : std::ldexp(1.0f + static_cast<float>(rng() % 1000) / 1000,
+                                         static_cast<int>(rng() % 120) - 60);
+    };
+    x[i] = pick();
+    g[i] = pick();
+  }
+  RatioHistogram fast{}, exact{};
+  add_update_ratios(fast, x.data(), g.data(), nullptr, static_cast<long>(x.size()), 0.5f, 0, 0);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const float dw = 0.5f * g[i];
+    const bool ok = std::isfinite(x[i]) && std::isfinite(dw) && x[i] != 0 && dw != 0;
+    ++exact[static_cast<std::size_t>(
+        ok ? ratio_bin(binary_exponent(x[i]) - binary_exponent(dw)) : 0)];
+  }
+  EXPECT_EQ(fast, exact);
+  EXPECT_GT(exact[0], 0u);
+  EXPECT_GT(exact[1] + exact[kRatioBins - 1], 0u);
 }
 
 TEST(UpdateRatio, PredictionIsTheFirstWidthBelowTheThreshold) {

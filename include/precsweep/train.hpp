@@ -86,8 +86,9 @@ struct EpochMetrics {
     bool operator==(const RoleEpoch&) const = default;
   };
   std::array<RoleEpoch, kRoles> roles{};  // by Role (precision.hpp); 0 for a role not rounded
-  // Runs that round nothing (fp32): every update's d = e(w) - e(dw) over the epoch's steps
-  // (update_ratio.hpp), the input of the critical-width prediction. All 0 in other runs.
+  // Runs that round nothing (fp32): every update's d = e(w) - e(dw) over every
+  // kRatioStride-th step of the epoch (update_ratio.hpp), the input of the critical-width
+  // prediction. All 0 in other runs.
   RatioHistogram update_ratio{};
 };
 

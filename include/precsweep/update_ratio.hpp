@@ -24,6 +24,11 @@ constexpr int kRatioMax = 31;
 constexpr int kRatioBins = 3 + (kRatioMax - kRatioMin + 1);
 using RatioHistogram = std::array<std::uint64_t, kRatioBins>;
 
+// The trainer records every kRatioStride-th batch of each epoch, from the first: the
+// histogram is a sample of the epoch's updates, cheap enough not to slow the fp32 epoch
+// (docs/performance.md).
+constexpr int kRatioStride = 64;
+
 // The bin of d (d outside the range: the under/overflow bin).
 int ratio_bin(int d);
 // floor(log2 |x|) of a finite nonzero float, subnormals included (from the bits).
