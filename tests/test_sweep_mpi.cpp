@@ -886,6 +886,10 @@ TEST_F(SearchMpi, StartFromThePredictionOnOneAndTwoRanksAndAfterAKill) {
     ASSERT_GE(swamp, 0) << "setting " << i << ": its baseline recorded no histogram";
     EXPECT_EQ(t.predicted[i], std::max(0, swamp - s.rounding_offset)) << "setting " << i;
   }
+  Outcome st = run({kBinary, "status", two.string()}, dir_->path, "pstatus");
+  EXPECT_NE(st.out.find("critical " + std::to_string(expected[0]) + ", predicted " +
+                        std::to_string(t.predicted[0])),
+            std::string::npos) << st.out;
   Outcome ls = run({kBinary, "list", spec_path.string()}, dir_->path, "plist");
   EXPECT_NE(ls.out.find("from the prediction of each setting's fp32 run: about 28 of the 108"),
             std::string::npos) << ls.out;
