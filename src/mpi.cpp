@@ -189,10 +189,11 @@ std::int64_t WorkCounter::finished_local() const {
   return __atomic_load_n(&base_[1], __ATOMIC_RELAXED);
 }
 
-SearchBoard::SearchBoard(const std::vector<std::int64_t>& state, const std::vector<double>& value)
+SearchBoard::SearchBoard(const std::vector<std::int64_t>& state, const std::vector<double>& value,
+                         const std::vector<std::int64_t>& aux)
     : n_(static_cast<std::int64_t>(state.size())) {
   const bool root = rank() == 0;
-  MPI_Aint bytes = root ? static_cast<MPI_Aint>(3 * n_ * sizeof(std::int64_t)) : 0;
+  MPI_Aint bytes = root ? static_cast<MPI_Aint>(4 * n_ * sizeof(std::int64_t)) : 0;
   check(MPI_Win_allocate(bytes, sizeof(std::int64_t), MPI_INFO_NULL, MPI_COMM_WORLD, &base_,
                          &win_),
         "MPI_Win_allocate(search board)");
@@ -202,6 +203,7 @@ SearchBoard::SearchBoard(const std::vector<std::int64_t>& state, const std::vect
       base_[i] = state[static_cast<std::size_t>(i)];
       std::memcpy(&base_[n_ + i], &value[static_cast<std::size_t>(i)], sizeof(double));
       base_[2 * n_ + i] = state[static_cast<std::size_t>(i)] == kUnclaimed ? 0 : 1;
+      base_[3 * n_ + i] = aux[static_cast<std::size_t>(i)];
     }
     check(MPI_Win_unlock(0, win_), "MPI_Win_unlock");
   }
@@ -216,10 +218,11 @@ SearchBoard::~SearchBoard() {
 }
 
 void SearchBoard::read(std::vector<std::int64_t>& state, std::vector<double>& value,
-                       std::vector<std::int64_t>& claims) {
+                       std::vector<std::int64_t>& claims, std::vector<std::int64_t>& aux) {
   const auto n = static_cast<std::size_t>(n_);
   state.assign(n, 0);
   claims.assign(n, 0);
+  aux.assign(n, 0);
   std::vector<std::int64_t> bits(n);
   const int count = static_cast<int>(n_);
   if (count == 0) return;
@@ -231,6 +234,7 @@ void SearchBoard::read(std::vector<std::int64_t>& state, std::vector<double>& va
   };
   fetch(state.data(), 0, "MPI_Get_accumulate(states)");
   fetch(bits.data(), n_, "MPI_Get_accumulate(values)");
+  fetch(aux.data(), 3 * n_, "MPI_Get_accumulate(aux)");
   fetch(claims.data(), 2 * n_, "MPI_Get_accumulate(claims)");
   value.resize(n);
   std::memcpy(value.data(), bits.data(), bits.size() * sizeof(double));
@@ -243,10 +247,11 @@ bool SearchBoard::claim(std::int64_t id) {
   return fetch_and_op(win_, 1, MPI_SUM, 2 * n_ + id) == 0;
 }
 
-void SearchBoard::publish(std::int64_t id, std::int8_t status, double value) {
+void SearchBoard::publish(std::int64_t id, std::int8_t status, double value, std::int64_t aux) {
   std::int64_t bits = 0;
   std::memcpy(&bits, &value, sizeof bits);
   fetch_and_op(win_, bits, MPI_REPLACE, n_ + id);
+  fetch_and_op(win_, aux, MPI_REPLACE, 3 * n_ + id);
   fetch_and_op(win_, kFinished + status, MPI_REPLACE, id);
 }
 

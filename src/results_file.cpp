@@ -206,7 +206,8 @@ std::uint64_t ResultsFile::estimated_bytes(const SweepSpec& spec) {
   const std::uint64_t per_point = 64 * (parameter_names().size() + 3) + kMessageBytes + 40 +
                                   8 * per_epoch_metric_names().size() *
                                       static_cast<std::uint64_t>(epochs) +
-                                  4 * static_cast<std::uint64_t>(weight_slots(spec.points)) + 8;
+                                  4 * static_cast<std::uint64_t>(weight_slots(spec.points)) + 8 +
+                                  8 * kRatioBins * static_cast<std::uint64_t>(epochs);
   // Attributes (the spec text twice over) and object headers.
   return n * per_point + 2 * spec.text.size() + (std::uint64_t{64} << 10);
 }
@@ -386,6 +387,11 @@ void ResultsFile::fill_new_file(const SweepSpec& spec, const RunInfo& info, bool
     baseline.write_rows(0, n, b.data());
   }
   results.create_dataset("message", h5::Type::string, {n}, nullptr, kMessageBytes);
+  if (std::any_of(spec.points.begin(), spec.points.end(),
+                  [](const Point& p) { return records_update_ratio(p.config); })) {
+    const std::uint64_t zero = 0;
+    results.create_dataset("update_ratio", h5::Type::u64, {n, e * kRatioBins}, &zero);
+  }
 
   if (spec.search) create_search_group(root, spec, write_points);
 
@@ -453,6 +459,9 @@ void ResultsFile::open_datasets() {
   for (const Metric& m : epoch_metrics())
     per_epoch_.push_back(results.exists(m.name) ? open_checked(results, m.name, {n, e})
                                                 : h5::Dataset());
+  update_ratio_ = results.exists("update_ratio")
+                      ? open_checked(results, "update_ratio", {n, e * kRatioBins})
+                      : h5::Dataset();
   if (file_.root().exists("weights")) {
     h5::Group w = file_.root().open_group("weights");
     weights_ = w.open_dataset("params");
@@ -547,6 +556,26 @@ std::vector<double> ResultsFile::read_run_metric(const std::string& name) const 
   }
 }
 
+std::vector<RatioHistogram> ResultsFile::read_update_ratio() const {
+  std::vector<RatioHistogram> out(static_cast<std::size_t>(n_), RatioHistogram{});
+  if (update_ratio_.id() == H5I_INVALID_HID) return out;
+  std::vector<std::uint64_t> all;
+  try {
+    all = update_ratio_.read_all<std::uint64_t>();  // [N, max_epochs, bins]
+  } catch (const h5::Error& e) {
+    damaged(file_.path(), e.what());
+  }
+  const std::size_t e = static_cast<std::size_t>(max_epochs_);
+  for (std::size_t i = 0; i < out.size(); ++i)
+    for (std::size_t k = e; k-- > 0;) {
+      const auto first = all.begin() + static_cast<std::ptrdiff_t>((i * e + k) * kRatioBins);
+      if (std::all_of(first, first + kRatioBins, [](std::uint64_t c) { return c == 0; })) continue;
+      std::copy(first, first + kRatioBins, out[i].begin());
+      break;
+    }
+  return out;
+}
+
 void ResultsFile::write_search(const std::vector<SearchRow>& rows) {
   h5::Group g = file_.root().open_group("search");
   const hsize_t n = rows.size();
@@ -592,6 +621,13 @@ void ResultsFile::write_point(std::int64_t id, const RunResult& result, int rank
   for (std::size_t m = 0; m < per_run_.size(); ++m) {
     const double v = run_metrics()[m].of_run(result);
     per_run_[m].write_rows(row, 1, &v);
+  }
+  if (update_ratio_.id() != H5I_INVALID_HID && e > 0) {
+    std::vector<std::uint64_t> h(e * kRatioBins, 0);  // [max_epochs, bins]
+    for (std::size_t k = 0; k < run; ++k)
+      std::copy(result.epochs[k].update_ratio.begin(), result.epochs[k].update_ratio.end(),
+                h.begin() + static_cast<std::ptrdiff_t>(k * kRatioBins));
+    update_ratio_.write_rows(row, 1, h.data());
   }
   const std::int32_t r = rank;
   rank_.write_rows(row, 1, &r);
@@ -639,7 +675,7 @@ void ResultsFile::finish(const std::string& end_time) {
   file_.root().write_attr("end_time", end_time);
   // Every dataset handle closed before the file (the MPI-IO driver refuses to close a file with
   // open objects).
-  for (h5::Dataset* d : {&status_, &rank_, &message_, &weights_, &weight_count_})
+  for (h5::Dataset* d : {&status_, &rank_, &message_, &weights_, &weight_count_, &update_ratio_})
     *d = h5::Dataset();
   per_epoch_.clear();
   per_run_.clear();

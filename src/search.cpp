@@ -10,6 +10,7 @@
 
 #include "precsweep/error.hpp"
 #include "precsweep/params.hpp"
+#include "precsweep/update_ratio.hpp"
 
 namespace precsweep {
 
@@ -64,6 +65,10 @@ SearchSetting make_setting(const std::vector<const Point*>& pts, const std::stri
       s.baselines.push_back(p->baseline_index);
   }
   std::sort(s.baselines.begin(), s.baselines.end());
+  // The rule needs the shorthand's one rounding of the weights (a recipe's roles: none).
+  const TrainConfig& c = pts.front()->config;
+  s.rounding_offset = c.recipe == "none" && c.apply_to == kApplyWeights
+                          ? precsweep::rounding_offset(c.rounding) : -1;
   const auto& seeds = by_cell.begin()->second;
   for (const auto& [value, ids] : by_cell) {
     if (ids.size() != seeds.size() ||
@@ -163,11 +168,15 @@ SearchStep search_step(const std::vector<Outcome>& outcomes, int start_cell, boo
   int pass = n;  // P: the smallest passing cell above F
   for (int c = n - 1; c > fail; --c)
     if (outcomes[c] == Outcome::pass) pass = c;
-  int passes_below = 0, known_pass = 0, known_fail = 0;
+  // The gallop's own probes: passes at or below the start, fails at or above it (a top cell
+  // known from the start, the fp32 baseline as an E8M23 cell, is not a gallop step).
+  const int start = std::clamp(start_cell, 0, n - 1);
+  int passes_below = 0, known_pass = 0, known_fail = 0, passes_under_top = 0;
   for (int c = 0; c < n; ++c) {
-    known_pass += outcomes[c] == Outcome::pass;
-    known_fail += outcomes[c] == Outcome::fail;
+    known_pass += c <= start && outcomes[c] == Outcome::pass;
+    known_fail += c >= start && outcomes[c] == Outcome::fail;
     passes_below += c < fail && outcomes[c] == Outcome::pass;
+    passes_under_top += c > fail && c < n - 1 && outcomes[c] == Outcome::pass;
   }
   step.non_monotone = passes_below > 0;
   if (fail == n - 1) {
@@ -193,16 +202,25 @@ SearchStep search_step(const std::vector<Outcome>& outcomes, int start_cell, boo
     step.critical = pass;
     return step;
   }
-  if (known_pass + known_fail == 0) {
-    step.probe = std::clamp(start_cell, 0, n - 1);
-  } else if (gallop && known_fail == 0) {  // gallop down from the lowest pass
-    step.probe = std::max(0, pass - (1 << std::min(known_pass - 1, 30)));
-  } else if (gallop && pass == n) {  // gallop up from the highest fail
-    step.probe = std::min(n - 1, fail + (1 << std::min(known_fail - 1, 30)));
+  if (fail < start && start < pass && outcomes[start] == Outcome::unknown) {
+    step.probe = start;
+  } else if (gallop && fail < 0 && outcomes[start] == Outcome::pass) {
+    step.probe = std::max(0, pass - (1 << std::min(known_pass - 1, 30)));  // down from the start
+  } else if (gallop && outcomes[start] == Outcome::fail && passes_under_top == 0 &&
+             fail + (1 << std::min(known_fail - 1, 30)) < pass) {
+    step.probe = fail + (1 << std::min(known_fail - 1, 30));  // up from the start
   } else {
     step.probe = (fail + pass) / 2;
   }
   return step;
+}
+
+int setting_prediction(const SearchSetting& s, const std::vector<PointResult>& results) {
+  if (s.baselines.empty() || s.rounding_offset < 0) return -1;
+  const PointResult& b = results.at(static_cast<std::size_t>(s.baselines.front()));
+  if (!finished(b)) return kPredictionPending;
+  if (b.swamp_width < 0) return -1;
+  return std::max(0, b.swamp_width - s.rounding_offset);
 }
 
 int start_cell(const std::vector<int>& cells, SearchSpec::Start start, int value) {
@@ -226,6 +244,52 @@ std::int64_t search_point_bound(const std::vector<SearchSetting>& settings) {
   return points + (std::unique(baselines.begin(), baselines.end()) - baselines.begin());
 }
 
+int gallop_probe_bound(int n) {
+  if (n > 64) return 2 * static_cast<int>(std::ceil(std::log2(n + 1.0))) + 2;  // not simulated
+  int most = 0;
+  for (int start = 0; start < n; ++start)
+    for (int critical = 0; critical <= n; ++critical) {  // n: even the top fails
+      std::vector<Outcome> outcomes(static_cast<std::size_t>(n), Outcome::unknown);
+      int probes = 0;
+      for (SearchStep st = search_step(outcomes, start, true); !st.done;
+           st = search_step(outcomes, start, true), ++probes)
+        outcomes[static_cast<std::size_t>(st.probe)] =
+            st.probe >= critical ? Outcome::pass : Outcome::fail;
+      most = std::max(most, probes);
+    }
+  return most;
+}
+
+namespace {
+// Baselines that are not the setting's own top cell (an E8M23 cell is the fp32 run itself,
+// and the search runs the top cell anyway): counted once, on top of the probes.
+std::int64_t extra_baselines(const std::vector<SearchSetting>& settings) {
+  std::vector<std::int64_t> b;
+  for (const SearchSetting& s : settings)
+    for (auto id : s.baselines)
+      if (std::find(s.points.back().begin(), s.points.back().end(), id) == s.points.back().end())
+        b.push_back(id);
+  std::sort(b.begin(), b.end());
+  return std::unique(b.begin(), b.end()) - b.begin();
+}
+}  // namespace
+
+std::int64_t guess_point_bound(const std::vector<SearchSetting>& settings) {
+  std::int64_t points = 0;
+  for (const SearchSetting& s : settings)
+    points += gallop_probe_bound(static_cast<int>(s.cells.size())) *
+              static_cast<std::int64_t>(s.points.front().size());
+  return points + extra_baselines(settings);
+}
+
+std::int64_t guess_point_expected(const std::vector<SearchSetting>& settings) {
+  std::int64_t points = 0;
+  for (const SearchSetting& s : settings)
+    points += std::min<std::int64_t>(3, static_cast<std::int64_t>(s.cells.size())) *
+              static_cast<std::int64_t>(s.points.front().size());
+  return points + extra_baselines(settings);
+}
+
 SearchView view_search(const std::vector<SearchSetting>& settings,
                        const std::vector<PointResult>& results, const SearchSpec& spec) {
   SearchView view;
@@ -234,24 +298,46 @@ SearchView view_search(const std::vector<SearchSetting>& settings,
     for (auto id : ids)
       if (!finished(results.at(static_cast<std::size_t>(id)))) view.wanted.push_back(id);
   };
-  const bool gallop = spec.start != SearchSpec::Start::middle;
   for (const SearchSetting& s : settings) {
+    bool gallop = spec.start != SearchSpec::Start::middle;
+    int start = start_cell(s.cells, spec.start, spec.start_value);
+    int predicted = -1;
+    if (spec.start == SearchSpec::Start::predict) {
+      predicted = setting_prediction(s, results);
+      if (predicted >= 0) {
+        start = start_cell(s.cells, SearchSpec::Start::value, predicted);
+      } else {  // no prediction (yet): the middle, or wait for the baseline
+        start = start_cell(s.cells, SearchSpec::Start::middle, 0);
+        gallop = false;
+      }
+    }
     std::vector<Outcome> outcomes(s.cells.size());
     std::int64_t run = 0;
     for (std::size_t c = 0; c < s.cells.size(); ++c) {
       outcomes[c] = cell_outcome(s, c, results, spec);
       for (auto id : s.points[c]) run += finished(results.at(static_cast<std::size_t>(id)));
     }
-    for (auto id : s.baselines) run += finished(results.at(static_cast<std::size_t>(id)));
-    const SearchStep step =
-        search_step(outcomes, start_cell(s.cells, spec.start, spec.start_value), gallop);
-    if (!step.done) {
+    for (auto id : s.baselines)  // a baseline that is one of the cells (E8M23) counts once
+      if (std::none_of(s.points.begin(), s.points.end(), [&](const std::vector<std::int64_t>& c) {
+            return std::find(c.begin(), c.end(), id) != c.end();
+          }))
+        run += finished(results.at(static_cast<std::size_t>(id)));
+    SearchStep step;
+    if (predicted == kPredictionPending) {
       view.all_done = false;
       want(s.baselines);
-      want(s.points.at(static_cast<std::size_t>(step.probe)));
+      predicted = -1;
+    } else {
+      step = search_step(outcomes, start, gallop);
+      if (!step.done) {
+        view.all_done = false;
+        want(s.baselines);
+        want(s.points.at(static_cast<std::size_t>(step.probe)));
+      }
     }
     view.steps.push_back(step);
     view.points_run.push_back(run);
+    view.predicted.push_back(predicted);
   }
   std::sort(view.wanted.begin(), view.wanted.end());
   view.wanted.erase(std::unique(view.wanted.begin(), view.wanted.end()), view.wanted.end());

@@ -595,8 +595,7 @@ class Parser {
         if (t == "middle") {
           s.start = SearchSpec::Start::middle;
         } else if (t == "predict") {
-          fail(v, kp, "start: predict is not available yet (the prediction from an fp32 run "
-                      "comes later); use middle or an axis value");
+          s.start = SearchSpec::Start::predict;
         } else {
           s.start = SearchSpec::Start::value;
           s.start_value = static_cast<int>(to_int(t, v, kp));
@@ -606,6 +605,9 @@ class Parser {
       }
     }
     if (!has_axis) fail(node, path, "missing `axis` (man, exp, int or frac)");
+    if (s.start == SearchSpec::Start::predict && s.axis != "man")
+      fail(node["start"], path + ".start",
+           "predict needs axis: man (the prediction is a mantissa width); use middle or a value");
     return s;
   }
 

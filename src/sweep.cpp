@@ -521,6 +521,17 @@ LoopResult work_loop(const SweepSpec& spec, const std::vector<std::int64_t>& ord
 
 // ---- search mode (search.hpp, docs/search.md) -------------------------------------------------
 
+// A finished point's swamping width (search.hpp's PointResult): from its last epoch with an
+// update-ratio histogram, -1 if none. The same function of the same histogram as board_start's
+// on resume, so a resumed search predicts what the first run predicted.
+int swamp_width(const RatioHistogram& h) { return predict_width(h, Rounding::toward_zero); }
+int swamp_width(const RunResult& r) {
+  for (auto e = r.epochs.rbegin(); e != r.epochs.rend(); ++e)
+    for (std::uint64_t c : e->update_ratio)
+      if (c != 0) return swamp_width(e->update_ratio);
+  return -1;
+}
+
 // What the board says, as the results file would (status and the searched metric per point),
 // and which points are taken.
 struct BoardView {
@@ -528,15 +539,15 @@ struct BoardView {
   std::vector<std::int64_t> claims;
 };
 BoardView read_board(mpi::SearchBoard& board) {
-  std::vector<std::int64_t> state;
+  std::vector<std::int64_t> state, aux;
   std::vector<double> value;
   BoardView out;
-  board.read(state, value, out.claims);
+  board.read(state, value, out.claims, aux);
   out.results.resize(state.size());
   for (std::size_t i = 0; i < state.size(); ++i)
     if (state[i] >= mpi::SearchBoard::kFinished)
       out.results[i] = {static_cast<std::int8_t>(state[i] - mpi::SearchBoard::kFinished),
-                        value[i]};
+                        value[i], static_cast<int>(aux[i])};
   return out;
 }
 
@@ -592,7 +603,8 @@ LoopResult search_loop(const SweepSpec& spec, const std::vector<SearchSetting>& 
     t = mpi::wall_time();
     file.write_point(p.id, result, rank);
     file.sync();
-    board.publish(p.id, static_cast<std::int8_t>(result.status), result.final_test_accuracy);
+    board.publish(p.id, static_cast<std::int8_t>(result.status), result.final_test_accuracy,
+                  swamp_width(result));
     counter.add_finished();
     out.bookkeeping += mpi::wall_time() - t;
     ++out.finished;
@@ -617,6 +629,7 @@ std::vector<ResultsFile::SearchRow> search_rows(const std::vector<SearchSetting>
     r.critical = st.done && st.critical >= 0 ? settings[i].cells[static_cast<std::size_t>(st.critical)]
                                              : -1;
     r.points_run = view.points_run[i];
+    r.predicted = view.predicted[i];
     rows.push_back(r);
   }
   return rows;
@@ -625,13 +638,17 @@ std::vector<ResultsFile::SearchRow> search_rows(const std::vector<SearchSetting>
 // The board's starting contents from the file: finished rows are finished (failed ones open
 // again with --retry-failed), everything else unclaimed.
 void board_start(const ResultsFile& file, bool retry_failed, std::vector<std::int64_t>& state,
-                 std::vector<double>& value) {
+                 std::vector<double>& value, std::vector<std::int64_t>& aux) {
   const std::vector<std::int8_t> status = file.read_status();
   value = file.read_run_metric("final_test_accuracy");
+  const std::vector<RatioHistogram> ratio = file.read_update_ratio();
   state.assign(status.size(), mpi::SearchBoard::kUnclaimed);
+  aux.assign(status.size(), -1);
   for (std::size_t i = 0; i < status.size(); ++i)
-    if (status[i] != 0 && !(retry_failed && status[i] == 3))
+    if (status[i] != 0 && !(retry_failed && status[i] == 3)) {
       state[i] = mpi::SearchBoard::kFinished + status[i];
+      aux[i] = swamp_width(ratio[i]);
+    }
 }
 
 // Phases 3 and 4 in search mode: the shared board from the file, every rank's search loop,
@@ -641,9 +658,9 @@ int run_search(const SweepSpec& spec, ResultsFile& file,
                const TestKnobs& knobs, int threads) {
   const int rank = mpi::rank();
   const std::vector<SearchSetting> settings = search_settings(spec, spec.search_spec.axis);
-  std::vector<std::int64_t> state;
+  std::vector<std::int64_t> state, aux;
   std::vector<double> value;
-  board_start(file, o.retry_failed, state, value);
+  board_start(file, o.retry_failed, state, value, aux);
   std::int64_t grid_cells = 0;
   for (const SearchSetting& s : settings)
     grid_cells += static_cast<std::int64_t>(s.cells.size() * s.points.front().size());
@@ -656,7 +673,7 @@ int run_search(const SweepSpec& spec, ResultsFile& file,
   LoopResult mine;
   SearchView final_view;
   {
-    mpi::SearchBoard board(state, value);
+    mpi::SearchBoard board(state, value, aux);
     mpi::WorkCounter counter;
     const double t0 = mpi::wall_time();
     mine = search_loop(spec, settings, data, file, counter, board, o, knobs, threads);

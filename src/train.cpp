@@ -286,6 +286,7 @@ struct EpochTotals {
   long hits = 0, seen = 0;
   std::uint64_t lost = 0, lost_denominator = 0;
   std::uint64_t skipped = 0;  // steps skipped by dynamic loss scaling
+  RatioHistogram update_ratio{};  // fp32 runs only (Run::optimizer_step)
   bool nonfinite = false;  // a batch's loss was NaN/inf (the epoch stopped there)
 };
 
@@ -409,6 +410,11 @@ class Run {
       r.master_key = key(Role::master, step_ + 1);
     }
     const std::span<float> master = prec_.master ? std::span<float>(master_) : std::span<float>();
+    // Read-only, before the update consumes the gradients: the step as sgd_update forms it.
+    if (records_ratio_ && bi % kRatioStride == 0)
+      add_update_ratios(t.update_ratio, net_.params.data(), net_.grads.data(), velocity_.data(),
+                        static_cast<long>(net_.params.size()), lr,
+                        static_cast<float>(c_.momentum), static_cast<float>(c_.weight_decay));
     const UpdateCounts n = sgd_update(net_.params, master, net_.grads, velocity_,
                                       SgdStep{lr, static_cast<float>(c_.momentum),
                                               static_cast<float>(c_.weight_decay)}, r);
@@ -472,6 +478,7 @@ class Run {
     m.overflow = last_.overflow;
     m.underflow = last_.underflow;
     m.skipped_steps = t.skipped;
+    m.update_ratio = t.update_ratio;
     m.loss_scale = loss_.scale();
     for (Role r : kAllRoles) {
       const RoleCounts& k = rounder_.counts(r);
@@ -588,6 +595,7 @@ class Run {
   Mlp net_;
   std::vector<float> master_;      // [P] master weights (with master weights only)
   std::vector<float> velocity_;    // [P] momentum buffer
+  bool records_ratio_ = records_update_ratio(c_);
   std::vector<float> xb_;          // [max(batch, kEvalChunk), dim] features of the rows in use
   std::vector<std::uint8_t> yb_;   // [batch] labels of the batch
   std::vector<int> order_;         // [n_train] sample order of the epoch
@@ -613,6 +621,11 @@ std::string divergence(const EpochTotals& t, const EpochMetrics& m, double chanc
 }
 
 }  // namespace
+
+bool records_update_ratio(const TrainConfig& config) {
+  const Precision p = resolve_precision(config);
+  return !p.rounds_anything() && !p.master;
+}
 
 RunResult train(const TrainConfig& config, const DatasetPair& data, const EpochCallback& on_epoch,
                 const BatchCallback& on_batch) {

@@ -1,17 +1,22 @@
 // Search mode's pure part (search.hpp), without training: the bisection state machine on
 // synthetic pass/fail tables against the grid's definition of the critical cell (every
 // monotone table of up to 24 cells from every start; random non-monotone tables), the number
-// of probes, cell outcomes from point results, and settings from a parsed spec.
+// of probes, cell outcomes from point results, and settings from a parsed spec; the
+// update-ratio histogram and the prediction of the critical width from it (update_ratio.hpp),
+// and searches that start from a prediction.
 // Deliberately leaves out: the engine that runs the probes (MPI, HDF5).
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "precsweep/error.hpp"
+#include "precsweep/formats.hpp"
 #include "precsweep/search.hpp"
+#include "precsweep/update_ratio.hpp"
 
 using namespace precsweep;
 
@@ -221,8 +226,9 @@ precision:
   EXPECT_NE(message("search: {axis: exp}").find("not swept"), std::string::npos);
   EXPECT_NE(message("search: {axis: man, tolerance: 2}").find("search.tolerance"),
             std::string::npos);
-  EXPECT_NE(message("search: {axis: man, start: predict}").find("not available yet"),
+  EXPECT_NE(message("search: {axis: exp, start: predict}").find("search.start"),
             std::string::npos);
+  EXPECT_EQ(message("search: {axis: man, start: predict}"), "(accepted)");
   EXPECT_NE(message("search: {axis: man, speed: 3}").find("search.speed"), std::string::npos);
   const SweepSpec ok = parse_spec(grid + "baseline: true\nsearch: {axis: man, start: 3, "
                                          "relative: true, tolerance: 0.02}\n");
@@ -231,4 +237,265 @@ precision:
   EXPECT_EQ(ok.search_spec.start_value, 3);
   EXPECT_TRUE(ok.search_spec.relative);
   EXPECT_DOUBLE_EQ(ok.search_spec.tolerance, 0.02);
+}
+
+// ---- the update ratio and the prediction (update_ratio.hpp) -------------------------------
+
+TEST(UpdateRatio, BinaryExponentFromTheBits) {
+  EXPECT_EQ(binary_exponent(1.0f), 0);
+  EXPECT_EQ(binary_exponent(-1.5f), 0);
+  EXPECT_EQ(binary_exponent(0.99f), -1);
+  EXPECT_EQ(binary_exponent(1024.0f), 10);
+  EXPECT_EQ(binary_exponent(std::ldexp(1.0f, -126)), -126);
+  EXPECT_EQ(binary_exponent(std::ldexp(1.0f, -149)), -149);   // the smallest subnormal
+  EXPECT_EQ(binary_exponent(std::ldexp(3.0f, -140)), -139);   // a subnormal, 1.5 * 2^-139
+  EXPECT_EQ(ratio_bin(kRatioMin - 1), 1);
+  EXPECT_EQ(ratio_bin(kRatioMin), 2);
+  EXPECT_EQ(ratio_bin(kRatioMax), kRatioBins - 2);
+  EXPECT_EQ(ratio_bin(kRatioMax + 1), kRatioBins - 1);
+}
+
+// The rule's claim, checked against the rounding itself: for w on the E8M<m> grid and an
+// update dw, d = e(w) - e(dw) >= m + 1 exactly when truncation (moving w away from zero) loses
+// the update, and d >= m + 2 makes nearest-even lose it while d <= m never does.
+TEST(UpdateRatio, TheTailIsExactlyTheLostUpdates) {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> mant(1.0f, 2.0f);
+  int checked = 0;
+  for (int m = 0; m <= 12; ++m) {
+    const Format f = Format::floating(8, m);
+    for (int trial = 0; trial < 4000; ++trial) {
+      const int ew = static_cast<int>(rng() % 20) - 10;
+      const float w = quantize_one(std::ldexp(mant(rng), ew), f, Rounding::toward_zero);
+      if (w == std::ldexp(1.0f, ew)) continue;  // at a power of two the spacing below halves
+      const float dw = -std::ldexp(mant(rng), ew - static_cast<int>(rng() % 20));  // |w| grows
+      const int d = binary_exponent(w) - binary_exponent(dw);
+      const bool lost_tz = quantize_one(w - dw, f, Rounding::toward_zero) == w;
+      EXPECT_EQ(lost_tz, d >= m + 1) << "m=" << m << " w=" << w << " dw=" << dw;
+      const bool lost_ne = quantize_one(w - dw, f, Rounding::nearest_even) == w;
+      if (d >= m + 2) {
+        EXPECT_TRUE(lost_ne) << "m=" << m << " w=" << w << " dw=" << dw;
+      }
+      if (d <= m) {
+        EXPECT_FALSE(lost_ne) << "m=" << m << " w=" << w << " dw=" << dw;
+      }
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 40000);
+}
+
+TEST(UpdateRatio, AddsTheStepAsSgdFormsIt) {
+  RatioHistogram h{};
+  const float x[4] = {1.0f, 1.0f, 0.0f, 1.0f};
+  const float g[4] = {0.5f, 0.0f, 1.0f, 1.0f / 1024};
+  add_update_ratios(h, x, g, nullptr, 4, 0.5f, 0.0f, 0.0f);
+  EXPECT_EQ(h[0], 2u);                                   // dw = 0, w = 0
+  EXPECT_EQ(h[static_cast<std::size_t>(ratio_bin(2))], 1u);   // 1 vs 0.25
+  EXPECT_EQ(h[static_cast<std::size_t>(ratio_bin(11))], 1u);  // 1 vs 2^-11
+  // Momentum and weight decay: d = mu v + (g + wd x) = 0.5 * 1 + (0 + 0.5 * 1) = 1.
+  RatioHistogram k{};
+  const float v[1] = {1.0f};
+  add_update_ratios(k, x, g + 1, v, 1, 0.125f, 0.5f, 0.5f);
+  EXPECT_EQ(k[static_cast<std::size_t>(ratio_bin(3))], 1u);   // 1 vs 0.125
+}
+
+// The histogram pass reads normal exponents straight from the fields and sends the rest down
+// an exact path: over values of every kind it must bin exactly as d = e(w) - e(dw) says.
+TEST(UpdateRatio, TheFastPassBinsEveryKindOfValueExactly) {
+  std::mt19937 rng(5);
+  const float special[] = {0.0f, -0.0f, std::ldexp(1.0f, -149), -std::ldexp(3.0f, -140),
+                           std::ldexp(1.0f, -126), std::numeric_limits<float>::infinity(),
+                           std::numeric_limits<float>::quiet_NaN(), 3e38f, 1.0f};
+  std::vector<float> x(4000), g(4000);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const auto pick = [&] {
+      return rng() % 4 == 0 ? special[rng() % 9]
+                            : std::ldexp(1.0f + static_cast<float>(rng() % 1000) / 1000,
+                                         static_cast<int>(rng() % 120) - 60);
+    };
+    x[i] = pick();
+    g[i] = pick();
+  }
+  RatioHistogram fast{}, exact{};
+  add_update_ratios(fast, x.data(), g.data(), nullptr, static_cast<long>(x.size()), 0.5f, 0, 0);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const float dw = 0.5f * g[i];
+    const bool ok = std::isfinite(x[i]) && std::isfinite(dw) && x[i] != 0 && dw != 0;
+    ++exact[static_cast<std::size_t>(
+        ok ? ratio_bin(binary_exponent(x[i]) - binary_exponent(dw)) : 0)];
+  }
+  EXPECT_EQ(fast, exact);
+  EXPECT_GT(exact[0], 0u);
+  EXPECT_GT(exact[1] + exact[kRatioBins - 1], 0u);
+}
+
+TEST(UpdateRatio, PredictionIsTheFirstWidthBelowTheThreshold) {
+  RatioHistogram h{};
+  h[0] = 1000;  // never in the fraction
+  h[static_cast<std::size_t>(ratio_bin(2))] = 50;
+  h[static_cast<std::size_t>(ratio_bin(6))] = 30;
+  h[static_cast<std::size_t>(ratio_bin(9))] = 15;
+  h[static_cast<std::size_t>(ratio_bin(40))] = 5;  // overflow: lost at every width
+  EXPECT_DOUBLE_EQ(ratio_tail(h, 7), 0.20);
+  EXPECT_DOUBLE_EQ(ratio_tail(h, 10), 0.05);
+  EXPECT_DOUBLE_EQ(ratio_tail(h, -100), 1.0);
+  // toward_zero loses d >= m + 1: tail(m + 1) < 0.1 first at m = 9 (0.05); < 0.25 at m = 6
+  // (0.20); the tail is 0.5 from m = 2 to 5.
+  EXPECT_EQ(predict_width(h, Rounding::toward_zero, 0.1), 9);
+  EXPECT_EQ(predict_width(h, Rounding::toward_zero, 0.25), 6);
+  EXPECT_EQ(predict_width(h, Rounding::toward_zero, 0.6), 2);
+  EXPECT_EQ(predict_width(h, Rounding::nearest_even, 0.1), 8);   // d >= m + 2
+  EXPECT_EQ(predict_width(h, Rounding::stochastic, 0.1), -1);
+  EXPECT_EQ(predict_width(h, Rounding::toward_zero, 0.01), kRatioMax);  // the overflow stays
+  EXPECT_EQ(predict_width(RatioHistogram{}, Rounding::toward_zero, 0.1), -1);
+}
+
+// ---- searches from a prediction -------------------------------------------------------------
+
+namespace {
+
+// One setting of n cells with one seed, point ids 0..n-1, its baseline id n.
+SearchSetting synthetic_setting(int n, int offset) {
+  SearchSetting s;
+  for (int c = 0; c < n; ++c) {
+    s.cells.push_back(c);
+    s.points.push_back({c});
+  }
+  s.baselines = {n};
+  s.rounding_offset = offset;
+  return s;
+}
+
+struct PredictRun {
+  int critical = -2;
+  int predicted = -2;
+  std::vector<int> probed;  // cells, in order
+};
+
+// Drives view_search to the end with cells >= t passing (accuracy 0.9 vs 0.5; baseline 0.9)
+// and the baseline's swamping width `swamp`.
+PredictRun run_predicted(int n, int t, int swamp, int offset = 0) {
+  const SearchSetting s = synthetic_setting(n, offset);
+  SearchSpec spec;
+  spec.start = SearchSpec::Start::predict;
+  std::vector<PointResult> r(static_cast<std::size_t>(n + 1));
+  PredictRun out;
+  for (int guard = 0; guard < 4 * n + 4; ++guard) {
+    const SearchView v = view_search({s}, r, spec);
+    if (v.all_done) {
+      out.critical = v.steps[0].critical;
+      out.predicted = v.predicted[0];
+      return out;
+    }
+    EXPECT_FALSE(v.wanted.empty());
+    for (auto id : v.wanted) {
+      if (id == n) {
+        if (offset >= 0) {
+          EXPECT_EQ(v.wanted.size(), 1u) << "a probe before the prediction";
+        }
+        r[static_cast<std::size_t>(id)] = {1, 0.9, swamp};
+      } else {
+        out.probed.push_back(static_cast<int>(id));
+        r[static_cast<std::size_t>(id)] = {1, id >= t ? 0.9 : 0.5, -1};
+      }
+    }
+  }
+  ADD_FAILURE() << "the search did not end";
+  return out;
+}
+
+}  // namespace
+
+TEST(SearchPredict, WaitsForTheBaselineThenProbesThePredictionAndTheCellBelow) {
+  const PredictRun right = run_predicted(24, 9, 9);
+  EXPECT_EQ(right.critical, 9);
+  EXPECT_EQ(right.predicted, 9);
+  EXPECT_EQ(right.probed, (std::vector<int>{9, 8, 23}));
+  // Nearest: the prediction is one bit below the swamping width.
+  const PredictRun nearest = run_predicted(24, 8, 9, 1);
+  EXPECT_EQ(nearest.predicted, 8);
+  EXPECT_EQ(nearest.probed, (std::vector<int>{8, 7, 23}));
+}
+
+TEST(SearchPredict, WrongPredictionsGallopAndStillGiveTheGridAnswer) {
+  const PredictRun high = run_predicted(24, 9, 11);  // too high: gallops down 10, 9, 7, 8
+  EXPECT_EQ(high.critical, 9);
+  EXPECT_EQ(high.probed.front(), 11);
+  const PredictRun low = run_predicted(24, 9, 8);  // too low: 8 fails, 9 passes
+  EXPECT_EQ(low.critical, 9);
+  EXPECT_EQ(low.probed, (std::vector<int>{8, 9, 23}));
+  for (int swamp : {0, 2, 20, 23}) {  // far off, both ways
+    const PredictRun far = run_predicted(24, 9, swamp);
+    EXPECT_EQ(far.critical, 9) << swamp;
+    EXPECT_LE(far.probed.size(), static_cast<std::size_t>(gallop_probe_bound(24))) << swamp;
+  }
+}
+
+TEST(SearchPredict, RangeEndsAndNoPrediction) {
+  EXPECT_EQ(run_predicted(24, 0, 0).probed, (std::vector<int>{0, 23}));   // bottom passes
+  const PredictRun beyond = run_predicted(24, 23, 30);  // above the range: the top cell
+  EXPECT_EQ(beyond.critical, 23);
+  EXPECT_EQ(beyond.probed, (std::vector<int>{23, 22}));
+  EXPECT_EQ(beyond.predicted, 30);
+  const PredictRun none = run_predicted(24, 24, 23);  // even the top fails
+  EXPECT_EQ(none.critical, -1);
+  EXPECT_EQ(none.probed, (std::vector<int>{23}));
+  // No histogram (swamping width -1) or a stochastic rounding: bisection from the middle.
+  const PredictRun nohist = run_predicted(24, 9, -1);
+  EXPECT_EQ(nohist.predicted, -1);
+  EXPECT_EQ(nohist.probed.front(), 11);
+  EXPECT_EQ(nohist.critical, 9);
+  const PredictRun stochastic = run_predicted(24, 9, 9, -1);
+  EXPECT_EQ(stochastic.predicted, -1);
+  EXPECT_EQ(stochastic.probed.front(), 11);
+}
+
+// The seed study's case: the fp32 baseline is the top cell itself (E8M23), known before any
+// probe. It is not a gallop step: a right prediction costs the prediction and the cell below.
+TEST(SearchPredict, ABaselineThatIsTheTopCellIsNotAGallopStep) {
+  std::vector<Outcome> known(24, Outcome::unknown);
+  known[23] = Outcome::pass;
+  EXPECT_EQ(search_step(known, 9, true).probe, 9);
+  known[9] = Outcome::pass;
+  EXPECT_EQ(search_step(known, 9, true).probe, 8);
+  known[8] = Outcome::fail;
+  const SearchStep done = search_step(known, 9, true);
+  EXPECT_TRUE(done.done);
+  EXPECT_EQ(done.critical, 9);
+  // Too low: 6 fails, then 7, 9 (galloping up), then 8.
+  std::vector<Outcome> low(24, Outcome::unknown);
+  low[23] = Outcome::pass;
+  std::vector<int> probed;
+  for (SearchStep st = search_step(low, 6, true); !st.done; st = search_step(low, 6, true)) {
+    probed.push_back(st.probe);
+    low[static_cast<std::size_t>(st.probe)] = st.probe >= 8 ? Outcome::pass : Outcome::fail;
+  }
+  EXPECT_EQ(probed, (std::vector<int>{6, 7, 9, 8}));
+  // From the middle nothing changes: the middle cell first.
+  std::vector<Outcome> mid(24, Outcome::unknown);
+  mid[23] = Outcome::pass;
+  EXPECT_EQ(search_step(mid, 11, false).probe, 11);
+}
+
+TEST(SearchView, ABaselineThatIsACellCountsOnceInPointsRun) {
+  SearchSetting s;
+  s.cells = {0, 1, 2, 3};
+  s.points = {{0}, {1}, {2}, {3}};
+  s.baselines = {3};  // the top cell is the fp32 run itself
+  std::vector<PointResult> r(4, PointResult{1, 0.9, -1});
+  r[0].value = 0.5;
+  const SearchView v = view_search({s}, r, SearchSpec{});
+  EXPECT_TRUE(v.all_done);
+  EXPECT_EQ(v.points_run[0], 4);
+}
+
+TEST(SearchPredict, BoundsForList) {
+  EXPECT_EQ(gallop_probe_bound(1), 1);
+  EXPECT_GE(gallop_probe_bound(24), 6);
+  EXPECT_LE(gallop_probe_bound(24), 2 * 5 + 2);
+  const std::vector<SearchSetting> two = {synthetic_setting(24, 0), synthetic_setting(24, 0)};
+  // The same baseline id counted once; 3 cells per setting when the prediction is right.
+  EXPECT_EQ(guess_point_expected(two), 2 * 3 + 1);
+  EXPECT_EQ(guess_point_bound(two), 2 * gallop_probe_bound(24) + 1);
 }

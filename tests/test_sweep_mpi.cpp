@@ -738,7 +738,7 @@ baseline: true
 const char* kSearchSection = "search: {axis: man, tolerance: 0.01}\n";
 
 struct SearchTable {
-  std::vector<std::int32_t> critical, done;
+  std::vector<std::int32_t> critical, done, predicted;
   std::vector<std::int64_t> points_run;
 };
 SearchTable read_search(const fs::path& file) {
@@ -748,6 +748,7 @@ SearchTable read_search(const fs::path& file) {
   t.critical = g.open_dataset("critical").read_all<std::int32_t>();
   for (auto d : g.open_dataset("done").read_all<std::int8_t>()) t.done.push_back(d);
   t.points_run = g.open_dataset("points_run").read_all<std::int64_t>();
+  t.predicted = g.open_dataset("predicted").read_all<std::int32_t>();
   return t;
 }
 
@@ -855,6 +856,67 @@ TEST_F(SearchMpi, KilledMidSearchAndResumedEqualsUninterrupted) {
   std::map<std::int64_t, int> lines =
       finished_lines({dir_->path / "skill.out", dir_->path / "sresume.out"});
   for (const auto& [id, times] : lines) EXPECT_EQ(times, 1) << "point " << id;
+}
+
+// start: predict. Each setting waits for its first fp32 baseline, predicts from its
+// update-ratio histogram (in the file), probes the prediction first, and ends with the grid's
+// answer; 1 and 2 ranks give the same /search (predictions included) and the same points, and
+// a search killed mid-way and resumed predicts and ends as an uninterrupted one.
+TEST_F(SearchMpi, StartFromThePredictionOnOneAndTwoRanksAndAfterAKill) {
+  const fs::path spec_path = dir_->path / "predict.yaml";
+  write_text(spec_path, std::string(kSearchGrid) +
+                            "search: {axis: man, tolerance: 0.01, start: predict}\n");
+  const SweepSpec spec = load_spec(spec_path);
+  const fs::path two = dir_->path / "predict2.h5", one = dir_->path / "predict1.h5";
+  Outcome r2 = run(sweep_argv(2, spec_path, two), dir_->path, "p2");
+  ASSERT_EQ(r2.code, 0) << r2.out << r2.err;
+  const SearchTable t = read_search(two);
+  const std::vector<int> expected = grid_critical(spec, grid_);
+  ResultsFile f = ResultsFile::open(two, h5::Access::serial(), false);
+  const std::vector<RatioHistogram> hist = f.read_update_ratio();
+  const auto settings = search_settings(spec, "man");
+  ASSERT_EQ(t.critical.size(), settings.size());
+  for (std::size_t i = 0; i < settings.size(); ++i) {
+    EXPECT_EQ(t.done[i], 1) << "setting " << i;
+    EXPECT_EQ(t.critical[i], expected[i]) << "setting " << i;
+    // The prediction is the rule on the first baseline's histogram as the file has it.
+    const SearchSetting& s = settings[i];
+    const int swamp = predict_width(hist.at(static_cast<std::size_t>(s.baselines.front())),
+                                    Rounding::toward_zero);
+    ASSERT_GE(swamp, 0) << "setting " << i << ": its baseline recorded no histogram";
+    EXPECT_EQ(t.predicted[i], std::max(0, swamp - s.rounding_offset)) << "setting " << i;
+  }
+  Outcome st = run({kBinary, "status", two.string()}, dir_->path, "pstatus");
+  EXPECT_NE(st.out.find("critical " + std::to_string(expected[0]) + ", predicted " +
+                        std::to_string(t.predicted[0])),
+            std::string::npos) << st.out;
+  Outcome ls = run({kBinary, "list", spec_path.string()}, dir_->path, "plist");
+  EXPECT_NE(ls.out.find("from the prediction of each setting's fp32 run: about 28 of the 108"),
+            std::string::npos) << ls.out;
+  Outcome r1 = run(sweep_argv(1, spec_path, one), dir_->path, "p1");
+  ASSERT_EQ(r1.code, 0) << r1.out << r1.err;
+  const SearchTable a = read_search(one);
+  EXPECT_EQ(a.critical, t.critical);
+  EXPECT_EQ(a.predicted, t.predicted);
+  EXPECT_EQ(a.points_run, t.points_run);
+  expect_bit_identical(one, two);
+  const fs::path killed = dir_->path / "predictk.h5";
+  // Killed after 5 points: the 4 baselines (waited for) and a probe, so the predictions are
+  // made before the kill and recomputed from the file's histograms after it.
+  const std::int64_t seen = run_and_kill(spec_path, killed, false, 5, dir_->path, "pkill");
+  ASSERT_GE(seen, 5);
+  std::int64_t searched = 0;
+  for (auto st : h5::File::open(two, false, h5::Access::serial())
+                     .root().open_dataset("results/status").read_all<std::int8_t>())
+    searched += st != 0;
+  EXPECT_LT(seen, searched) << "the search ended before it could be killed";
+  Outcome rr = run(sweep_argv(2, spec_path, killed, {"--resume"}), dir_->path, "presume");
+  ASSERT_EQ(rr.code, 0) << rr.out << rr.err;
+  const SearchTable k = read_search(killed);
+  EXPECT_EQ(k.critical, t.critical);
+  EXPECT_EQ(k.predicted, t.predicted);
+  EXPECT_EQ(k.points_run, t.points_run);
+  expect_bit_identical(killed, two);
 }
 
 }  // namespace

@@ -110,24 +110,27 @@ class SearchBoard {
   static constexpr std::int64_t kUnclaimed = 0;
   static constexpr std::int64_t kFinished = 2;  // + status (1 done, 2 diverged, 3 failed)
 
-  // Collective. `state` and `value` ([N], the same on every rank) are the starting contents.
-  SearchBoard(const std::vector<std::int64_t>& state, const std::vector<double>& value);
+  // Collective. `state`, `value` and `aux` ([N], the same on every rank) are the starting
+  // contents. `aux` is one more number per point for the caller (the search: a baseline's
+  // predicted width, update_ratio.hpp).
+  SearchBoard(const std::vector<std::int64_t>& state, const std::vector<double>& value,
+              const std::vector<std::int64_t>& aux);
   ~SearchBoard();  // collective (MPI_Win_free)
   SearchBoard(const SearchBoard&) = delete;
   SearchBoard& operator=(const SearchBoard&) = delete;
 
-  // The whole board: states first, then values, so a finished state's value is its final one;
-  // then the claim counters (nonzero: taken).
+  // The whole board: states first, then values and aux, so a finished state's value and aux
+  // are its final ones; then the claim counters (nonzero: taken).
   void read(std::vector<std::int64_t>& state, std::vector<double>& value,
-            std::vector<std::int64_t>& claims);
+            std::vector<std::int64_t>& claims, std::vector<std::int64_t>& aux);
   // Takes point `id`; false if another rank got there first (or it was finished at start).
   bool claim(std::int64_t id);
-  // The point's value, then its finished state.
-  void publish(std::int64_t id, std::int8_t status, double value);
+  // The point's value and aux, then its finished state.
+  void publish(std::int64_t id, std::int8_t status, double value, std::int64_t aux);
 
  private:
   MPI_Win win_ = MPI_WIN_NULL;
-  std::int64_t* base_ = nullptr;  // [3N] on rank 0: states, values as bit patterns, claims
+  std::int64_t* base_ = nullptr;  // [4N] on rank 0: states, values as bit patterns, claims, aux
   std::int64_t n_ = 0;
 };
 

@@ -26,6 +26,9 @@ struct SearchSetting {
   std::vector<std::vector<std::int64_t>> points;   // [cell][seed]: point ids
   std::vector<std::int64_t> baselines;             // the distinct fp32 baselines linked
   std::int64_t first_point = 0;                    // lowest point id: names the setting
+  // The updates a width-m cell loses: d >= m + 1 + offset (update_ratio.hpp's
+  // rounding_offset of the setting's rounding); -1: no deterministic rule, no prediction.
+  int rounding_offset = -1;
 };
 
 // Groups the grid points of `spec` into settings (ordered by their lowest point id). Throws
@@ -38,7 +41,18 @@ std::vector<SearchSetting> search_settings(const SweepSpec& spec, const std::str
 struct PointResult {
   std::int8_t status = 0;
   double value = 0;
+  // An fp32 point's swamping width, predict_width(its update-ratio histogram, toward_zero)
+  // (update_ratio.hpp); -1 for other points or without a histogram.
+  int swamp_width = -1;
 };
+
+// The predicted critical axis value of a setting (start: predict): from its first baseline
+// (the lowest id: one fp32 run), max(0, swamp_width - rounding_offset), the width whose lost
+// fraction first drops below the threshold. kPredictionPending while that baseline has not
+// finished; -1 when there is no prediction (no baseline, a baseline without a histogram, a
+// stochastic rounding): the search then starts from the middle.
+constexpr int kPredictionPending = -2;
+int setting_prediction(const SearchSetting& s, const std::vector<PointResult>& results);
 
 enum class Outcome : std::int8_t { unknown, pass, fail };
 
@@ -81,15 +95,26 @@ int start_cell(const std::vector<int>& cells, SearchSpec::Start start, int value
 // The most points bisection from the middle runs: per setting ceil(log2(cells + 1)) + 1 cells
 // times its seeds, plus every distinct baseline (for `precsweep list`).
 std::int64_t search_point_bound(const std::vector<SearchSetting>& settings);
+// The most probes one setting of n cells can need from a guessed start (galloping, then
+// bisection) over every monotone outcome table and start cell (by running search_step).
+int gallop_probe_bound(int n);
+// The most points a search from a guess (start: a value or predict) runs, and the points it
+// runs when the guess is right or one cell low (the guess, the cell next to it, the top cell),
+// each with every seed, plus the baselines that are not a setting's top cell.
+std::int64_t guess_point_bound(const std::vector<SearchSetting>& settings);
+std::int64_t guess_point_expected(const std::vector<SearchSetting>& settings);
 
 // All searches of a sweep at one moment, from the finished points ([N] results by point id):
-// each setting's step, how many of its points (baselines included) have finished, and the
-// points wanted now (unfinished baselines and cells of the current probes), ascending by id.
+// each setting's step, how many of its points (baselines included) have finished, its
+// prediction (start: predict; -1 none or not yet), and the points wanted now (unfinished
+// baselines and cells of the current probes; with start: predict, only the baselines until
+// the first one has finished), ascending by id.
 // Once every setting is done nothing is wanted. Pure: every rank computes the same view from
 // the same results.
 struct SearchView {
   std::vector<SearchStep> steps;           // [settings]
   std::vector<std::int64_t> points_run;    // [settings]
+  std::vector<int> predicted;              // [settings] axis value, -1 none
   std::vector<std::int64_t> wanted;
   bool all_done = false;
 };

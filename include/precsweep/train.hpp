@@ -16,6 +16,7 @@
 #include "precsweep/formats.hpp"
 #include "precsweep/mlp.hpp"
 #include "precsweep/precision.hpp"
+#include "precsweep/update_ratio.hpp"
 
 namespace precsweep {
 
@@ -90,6 +91,10 @@ struct EpochMetrics {
   // By GemmKind: additions whose nonzero product left the accumulator unchanged, as a fraction
   // of the additions, mean over layers (0 for a kind computed by BLAS).
   std::array<double, kGemmKinds> swamped_fraction{};
+  // Runs that round nothing (fp32): every update's d = e(w) - e(dw) over every
+  // kRatioStride-th step of the epoch (update_ratio.hpp), the input of the critical-width
+  // prediction. All 0 in other runs.
+  RatioHistogram update_ratio{};
 };
 
 struct RunResult {
@@ -110,6 +115,10 @@ using EpochCallback = std::function<bool(int epoch, const EpochMetrics&)>;
 // Called before each batch (batch = 0 .. batches-1 of the epoch). Return false to abandon the run
 // at once: the epoch in progress is dropped and the result has status pending.
 using BatchCallback = std::function<bool(int epoch, int batch, int batches)>;
+
+// Whether train() records the update-ratio histogram (EpochMetrics::update_ratio): the run
+// rounds nothing (no role, no loss scaling), so its updates are plain fp32 ones.
+bool records_update_ratio(const TrainConfig& config);
 
 // Trains one run. Deterministic: same config and data give bit-identical results, at any
 // thread count (docs/training.md, "Threads").

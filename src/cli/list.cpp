@@ -143,10 +143,20 @@ void print_text(const SweepSpec& spec, const Totals& t, long long show) {
   if (unset > 0) std::printf("  (%zu more, empty: as the recipe says)\n", unset);
   if (spec.search) {
     const std::vector<SearchSetting> settings = search_settings(spec, spec.search_spec.axis);
-    std::printf("search    along %s over %zu settings: at most %lld of the %lld points by "
-                "bisection from the middle (the cost below is the whole grid's)\n",
-                spec.search_spec.axis.c_str(), settings.size(),
-                static_cast<long long>(search_point_bound(settings)), n);
+    if (spec.search_spec.start == SearchSpec::Start::middle)
+      std::printf("search    along %s over %zu settings: at most %lld of the %lld points by "
+                  "bisection from the middle (the cost below is the whole grid's)\n",
+                  spec.search_spec.axis.c_str(), settings.size(),
+                  static_cast<long long>(search_point_bound(settings)), n);
+    else
+      std::printf("search    along %s over %zu settings from %s: about %lld of the %lld points "
+                  "if it is right or one cell low (it, the cell next to it, the top cell), at most "
+                  "%lld (the cost below is the whole grid's)\n",
+                  spec.search_spec.axis.c_str(), settings.size(),
+                  spec.search_spec.start == SearchSpec::Start::predict
+                      ? "the prediction of each setting's fp32 run" : "the given value",
+                  static_cast<long long>(guess_point_expected(settings)), n,
+                  static_cast<long long>(guess_point_bound(settings)));
   }
   std::printf("cost      %s training-sample passes (epochs x training samples, summed over points)\n",
               num(t.sample_passes).c_str());

@@ -90,6 +90,7 @@ void say_search(std::string& out, const h5::Group& g, const std::vector<std::str
   const auto critical = g.open_dataset("critical").read_all<std::int32_t>();
   const auto done = g.open_dataset("done").read_all<std::int8_t>();
   const auto non_monotone = g.open_dataset("non_monotone").read_all<std::int8_t>();
+  const auto predicted = g.open_dataset("predicted").read_all<std::int32_t>();  // -1: none
   // Label: the setting's values of the swept parameters (the format with its width open).
   std::vector<std::string> label(done.size());
   for (const std::string& axis : axes) {
@@ -105,9 +106,11 @@ void say_search(std::string& out, const h5::Group& g, const std::vector<std::str
       g.read_attr_string("axis").c_str(), static_cast<long long>(n_done), done.size(),
       static_cast<long long>(finished), static_cast<long long>(finished + count[0]));
   for (std::size_t i = 0; i < done.size() && i < 20; ++i)
-    say(out, "  setting %zu (%s): %s%s\n", i, label[i].c_str(),
+    say(out, "  setting %zu (%s): %s%s%s\n", i, label[i].c_str(),
         !done[i] ? "searching" : critical[i] < 0 ? "none passes" :
         ("critical " + std::to_string(critical[i])).c_str(),
+        i < predicted.size() && predicted[i] >= 0
+            ? (", predicted " + std::to_string(predicted[i])).c_str() : "",
         non_monotone[i] ? " (non-monotone)" : "");
 }
 

@@ -8,7 +8,7 @@
 Deliberately leaves out: anything that needs more than Debian's h5py/pandas/matplotlib/numpy.
 """
 from .critical import critical_bits, setting_columns
-from .results import attributes, curves, load, parse_format, search
+from .results import attributes, curves, load, parse_format, search, update_ratio
 
 __all__ = ["load", "curves", "critical_bits", "attributes", "parse_format", "search",
-           "setting_columns"]
+           "setting_columns", "update_ratio"]

@@ -532,3 +532,36 @@ def status_figure(df, out_dir):
     return Figure(title, "status.png", "status.csv",
                   "Points by status, and the training time they took (sum of per-point wall "
                   "seconds over all ranks).")
+
+
+def search_widths(rows, keys, out_dir):
+    """Search mode: one row per setting, the critical value found (dot) and the prediction
+    from the setting's fp32 run (cross, start: predict). rows: results.search(); keys: the
+    parameter columns that tell the settings apart."""
+    title = "Critical precision per setting (search)"
+    if not len(rows) or (rows["critical"].notna().sum() == 0 and
+                         rows["predicted"].notna().sum() == 0):
+        return Skip(title, "Skipped: no setting has a critical value or a prediction yet.")
+    rows = rows.head(40).copy()
+    rows["label"] = [", ".join(value_label(k, r[k]) for k in keys) or f"setting {i}"
+                     for i, (_, r) in enumerate(rows.iterrows())]
+    fig = MplFigure(figsize=(7.5, 0.32 * len(rows) + 1.4), layout="constrained")
+    ax = fig.subplots()
+    y = np.arange(len(rows))[::-1]
+    c = colors(2)
+    ax.plot(rows["critical"], y, "o", color=c[0], ms=8, label="critical (search)", zorder=3)
+    if rows["predicted"].notna().any():
+        ax.plot(rows["predicted"], y, "x", color=c[1], ms=9, mew=2, label="predicted",
+                zorder=4)
+    ax.set_yticks(y, rows["label"], fontsize=8)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.set_xlabel(f"critical {rows['axis'].iloc[0]} width (bits)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    save(fig, out_dir, "search_widths.png")
+    rows.drop(columns=["label"]).to_csv(os.path.join(out_dir, "search_widths.csv"), index=False)
+    return Figure(title, "search_widths.png", "search_widths.csv",
+                  "Dot: the critical width the search found (smallest width such that it and "
+                  "every wider one pass). Cross: the width predicted from the setting's fp32 "
+                  "run (start: predict; docs/theory.md), where the search started.")

@@ -198,8 +198,10 @@ def _search_html(files, df, out_dir):
     grid = df[~base]
     shown = [c for c in rows.columns if c in grid and c not in ("seed",) and
              grid[c].nunique() > 1 and c != "format"]
-    table = rows[shown + ["critical", "non_monotone", "done", "points_run", "cells"]]
+    table = rows[shown + ["critical", "predicted", "non_monotone", "done", "points_run",
+                          "cells"]]
     table.to_csv(os.path.join(out_dir, "search.csv"), index=False)
+    widths = _figure_html(figures.search_widths(rows, shown, out_dir))
     run = int((df["status"] != "pending").sum())
     axis = rows["axis"].iloc[0]
     text = (f"<h2>Critical precision (search along {html.escape(axis)})</h2>"
@@ -207,8 +209,9 @@ def _search_html(files, df, out_dir):
             "grid points run (points never probed stay pending). <i>critical</i>: the smallest "
             f"{html.escape(axis)} width such that it and every wider one pass (empty: none "
             "passes, or not found yet); the same rule as the critical-bits table "
-            "(docs/search.md). <a href='search.csv'>data (CSV)</a></p>")
-    return text + html.table(table)
+            "(docs/search.md). <i>predicted</i>: the width predicted from the setting's "
+            "fp32 run (start: predict; empty: none). <a href='search.csv'>data (CSV)</a></p>")
+    return text + html.table(table) + "\n" + widths
 
 
 def _interactive_html(df, tolerance, out_dir):

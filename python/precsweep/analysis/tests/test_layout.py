@@ -121,6 +121,35 @@ def test_search_rows_and_their_report_section(tmp_path):
     assert list(table["critical"].fillna(-1)) == list(rows["critical"].fillna(-1))
 
 
+def test_predicted_search_reads_the_histograms_and_marks_the_prediction(tmp_path):
+    from precsweep.analysis import search, update_ratio
+    from precsweep.analysis.results import last_histogram, predict_width
+    from conftest import run_sweep
+    path = run_sweep(SEARCH_SPEC.replace("tolerance: 0.01}", "tolerance: 0.01, start: predict}"),
+                     tmp_path, "predict")
+    rows = search(path)
+    assert len(rows) == 2 and rows["done"].all() and rows["predicted"].notna().all()
+    df = load(path)
+    hist = update_ratio(path)
+    assert hist.shape[1:] == (2, 43)
+    base = df[df["is_baseline"]]
+    # Only the fp32 points record, every epoch; the rule in Python gives the file's prediction
+    # from the setting's first baseline (its lowest point id).
+    assert (hist[~df["is_baseline"].to_numpy()] == 0).all()
+    assert (hist[base["point"].to_numpy()].sum(axis=2) > 0).all()
+    crit = critical_bits(df, 0.01)
+    crit = crit[crit["axis"] == "man_bits"].set_index("lr")["critical"]
+    for r in rows.itertuples():
+        first = base[base["lr"] == r.lr]["point"].min()
+        assert r.predicted == predict_width(last_histogram(hist[first]), "toward_zero")
+        assert r.critical == crit[r.lr] or (np.isnan(r.critical) and np.isnan(crit[r.lr]))
+    report = write_report(path, tmp_path / "r")
+    assert (report / "search_widths.png").exists()
+    table = pd.read_csv(report / "search_widths.csv")
+    assert list(table["predicted"]) == list(rows["predicted"])
+    assert "predicted" in (report / "index.html").read_text()
+
+
 def test_without_baseline_points_the_fp32_runs_are_the_reference():
     from precsweep.analysis.plotting import finished_baselines
     df = pd.DataFrame({
