@@ -71,6 +71,9 @@ TEST(StudySpecs, EverySpecIsItsShorthand) {
   for (const auto& entry :
        std::filesystem::directory_iterator(std::filesystem::path(PRECSWEEP_SOURCE_DIR) / "sweeps")) {
     if (entry.path().extension() != ".yaml") continue;
+    // The recipe studies (issue 16) are written in recipes and roles, not the shorthand.
+    const std::string stem = entry.path().stem().string();
+    if (stem == "recipes" || stem == "roles") continue;
     const SweepSpec s = load_spec(entry.path());
     for (const Axis& a : s.axes) {
       EXPECT_NE(a.name, "recipe") << entry.path();
@@ -93,7 +96,7 @@ TEST(StudySpecs, EverySpecIsItsShorthand) {
           EXPECT_EQ(r[role].scaling.kind, TensorScaling::none);
         }
       }
-      EXPECT_EQ(r.master, p.config.master_weights && r[Role::weights].on);
+      EXPECT_EQ(r.master, p.config.master_weights.value_or(false) && r[Role::weights].on);
     }
   }
 }
