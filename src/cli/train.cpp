@@ -118,7 +118,7 @@ int run_train(const TrainArgs& args) {
   header += "-" + std::to_string(data.train.classes);
   for (const Param& p : params()) {
     if (p.name == "dataset" || p.name == "hidden") continue;
-    if (p.text(point).empty()) continue;  // roles etc. not given: as the recipe says
+    if (!p.flag && p.text(point).empty()) continue;  // roles not given: as the recipe says
     header += " " + p.name + "=" + p.text(point);
   }
   std::printf("%s threads=%d blas=%s\n", header.c_str(), config.threads,
