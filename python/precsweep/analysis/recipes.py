@@ -49,7 +49,8 @@ def varies(df):
 
 def summary(df, cv=None):
     """One row per (dataset, precision): runs, done, diverged, test accuracy over seeds (mean,
-    std, min, max of final_test_accuracy over finished runs), and for each role some point
+    std, min, max of final_test_accuracy over finished runs), the fraction of weight updates
+    lost to rounding (mean over epochs and runs), and for each role some point
     rounded: the mean over runs of its last epoch's overflow and underflow (flush-to-zero)
     fractions; with loss scaling, steps skipped (summed over epochs, `cv` = curves(); mean over
     runs) and the final loss scale; with per-tensor scaling, the fraction of tensors whose amax
@@ -73,6 +74,8 @@ def summary(df, cv=None):
         row.update(runs=len(g), done=len(ok), diverged=int((g["status"].astype(str) == "diverged").sum()),
                    acc_mean=acc.mean(), acc_std=acc.std(ddof=1) if len(acc) > 1 else np.nan,
                    acc_min=acc.min(), acc_max=acc.max())
+        if "mean_lost_update_fraction" in g:  # updates lost to the weights' rounding (swamping)
+            row["lost_updates"] = g["mean_lost_update_fraction"].mean()
         for r in rounded:  # NaN where this setting does not round the role
             on = (g[f"round_{r}"].astype(str) != "").any()
             for part in ("overflow", "underflow"):
