@@ -619,3 +619,21 @@ TEST(PrecisionRecipes, TestAccuracyUsesTheRoundedWorkingCopy) {
     EXPECT_EQ(acc, r.final_test_accuracy) << recipe;
   }
 }
+
+// No two named recipes resolve to the same rounding (issue 16's check of two recipes with equal
+// test accuracies): their roles, master copy or loss scaling differ pairwise (truncate with a
+// format; `none` and fp32 both round nothing, by definition).
+TEST(PrecisionRecipes, EveryRecipeResolvesToItsOwnRounding) {
+  std::vector<std::pair<std::string, std::string>> seen;
+  for (const std::string& name : recipe_names()) {
+    if (name == "none") continue;
+    TrainConfig c;
+    c.recipe = name;
+    if (name == "truncate") c.format = parse_format("bf16");
+    const Precision p = resolve_precision(c);
+    std::string key = to_string(p.loss) + (p.master ? " master" : "");
+    for (Role r : kAllRoles) key += " " + to_string(r) + "=" + describe(p[r]);
+    for (const auto& [other, other_key] : seen) EXPECT_NE(key, other_key) << name << " = " << other;
+    seen.emplace_back(name, key);
+  }
+}
