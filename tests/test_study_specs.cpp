@@ -6,8 +6,11 @@
 #include <filesystem>
 #include <set>
 
+#include "precsweep/build_info.hpp"
+#include "precsweep/dataset.hpp"
 #include "precsweep/precision.hpp"
 #include "precsweep/spec.hpp"
+#include "precsweep/train.hpp"
 
 using namespace precsweep;
 
@@ -97,6 +100,46 @@ TEST(StudySpecs, EverySpecIsItsShorthand) {
         }
       }
       EXPECT_EQ(r.master, p.config.master_weights.value_or(false) && r[Role::weights].on);
+    }
+  }
+}
+
+// Old specs give bit-identical results (issue 16): three points of sweeps/quickstart.yaml
+// (fp32 seed 1, E8M3 seed 1, E8M10 seed 2; weights truncated, 2 epochs, MNIST) trained from the
+// spec's own points give the per-epoch test accuracy and train loss recorded on 2026-11-30 with
+// the binary at commit d863947 (the same bits as before recipes: docs/performance.md,
+// "Bit-identity of old results"). The bits depend on the BLAS kernel's summation order, so the
+// values are checked where they were recorded (OpenBLAS kernel Zen) and the test is skipped
+// elsewhere; it also needs data/mnist (scripts/setup).
+TEST(StudySpecs, QuickstartPointsAreBitIdenticalToBeforeRecipes) {
+  const std::filesystem::path mnist = std::filesystem::path(PRECSWEEP_SOURCE_DIR) / "data" / "mnist";
+  if (!std::filesystem::exists(mnist / "train-images-idx3-ubyte") &&
+      !std::filesystem::exists(mnist / "train-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "no MNIST in " << mnist << " (run scripts/setup)";
+  if (build_info::blas_core() != "Zen")
+    GTEST_SKIP() << "values recorded with the OpenBLAS kernel Zen, this is " << build_info::blas_core();
+  struct Expected {
+    const char* format;
+    std::uint64_t seed;
+    double acc[2], loss[2];
+  };
+  const Expected expected[] = {
+      {"E8M23", 1, {0.8982, 0.9119}, {0.7148260498580931, 0.3532537397335904}},
+      {"E8M3", 1, {0.1032, 0.1116}, {2.2697326888323843, 2.3008516128597383}},
+      {"E8M10", 2, {0.8945, 0.9044}, {0.7661933642844282, 0.4225860823715067}},
+  };
+  const SweepSpec s = load("quickstart.yaml");
+  const DatasetPair data = load_dataset("mnist", mnist);
+  for (const Expected& e : expected) {
+    const Point* point = nullptr;
+    for (const Point& p : s.points)
+      if (p.config.seed == e.seed && p.config.format == parse_format(e.format)) point = &p;
+    ASSERT_NE(point, nullptr) << e.format;
+    const RunResult r = train(point->config, data);
+    ASSERT_EQ(r.epochs.size(), 2u) << e.format;
+    for (int k = 0; k < 2; ++k) {
+      EXPECT_EQ(r.epochs[static_cast<std::size_t>(k)].test_accuracy, e.acc[k]) << e.format << " epoch " << k + 1;
+      EXPECT_EQ(r.epochs[static_cast<std::size_t>(k)].train_loss, e.loss[k]) << e.format << " epoch " << k + 1;
     }
   }
 }
