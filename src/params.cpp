@@ -161,16 +161,30 @@ Param every_param() {
   return p;
 }
 
+// Tri-state: "" (unset: the recipe's; the shorthand has none), "true", "false" (removes a
+// recipe's master copy). Column int8: 0 unset, 1 true, -1 false, so files from before recipes
+// (0/1, where false could not remove anything) read back as they ran.
 Param master_weights_param() {
   Param p = base("master_weights", "precision",
-                 "Keep fp32 master weights; round a working copy for forward/backward", Column::i8);
+                 "Master weights: true keeps an fp32 master copy and rounds a working copy for "
+                 "forward/backward, false removes a recipe's (unset: the recipe's)", Column::i8);
   p.parse = [](const std::string& t) -> ParamValue {
+    if (t.empty()) return {"", [](Point& pt) { pt.config.master_weights.reset(); }};
     const bool b = parse_bool(t);
     return {b ? "true" : "false", [b](Point& pt) { pt.config.master_weights = b; }};
   };
-  p.text = [](const Point& pt) { return std::string(pt.config.master_weights ? "true" : "false"); };
-  p.integer = [](const Point& pt) { return std::int64_t{pt.config.master_weights}; };
-  p.set_integer = [](Point& pt, std::int64_t v) { pt.config.master_weights = v != 0; };
+  p.text = [](const Point& pt) {
+    const auto& m = pt.config.master_weights;
+    return m ? std::string(*m ? "true" : "false") : std::string();
+  };
+  p.integer = [](const Point& pt) -> std::int64_t {
+    const auto& m = pt.config.master_weights;
+    return m ? (*m ? 1 : -1) : 0;
+  };
+  p.set_integer = [](Point& pt, std::int64_t v) {
+    if (v == 0) pt.config.master_weights.reset();
+    else pt.config.master_weights = v > 0;
+  };
   return p;
 }
 

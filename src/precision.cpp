@@ -272,7 +272,7 @@ Precision resolve_precision(const TrainConfig& c) {
                        "recipe " + recipe.name + "; give the roles instead (precision.<role>)");
     p = recipe.make(c);
   }
-  p.master = p.master || c.master_weights;
+  if (c.master_weights) p.master = *c.master_weights;  // true adds, false removes the recipe's
   p.every = c.every;
   for (Role r : kAllRoles) {
     const RoleOverride& o = c.roles[static_cast<std::size_t>(r)];
@@ -298,7 +298,8 @@ Precision resolve_precision(const TrainConfig& c) {
   }
   if (c.loss_scale) p.loss = *c.loss_scale;
   resolve_accumulators(c, p);
-  if (p[Role::master].on && !p.master)
+  const RoleOverride& master = c.roles[static_cast<std::size_t>(Role::master)];
+  if (p[Role::master].on && !p.master && (master.format || master.mode))
     throw InputError("master_format: the master role needs master weights (master_weights: true)");
   // Master weights only matter when the working copy is rounded (as before recipes).
   p.master = p.master && p[Role::weights].on;

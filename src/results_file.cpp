@@ -60,7 +60,7 @@ std::vector<PointColumn> point_columns() {
                     return p.is_baseline;
                   }});
   // What each role was rounded into after the recipe, shorthand and overrides ("" = not
-  // rounded), and the loss scaling in effect.
+  // rounded), the loss scaling in effect, and whether the run kept a master copy.
   for (Role r : kAllRoles)
     cols.push_back({"round_" + to_string(r), Column::text, [r](const Point& p) {
                       return describe(resolve_precision(p.config)[r]);
@@ -68,6 +68,9 @@ std::vector<PointColumn> point_columns() {
   cols.push_back({"loss_scaling", Column::text, [](const Point& p) {
                     return to_string(resolve_precision(p.config).loss);
                   }, {}, {}});
+  cols.push_back({"master_copy", Column::i8, {}, {}, [](const Point& p) -> std::int64_t {
+                    return resolve_precision(p.config).master;
+                  }});
   return cols;
 }
 

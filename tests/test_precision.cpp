@@ -622,5 +622,115 @@ TEST(PrecisionSpec, AccumulatorsAreAxes) {
     } catch (const InputError& e) {
       EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
     }
+
+// `master_weights: false` removes a recipe's master copy (and with it a recipe's master role),
+// `master_weights: true` still adds one, unset keeps the recipe's; `loss_scale: none` turns a
+// recipe's dynamic loss scaling off. Through the spec keys, as a study writes them.
+TEST(PrecisionRecipes, MasterWeightsAndLossScaleOverrideTheRecipe) {
+  const SweepSpec s = parse_spec(
+      "dataset: synthetic\n"
+      "precision: {recipe: [fp16-mixed, fp8-wang2018, bf16-sr], master_weights: ['', false, true],"
+      " loss_scale: ['', none]}\n");
+  ASSERT_EQ(s.points.size(), 18u);
+  auto at = [&](int recipe, int master, int loss) {  // grid order: master_weights, recipe, loss
+    return resolve_precision(s.points[static_cast<std::size_t>((master * 3 + recipe) * 2 + loss)].config);
+  };
+  EXPECT_TRUE(at(0, 0, 0).master);
+  EXPECT_FALSE(at(0, 1, 0).master);
+  EXPECT_TRUE(at(0, 2, 0).master);
+  EXPECT_EQ(at(0, 0, 0).loss.kind, LossScaling::dynamic);
+  EXPECT_EQ(at(0, 0, 1).loss.kind, LossScaling::none);
+  EXPECT_EQ(at(0, 1, 1).loss.kind, LossScaling::none);
+  EXPECT_TRUE(at(1, 0, 0).master);
+  EXPECT_TRUE(at(1, 0, 0)[Role::master].on);
+  EXPECT_FALSE(at(1, 1, 0).master);
+  EXPECT_FALSE(at(1, 1, 0)[Role::master].on);  // the recipe's E6M9 master goes with the copy
+  EXPECT_TRUE(at(1, 1, 0)[Role::momentum].on);  // the rest of the recipe stays
+  EXPECT_FALSE(at(2, 0, 0).master);
+  EXPECT_TRUE(at(2, 2, 0).master);
+  EXPECT_EQ(parameter_text(s.points[0], "master_weights"), "");
+  EXPECT_EQ(parameter_text(s.points[6], "master_weights"), "false");
+  // A master format given by the user still needs the copy.
+  TrainConfig c;
+  c.recipe = "fp16-mixed";
+  c.master_weights = false;
+  c.roles[static_cast<std::size_t>(Role::master)].format = parse_format("bf16");
+  EXPECT_THROW(resolve_precision(c), InputError);
+
+  // Training: fp16-mixed without its master copy is the same run as its roles given by hand
+  // without master weights, and differs from fp16-mixed.
+  const DatasetPair d = make_synthetic(300, 50, 16, 4, 5);
+  TrainConfig r;
+  r.hidden = {12};
+  r.batch = 32;
+  r.epochs = 2;
+  r.momentum = 0.9;
+  r.save_weights = true;
+  r.recipe = "fp16-mixed";
+  const RunResult mixed = train(r, d);
+  r.master_weights = false;
+  const RunResult no_master = train(r, d);
+  TrainConfig hand = r;
+  hand.recipe = "none";
+  hand.master_weights.reset();
+  for (Role role : {Role::weights, Role::activations, Role::errors})
+    hand.roles[static_cast<std::size_t>(role)].format = parse_format("fp16");
+  hand.loss_scale = LossScaling{LossScaling::dynamic, kDynamicInitialScale};
+  const RunResult by_hand = train(hand, d);
+  ASSERT_EQ(no_master.params.size(), by_hand.params.size());
+  EXPECT_EQ(0, std::memcmp(no_master.params.data(), by_hand.params.data(),
+                           no_master.params.size() * sizeof(float)));
+  EXPECT_NE(0, std::memcmp(no_master.params.data(), mixed.params.data(),
+                           mixed.params.size() * sizeof(float)));
+}
+
+// The test accuracy is that of the weights a deployed low-precision model would use: the
+// rounded working copy (not the master copy), with the activations rounded as in training.
+// Recomputed here from the saved parameters, which must lie on the weights' format grid.
+TEST(PrecisionRecipes, TestAccuracyUsesTheRoundedWorkingCopy) {
+  const DatasetPair d = make_synthetic(400, 300, 16, 4, 3);
+  for (const char* recipe : {"fp8-hybrid-noscale", "fp8-wang2018", "bf16-mixed"}) {
+    TrainConfig c;
+    c.hidden = {24};
+    c.activation = Activation::relu;
+    c.momentum = 0.9;
+    c.batch = 32;
+    c.epochs = 2;
+    c.recipe = recipe;
+    c.save_weights = true;
+    const RunResult r = train(c, d);
+    const Precision p = resolve_precision(c);
+    ASSERT_TRUE(p.master) << recipe;
+    std::vector<float> grid = r.params;
+    quantize(grid, p[Role::weights].format, Rounding::nearest_even);
+    EXPECT_EQ(0, std::memcmp(grid.data(), r.params.data(), grid.size() * sizeof(float)))
+        << recipe << ": the saved weights are not the rounded working copy";
+    Mlp net({16, 24, 4}, c.activation, d.test.n);
+    net.params = r.params;
+    std::vector<float> x(static_cast<std::size_t>(d.test.n) * 16);
+    copy_features(d.test, 0, d.test.n, x.data());
+    net.forward(x.data(), d.test.n, [&](std::span<float> a, int) {
+      quantize(a, p[Role::activations].format, p[Role::activations].mode);
+    });
+    const double acc = static_cast<double>(net.count_correct(d.test.n, d.test.y.data())) / d.test.n;
+    EXPECT_EQ(acc, r.final_test_accuracy) << recipe;
+  }
+}
+
+// No two named recipes resolve to the same rounding (issue 16's check of two recipes with equal
+// test accuracies): their roles, master copy or loss scaling differ pairwise (truncate with a
+// format; `none` and fp32 both round nothing, by definition).
+TEST(PrecisionRecipes, EveryRecipeResolvesToItsOwnRounding) {
+  std::vector<std::pair<std::string, std::string>> seen;
+  for (const std::string& name : recipe_names()) {
+    if (name == "none") continue;
+    TrainConfig c;
+    c.recipe = name;
+    if (name == "truncate") c.format = parse_format("bf16");
+    const Precision p = resolve_precision(c);
+    std::string key = to_string(p.loss) + (p.master ? " master" : "");
+    for (Role r : kAllRoles) key += " " + to_string(r) + "=" + describe(p[r]);
+    for (const auto& [other, other_key] : seen) EXPECT_NE(key, other_key) << name << " = " << other;
+    seen.emplace_back(name, key);
   }
 }

@@ -49,7 +49,9 @@ struct TrainConfig {
   Rounding rounding = Rounding::toward_zero;
   unsigned apply_to = kApplyWeights;
   int every = 1;                    // round every N batches; 0 = once per epoch
-  bool master_weights = false;      // fp32 master copy receives updates; working copy rounded
+  // Master weights (a master copy receives the updates; the working copy is rounded): unset =
+  // the recipe's (none for the shorthand), true adds them, false removes a recipe's.
+  std::optional<bool> master_weights;
   // Precision recipe (precision.hpp, docs/training.md): a named recipe ("none": the shorthand
   // format/rounding/apply_to above), per-role overrides and loss scaling (unset: the recipe's).
   std::string recipe = "none";

@@ -92,7 +92,7 @@ std::string joined(const std::vector<std::string>& values) {
   std::string out;
   for (std::size_t i = 0; i < values.size(); ++i) {
     if (i) out += commas ? " | " : ", ";
-    out += values[i];
+    out += values[i].empty() ? "(recipe's)" : values[i];  // unset role part, loss_scale, master_weights
   }
   return out;
 }

@@ -31,7 +31,6 @@ namespace {
 
 struct TrainArgs {
   std::map<std::string, std::string> values;  // parameter name -> text as given (or default)
-  std::map<std::string, bool> switches;       // boolean parameters given as bare flags
   std::string data_dir;
   int threads = 1;
   std::string out;  // --out: one-point results file, sweep layout (results_file.hpp)
@@ -124,9 +123,7 @@ Point to_point(const TrainArgs& a) {
   apply_roles(a, values, origin);
   apply_accumulators(a, values, origin);
   for (const Param& p : params()) {
-    const auto sw = a.switches.find(p.name);
-    const std::string text = sw != a.switches.end() ? (sw->second ? "true" : "false")
-                                                    : values.at(p.name);
+    const std::string& text = values.at(p.name);
     try {
       p.parse(text).apply(point);
     } catch (const InputError& e) {
@@ -211,11 +208,13 @@ Command add_train(CLI::App& root) {
       args->values[p.name] = p.text(defaults);
       continue;
     }
-    if (p.column == Column::i8) {  // a boolean: a bare flag (turns on a default-false switch)
-      args->switches[p.name] = parse_bool(p.text(defaults));
-      app->add_flag(flag_of(p), args->switches[p.name], p.help);
+    args->values[p.name] = p.text(defaults);
+    if (p.column == Column::i8) {  // a boolean: bare flags --name (true) and --no-name (false)
+      std::string& v = args->values[p.name];
+      app->add_flag_callback(flag_of(p), [&v] { v = "true"; }, p.help);
+      app->add_flag_callback("--no-" + flag_of(p).substr(2), [&v] { v = "false"; },
+                             "Set " + p.name + " false (e.g. remove a recipe's master copy)");
     } else {
-      args->values[p.name] = p.text(defaults);
       app->add_option(flag_of(p), args->values[p.name], p.help)->capture_default_str();
     }
   }

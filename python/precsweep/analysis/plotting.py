@@ -154,6 +154,7 @@ def groups(frame, columns):
 
 # Parameters that describe the quantization, not the fp32 run: baselines do not vary with them.
 POLICY_COLUMNS = {"rounding", "exp_bits", "man_bits", "apply_to", "every", "master_weights",
+                  "master_copy",
                   "encoding", "format", "kind"}
 
 

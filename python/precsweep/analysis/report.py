@@ -22,7 +22,7 @@ import tempfile
 import numpy as np
 import pandas as pd
 
-from . import figures, html, interactive
+from . import figures, html, interactive, recipes
 from .critical import critical_bits
 from .results import attributes, curves, load, result_files, search
 
@@ -152,6 +152,22 @@ def _axes_html(df):
     return text
 
 
+def _precision_html(df, cv, out_dir):
+    """"By precision": the points grouped by recipe / rounded roles, master copy and loss
+    scaling (recipes.summary), with per-role overflow and flush-to-zero fractions; also
+    written as precision.csv."""
+    table = recipes.summary(df, cv)
+    table.to_csv(os.path.join(out_dir, "precision.csv"), index=False, float_format="%.6g")
+    shown = table.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}",
+                          classes="axes", border=0)
+    return ("<h2>By precision</h2><p>The points grouped by what they round: the recipe (or the "
+            "roles rounded without one), <code>master</code> when a master copy was kept, and "
+            "the loss scaling. Accuracy over seeds; per rounded role the fraction of its values "
+            "that overflowed and that were flushed to zero in the last epoch; with loss scaling "
+            "the steps skipped and the final scale. Also in "
+            "<a href='precision.csv'>precision.csv</a>.</p>" + shown)
+
+
 def _natural(text):
     """Sort key that orders E8M2 before E8M10 and 2.0 before 10.0."""
     return [(0, float(t), "") if t[:1].isdigit() else (1, 0.0, t)
@@ -253,6 +269,8 @@ def _draw_report(path, df, out_dir, tolerance, errorscale):
             f"<p>Results file{'s' if len(files) > 1 else ''} {shown_files}, written {now}. "
             "Every point with its parameters and results: <a href='points.csv'>points.csv</a>."
             " Chance accuracy is 0.1 (ten classes).</p>", _axes_html(df)]
+    if recipes.varies(df):  # points differ in what they round: group them by it
+        body.append(_precision_html(df, cv, out_dir))
     body += [_figure_html(i) for i in items]
     body.append(_search_html(files, df, out_dir))
     body.append(_critical_html(crit, tolerance))

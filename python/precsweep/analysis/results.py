@@ -192,7 +192,11 @@ def _points_frame(f):
             df[col] = np.where(stored >= 0, stored, parsed)
         else:
             df[col] = parsed
-    for col in ("is_baseline", "master_weights"):
+    if "master_weights" in df:
+        # int8: 1 true, 0 unset (the recipe's; files before recipes: false), -1 false (removes a
+        # recipe's master copy). Read as "asked for master weights"; master_copy says what ran.
+        df["master_weights"] = df["master_weights"].to_numpy() > 0
+    for col in ("is_baseline", "master_copy"):
         if col in df:
             df[col] = df[col].astype(bool)
     if "is_baseline" in df and "rounding" in df:
@@ -201,6 +205,10 @@ def _points_frame(f):
         df["rounding"] = df["rounding"].where(~df["is_baseline"], BASELINE_ROUNDING)
     if "recipe" not in df and "format" in df:
         _add_shorthand_roles(df)
+    if "master_copy" not in df and "master_weights" in df:
+        # Files from before the column: a master copy exists only beside rounded weights.
+        weights = df["round_weights"] if "round_weights" in df else pd.Series([""] * len(df))
+        df["master_copy"] = df["master_weights"].to_numpy() & (weights.astype(str) != "").to_numpy()
     return df
 
 
