@@ -622,6 +622,8 @@ TEST(PrecisionSpec, AccumulatorsAreAxes) {
     } catch (const InputError& e) {
       EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
     }
+  }
+}
 
 // `master_weights: false` removes a recipe's master copy (and with it a recipe's master role),
 // `master_weights: true` still adds one, unset keeps the recipe's; `loss_scale: none` turns a

@@ -158,8 +158,7 @@ def _precision_html(df, cv, out_dir):
     written as precision.csv."""
     table = recipes.summary(df, cv)
     table.to_csv(os.path.join(out_dir, "precision.csv"), index=False, float_format="%.6g")
-    shown = table.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}",
-                          classes="axes", border=0)
+    shown = html.table(table)  # in its own scrolling box: the page never scrolls sideways
     return ("<h2>By precision</h2><p>The points grouped by what they round: the recipe (or the "
             "roles rounded without one), <code>master</code> when a master copy was kept, and "
             "the loss scaling. Accuracy over seeds; per rounded role the fraction of its values "
