@@ -391,8 +391,13 @@ std::uint64_t update(std::span<float> working, std::span<float> master, std::spa
   } else {
     // Mixed precision: the master receives the update (lost only to fp32 swamping, or to its
     // own format's rounding), the working copy is re-rounded from it.
-    lost = subtract_round(master, step, scale, r.master_format, r.master_mode, r.master_key,
-                          r.master_format.is_identity() ? nullptr : master_stats);
+    if (r.master_hook) {
+      lost = subtract_round(master, step, scale, Format{}, r.master_mode, r.master_key);
+      r.master_hook(master);
+    } else {
+      lost = subtract_round(master, step, scale, r.master_format, r.master_mode, r.master_key,
+                            r.master_format.is_identity() ? nullptr : master_stats);
+    }
     if (round) {
       std::copy(master.begin(), master.end(), working.begin());
       if (hook) r.weights_hook(working);

@@ -418,6 +418,9 @@ void add_role_metrics(std::vector<Metric>& t, Role r) {
                field(&EpochMetrics::RoleEpoch::mean_log2_scale), {}});
   t.push_back({n + "_amax_exceeded", "scaled tensors of role " + n + " whose amax exceeded the range",
                field(&EpochMetrics::RoleEpoch::amax_exceeded_fraction), {}});
+  t.push_back({n + "_clamped_block_fraction",
+               "blocks of role " + n + " whose scale was clamped (block formats)",
+               field(&EpochMetrics::RoleEpoch::clamped_block_fraction), {}});
 }
 
 }  // namespace

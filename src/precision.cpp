@@ -336,17 +336,27 @@ double RoleRounder::scale_for(Role r, int tensor, float amax) {
   return s;
 }
 
+namespace {
+// x [rows, cols] <- x rounded to r's format; a block format's blocks run along the rows (cols
+// values each: the input features of a weight row, the features of an activation or error row),
+// restarting at each row (docs/training.md, "Block formats in training").
+void round_tensor(const RoleRounding& r, std::span<float> x, int rows, int cols, StochasticKey key,
+                  QuantizeStats& s) {
+  if (r.format.is_block())
+    quantize_matrix(x.data(), static_cast<std::size_t>(rows), static_cast<std::size_t>(cols),
+                    static_cast<std::size_t>(cols), BlockAxis::rows, r.format, r.mode, key, &s);
+  else
+    quantize(x, r.format, r.mode, key, &s);
+}
+}  // namespace
+
 QuantizeStats RoleRounder::round(Role r, std::span<float> x, int rows, int cols, int tensor,
                                  StochasticKey key) {
-  // rows x cols is the tensor's shape (the reduction dimension of its GEMM is cols for
-  // activations/errors and weights); block formats will take their blocks along it.
-  (void)rows;
-  (void)cols;
   const RoleRounding& rr = p_[r];
   RoleCounts& c = counts_[static_cast<std::size_t>(r)];
   QuantizeStats s;
   if (rr.scaling.kind == TensorScaling::none) {
-    quantize(x, rr.format, rr.mode, key, &s);
+    round_tensor(rr, x, rows, cols, key, s);
   } else {
     float amax = 0.0f;
     bool nan = false;
@@ -362,12 +372,14 @@ QuantizeStats RoleRounder::round(Role r, std::span<float> x, int rows, int cols,
     c.log2_scale_sum += std::log2(scale);
     if (static_cast<double>(amax) * scale > rr.format.max_finite()) ++c.exceeded;
     for (float& v : x) v *= up;
-    quantize(x, rr.format, rr.mode, key, &s);
+    round_tensor(rr, x, rows, cols, key, s);
     for (float& v : x) v *= down;
   }
   c.values += x.size();
   c.overflow += s.overflow;
   c.underflow += s.underflow;
+  c.blocks += s.blocks;
+  c.clamped_blocks += s.clamped_blocks;
   return s;
 }
 
@@ -378,10 +390,11 @@ void RoleRounder::add(Role r, const QuantizeStats& s, std::uint64_t values) {
   c.underflow += s.underflow;
 }
 
-void round_unrecorded(const RoleRounding& r, std::span<float> x, StochasticKey key) {
+void round_unrecorded(const RoleRounding& r, std::span<float> x, int rows, int cols,
+                      StochasticKey key) {
   QuantizeStats s;
   if (r.scaling.kind == TensorScaling::none) {
-    quantize(x, r.format, r.mode, key, &s);
+    round_tensor(r, x, rows, cols, key, s);
     return;
   }
   float amax = 0.0f;
@@ -389,7 +402,7 @@ void round_unrecorded(const RoleRounding& r, std::span<float> x, StochasticKey k
   const double scale = power_of_two_scale(r.format.max_finite(), amax);
   const auto up = static_cast<float>(scale), down = static_cast<float>(1.0 / scale);
   for (float& v : x) v *= up;
-  quantize(x, r.format, r.mode, key, &s);
+  round_tensor(r, x, rows, cols, key, s);
   for (float& v : x) v *= down;
 }
 

@@ -398,7 +398,9 @@ class Run {
     r.mode = w.mode;
     r.weights = weights_at(bi);
     r.weights_key = key(Role::weights, step_ + 1);
-    if (w.scaling.kind != TensorScaling::none)  // per-tensor: not fused into the subtraction
+    // per-tensor scaling and block formats (blocks per weight row): tensor by tensor, not
+    // fused into the subtraction over the whole [P] buffer
+    if (w.scaling.kind != TensorScaling::none || w.format.is_block())
       r.weights_hook = [this](std::span<float> x) { round_params(Role::weights, x, step_ + 1); };
     r.step = on(Role::updates);
     r.step_hook = [this](std::span<float> x) { round_params(Role::updates, x, step_); };
@@ -408,6 +410,8 @@ class Run {
       r.master_format = prec_[Role::master].format;
       r.master_mode = prec_[Role::master].mode;
       r.master_key = key(Role::master, step_ + 1);
+      if (r.master_format.is_block())
+        r.master_hook = [this](std::span<float> x) { round_params(Role::master, x, step_ + 1); };
     }
     const std::span<float> master = prec_.master ? std::span<float>(master_) : std::span<float>();
     // Read-only, before the update consumes the gradients: the step as sgd_update forms it.
@@ -451,7 +455,9 @@ class Run {
         const std::uint64_t stream = kStreamRoundEvalActivations |
                                      (static_cast<std::uint64_t>(epoch) << 32) | (chunk << 8) |
                                      static_cast<std::uint64_t>(layer);
-        round_unrecorded(prec_[Role::activations], x, {c_.seed, stream, 0});
+        const int out = net_.layout().out(layer);
+        round_unrecorded(prec_[Role::activations], x, static_cast<int>(x.size()) / out, out,
+                         {c_.seed, stream, 0});
       };
     long hits = 0;
     for (int r0 = 0; r0 < te_.n; r0 += kEvalChunk, ++chunk) {
@@ -490,6 +496,7 @@ class Run {
       e.underflow_fraction = frac(k.underflow, k.values);
       e.mean_log2_scale = k.tensors ? k.log2_scale_sum / static_cast<double>(k.tensors) : 0.0;
       e.amax_exceeded_fraction = frac(k.exceeded, k.tensors);
+      e.clamped_block_fraction = frac(k.clamped_blocks, k.blocks);
     }
     m.swamped_fraction = swamped_fractions();
     m.wall_seconds = seconds;

@@ -736,3 +736,83 @@ TEST(PrecisionRecipes, EveryRecipeResolvesToItsOwnRounding) {
     seen.emplace_back(name, key);
   }
 }
+
+// A block format in a role takes its blocks along each row of the tensor, restarting at each
+// row (docs/training.md, "Block formats in training"): a [2, 20] tensor whose first row is
+// small and second large, in mxfp8-e4m3 (blocks of 32). Row by row, each row keeps its own
+// scale; blocked over the flat buffer the first block would span both rows and flush row 0.
+TEST(PrecisionBlocks, RoleBlocksRunAlongRows) {
+  constexpr int kRows = 2, kCols = 20;
+  std::vector<float> x(kRows * kCols);
+  for (int c = 0; c < kCols; ++c) {
+    x[static_cast<std::size_t>(c)] = 1e-3f * static_cast<float>(c + 1);
+    x[static_cast<std::size_t>(kCols + c)] = 1e3f * static_cast<float>(c + 1);
+  }
+  Precision p;
+  p[Role::activations] = {true, parse_format("mxfp8-e4m3"), Rounding::nearest_even, {}};
+  RoleRounder rounder(p);
+  std::vector<float> got = x;
+  const QuantizeStats s = rounder.round(Role::activations, got, kRows, kCols, 0, {});
+  EXPECT_EQ(s.blocks, 2u);
+  for (int r = 0; r < kRows; ++r) {
+    std::vector<float> row(x.begin() + r * kCols, x.begin() + (r + 1) * kCols);
+    quantize(row, p[Role::activations].format, Rounding::nearest_even);
+    EXPECT_EQ(0, std::memcmp(row.data(), got.data() + r * kCols, kCols * sizeof(float))) << r;
+  }
+  std::vector<float> flat = x;
+  quantize(flat, p[Role::activations].format, Rounding::nearest_even);
+  EXPECT_EQ(flat[0], 0.0f);   // the flat blocking flushes row 0 ...
+  EXPECT_NE(got[0], 0.0f);    // ... the row blocking keeps it
+  EXPECT_EQ(rounder.counts(Role::activations).blocks, 2u);
+}
+
+// Training with block formats in the weights, activations and master roles (with master
+// weights): the saved working weights are on the per-row block grid (each W row and each bias
+// re-quantizes to itself), and the test accuracy is the forward pass with activations blocked
+// per row of each [B, out] tensor. Input width 20 and hidden width 24 are not multiples of
+// the block sizes, so a flat blocking would cross rows.
+TEST(PrecisionBlocks, TrainingBlocksWeightsAndActivationsPerRow) {
+  const DatasetPair d = make_synthetic(400, 300, 20, 4, 3);
+  TrainConfig c;
+  c.hidden = {24};
+  c.activation = Activation::relu;
+  c.momentum = 0.9;
+  c.batch = 32;
+  c.epochs = 2;
+  c.master_weights = true;
+  c.save_weights = true;
+  // FP4 elements in blocks of 8: a flat block's larger scale takes bits from the smaller row
+  // (with FP8 elements' wide range it would only move them below 2^-6 of the scale: rarely)
+  c.roles[static_cast<std::size_t>(Role::weights)].format = parse_format("mx:fp4-e2m1:8");
+  c.roles[static_cast<std::size_t>(Role::activations)].format = parse_format("mxfp6-e2m3");
+  c.roles[static_cast<std::size_t>(Role::master)].format = parse_format("mxfp8-e5m2");
+  const RunResult r = train(c, d);
+  const Precision p = resolve_precision(c);
+  const MlpLayout L({20, 24, 4});
+  std::vector<float> grid = r.params;
+  for (int l = 0; l < L.layers(); ++l) {
+    const auto out = static_cast<std::size_t>(L.out(l)), in = static_cast<std::size_t>(L.in(l));
+    quantize_matrix(grid.data() + L.w_offset[static_cast<std::size_t>(l)], out, in, in,
+                    BlockAxis::rows, p[Role::weights].format, Rounding::nearest_even);
+    quantize_matrix(grid.data() + L.b_offset[static_cast<std::size_t>(l)], 1, out, out,
+                    BlockAxis::rows, p[Role::weights].format, Rounding::nearest_even);
+  }
+  EXPECT_EQ(0, std::memcmp(grid.data(), r.params.data(), grid.size() * sizeof(float)));
+  // ... and not on the grid of blocks over the flat [P] buffer (the fused update's blocking):
+  // rows whose magnitudes differ share a flat block there, which coarsens the smaller row.
+  std::vector<float> flat = r.params;
+  quantize(flat, p[Role::weights].format, Rounding::nearest_even);
+  EXPECT_NE(0, std::memcmp(flat.data(), r.params.data(), flat.size() * sizeof(float)));
+  Mlp net({20, 24, 4}, c.activation, d.test.n);
+  net.params = r.params;
+  std::vector<float> x(static_cast<std::size_t>(d.test.n) * 20);
+  copy_features(d.test, 0, d.test.n, x.data());
+  net.forward(x.data(), d.test.n, [&](std::span<float> a, int layer) {
+    const auto out = static_cast<std::size_t>(L.out(layer));
+    quantize_matrix(a.data(), a.size() / out, out, out, BlockAxis::rows,
+                    p[Role::activations].format, Rounding::nearest_even);
+  });
+  const double acc = static_cast<double>(net.count_correct(d.test.n, d.test.y.data())) / d.test.n;
+  EXPECT_EQ(acc, r.final_test_accuracy);
+  EXPECT_GT(acc, 0.5);  // it learnt
+}

@@ -185,6 +185,9 @@ struct UpdateRounding {
   Format master_format{};
   Rounding master_mode = Rounding::nearest_even;
   StochasticKey master_key{};
+  // Replaces master_format's rounding (block formats: blocks per weight row, train.cpp): the
+  // master receives the update in binary32, then the hook rounds it.
+  std::function<void(std::span<float>)> master_hook{};
 };
 struct UpdateCounts {
   std::uint64_t lost = 0;  // step != 0 but the stored weight unchanged (swamping)

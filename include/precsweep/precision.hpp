@@ -136,6 +136,8 @@ struct RoleCounts {
   std::uint64_t tensors = 0;    // tensors scaled (per-tensor scaling only)
   std::uint64_t exceeded = 0;   // ... whose amax * scale still exceeded the format's maximum
   double log2_scale_sum = 0;    // sum over scaled tensors of log2 s
+  std::uint64_t blocks = 0;          // block formats: blocks quantized
+  std::uint64_t clamped_blocks = 0;  // ... whose scale was clamped (QuantizeStats)
 };
 
 // Rounds the tensors of a run role by role, keeping each role's per-tensor scaling history and
@@ -169,7 +171,8 @@ class RoleRounder {
 
 // Rounds x like RoleRounder::round but outside training (the test-set evaluation): counts and
 // histories untouched; per-tensor scaling uses the tensor's own amax (current).
-void round_unrecorded(const RoleRounding& r, std::span<float> x, StochasticKey key);
+void round_unrecorded(const RoleRounding& r, std::span<float> x, int rows, int cols,
+                      StochasticKey key);
 
 // "E4M3:nearest_even", with ":delayed:16" when scaled; empty when the role is not rounded (the
 // results file's round_<role> columns).

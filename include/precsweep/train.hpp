@@ -87,6 +87,7 @@ struct EpochMetrics {
     double underflow_fraction = 0;  // ... nonzero and flushed to zero
     double mean_log2_scale = 0;     // per-tensor scaling: mean log2 s over the scaled tensors
     double amax_exceeded_fraction = 0;  // scaled tensors whose amax * s exceeded the format's max
+    double clamped_block_fraction = 0;  // block formats: blocks whose scale was clamped
     bool operator==(const RoleEpoch&) const = default;
   };
   std::array<RoleEpoch, kRoles> roles{};  // by Role (precision.hpp); 0 for a role not rounded
