@@ -873,7 +873,7 @@ TEST_F(SearchMpi, StartFromThePredictionOnOneAndTwoRanksAndAfterAKill) {
   const SearchTable t = read_search(two);
   const std::vector<int> expected = grid_critical(spec, grid_);
   ResultsFile f = ResultsFile::open(two, h5::Access::serial(), false);
-  const std::vector<RatioHistogram> hist = f.read_update_ratio();
+  const std::vector<LayerRatios> hist = f.read_update_ratio();
   const auto settings = search_settings(spec, "man");
   ASSERT_EQ(t.critical.size(), settings.size());
   for (std::size_t i = 0; i < settings.size(); ++i) {
