@@ -390,10 +390,14 @@ void ResultsFile::fill_new_file(const SweepSpec& spec, const RunInfo& info, bool
     baseline.write_rows(0, n, b.data());
   }
   results.create_dataset("message", h5::Type::string, {n}, nullptr, kMessageBytes);
-  if (std::any_of(spec.points.begin(), spec.points.end(),
-                  [](const Point& p) { return records_update_ratio(p.config); })) {
+  // [N, max_epochs x L x bins], L the most layers of a recording point (docs/results-format.md).
+  hsize_t layers = 0;
+  for (const Point& p : spec.points)
+    if (records_update_ratio(p.config))
+      layers = std::max<hsize_t>(layers, p.config.hidden.size() + 1);
+  if (layers > 0) {
     const std::uint64_t zero = 0;
-    results.create_dataset("update_ratio", h5::Type::u64, {n, e * kRatioBins}, &zero);
+    results.create_dataset("update_ratio", h5::Type::u64, {n, e * layers * kRatioBins}, &zero);
   }
 
   if (spec.search) create_search_group(root, spec, write_points);
@@ -462,9 +466,16 @@ void ResultsFile::open_datasets() {
   for (const Metric& m : epoch_metrics())
     per_epoch_.push_back(results.exists(m.name) ? open_checked(results, m.name, {n, e})
                                                 : h5::Dataset());
-  update_ratio_ = results.exists("update_ratio")
-                      ? open_checked(results, "update_ratio", {n, e * kRatioBins})
-                      : h5::Dataset();
+  if (results.exists("update_ratio")) {
+    // The layer count is the row length's: a whole number of layers per epoch (files written
+    // before the per-layer histogram hold one pooled histogram per epoch, read as one layer).
+    const std::vector<hsize_t> d = results.open_dataset("update_ratio").dims();
+    const hsize_t per_epoch = e * kRatioBins;
+    ratio_layers_ = d.size() == 2 && per_epoch > 0 && d[1] % per_epoch == 0 && d[1] > 0
+                        ? static_cast<int>(d[1] / per_epoch) : 1;
+    update_ratio_ = open_checked(results, "update_ratio",
+                                 {n, e * static_cast<hsize_t>(ratio_layers_) * kRatioBins});
+  }
   if (file_.root().exists("weights")) {
     h5::Group w = file_.root().open_group("weights");
     weights_ = w.open_dataset("params");
@@ -559,21 +570,27 @@ std::vector<double> ResultsFile::read_run_metric(const std::string& name) const 
   }
 }
 
-std::vector<RatioHistogram> ResultsFile::read_update_ratio() const {
-  std::vector<RatioHistogram> out(static_cast<std::size_t>(n_), RatioHistogram{});
+std::vector<LayerRatios> ResultsFile::read_update_ratio() const {
+  std::vector<LayerRatios> out(static_cast<std::size_t>(n_));
   if (update_ratio_.id() == H5I_INVALID_HID) return out;
   std::vector<std::uint64_t> all;
   try {
-    all = update_ratio_.read_all<std::uint64_t>();  // [N, max_epochs, bins]
+    all = update_ratio_.read_all<std::uint64_t>();  // [N, max_epochs, layers, bins]
   } catch (const h5::Error& e) {
     damaged(file_.path(), e.what());
   }
   const std::size_t e = static_cast<std::size_t>(max_epochs_);
+  const std::size_t L = static_cast<std::size_t>(ratio_layers_), row = L * kRatioBins;
   for (std::size_t i = 0; i < out.size(); ++i)
-    for (std::size_t k = e; k-- > 0;) {
-      const auto first = all.begin() + static_cast<std::ptrdiff_t>((i * e + k) * kRatioBins);
-      if (std::all_of(first, first + kRatioBins, [](std::uint64_t c) { return c == 0; })) continue;
-      std::copy(first, first + kRatioBins, out[i].begin());
+    for (std::size_t k = e; k-- > 0;) {  // the last epoch with a histogram
+      const auto first = all.begin() + static_cast<std::ptrdiff_t>((i * e + k) * row);
+      if (std::all_of(first, first + static_cast<std::ptrdiff_t>(row),
+                      [](std::uint64_t c) { return c == 0; }))
+        continue;
+      out[i].assign(L, RatioHistogram{});
+      for (std::size_t l = 0; l < L; ++l)
+        std::copy(first + static_cast<std::ptrdiff_t>(l * kRatioBins),
+                  first + static_cast<std::ptrdiff_t>((l + 1) * kRatioBins), out[i][l].begin());
       break;
     }
   return out;
@@ -626,10 +643,14 @@ void ResultsFile::write_point(std::int64_t id, const RunResult& result, int rank
     per_run_[m].write_rows(row, 1, &v);
   }
   if (update_ratio_.id() != H5I_INVALID_HID && e > 0) {
-    std::vector<std::uint64_t> h(e * kRatioBins, 0);  // [max_epochs, bins]
-    for (std::size_t k = 0; k < run; ++k)
-      std::copy(result.epochs[k].update_ratio.begin(), result.epochs[k].update_ratio.end(),
-                h.begin() + static_cast<std::ptrdiff_t>(k * kRatioBins));
+    const std::size_t L = static_cast<std::size_t>(ratio_layers_);
+    std::vector<std::uint64_t> h(e * L * kRatioBins, 0);  // [max_epochs, layers, bins]
+    for (std::size_t k = 0; k < run; ++k) {
+      const LayerRatios& r = result.epochs[k].update_ratio;
+      for (std::size_t l = 0; l < std::min(L, r.size()); ++l)
+        std::copy(r[l].begin(), r[l].end(),
+                  h.begin() + static_cast<std::ptrdiff_t>((k * L + l) * kRatioBins));
+    }
     update_ratio_.write_rows(row, 1, h.data());
   }
   const std::int32_t r = rank;

@@ -524,11 +524,12 @@ LoopResult work_loop(const SweepSpec& spec, const std::vector<std::int64_t>& ord
 // A finished point's swamping width (search.hpp's PointResult): from its last epoch with an
 // update-ratio histogram, -1 if none. The same function of the same histogram as board_start's
 // on resume, so a resumed search predicts what the first run predicted.
-int swamp_width(const RatioHistogram& h) { return predict_width(h, Rounding::toward_zero); }
+int swamp_width(const LayerRatios& h) { return predict_width(h, Rounding::toward_zero); }
 int swamp_width(const RunResult& r) {
   for (auto e = r.epochs.rbegin(); e != r.epochs.rend(); ++e)
-    for (std::uint64_t c : e->update_ratio)
-      if (c != 0) return swamp_width(e->update_ratio);
+    for (const RatioHistogram& h : e->update_ratio)
+      for (std::uint64_t c : h)
+        if (c != 0) return swamp_width(e->update_ratio);
   return -1;
 }
 
@@ -641,7 +642,7 @@ void board_start(const ResultsFile& file, bool retry_failed, std::vector<std::in
                  std::vector<double>& value, std::vector<std::int64_t>& aux) {
   const std::vector<std::int8_t> status = file.read_status();
   value = file.read_run_metric("final_test_accuracy");
-  const std::vector<RatioHistogram> ratio = file.read_update_ratio();
+  const std::vector<LayerRatios> ratio = file.read_update_ratio();
   state.assign(status.size(), mpi::SearchBoard::kUnclaimed);
   aux.assign(status.size(), -1);
   for (std::size_t i = 0; i < status.size(); ++i)

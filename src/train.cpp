@@ -286,7 +286,7 @@ struct EpochTotals {
   long hits = 0, seen = 0;
   std::uint64_t lost = 0, lost_denominator = 0;
   std::uint64_t skipped = 0;  // steps skipped by dynamic loss scaling
-  RatioHistogram update_ratio{};  // fp32 runs only (Run::optimizer_step)
+  LayerRatios update_ratio;  // fp32 runs only, per layer (Run::optimizer_step)
   bool nonfinite = false;  // a batch's loss was NaN/inf (the epoch stopped there)
 };
 
@@ -415,10 +415,7 @@ class Run {
     }
     const std::span<float> master = prec_.master ? std::span<float>(master_) : std::span<float>();
     // Read-only, before the update consumes the gradients: the step as sgd_update forms it.
-    if (records_ratio_ && bi % kRatioStride == 0)
-      add_update_ratios(t.update_ratio, net_.params.data(), net_.grads.data(), velocity_.data(),
-                        static_cast<long>(net_.params.size()), lr,
-                        static_cast<float>(c_.momentum), static_cast<float>(c_.weight_decay));
+    if (records_ratio_ && bi % kRatioStride == 0) add_layer_ratios(t.update_ratio, lr);
     const UpdateCounts n = sgd_update(net_.params, master, net_.grads, velocity_,
                                       SgdStep{lr, static_cast<float>(c_.momentum),
                                               static_cast<float>(c_.weight_decay)}, r);
@@ -550,6 +547,23 @@ class Run {
   }
 
   // Role r of layer `layer`'s tensor x [B, out(layer)] (activations, errors).
+  // One sampled step's update ratios, per layer: W(l) and b(l) into histogram l (read-only,
+  // before sgd_update consumes the gradients; the step as sgd_update forms it).
+  void add_layer_ratios(LayerRatios& h, float lr) const {
+    const MlpLayout& lay = net_.layout();
+    h.resize(static_cast<std::size_t>(lay.layers()));
+    const float mu = static_cast<float>(c_.momentum), wd = static_cast<float>(c_.weight_decay);
+    for (int l = 0; l < lay.layers(); ++l) {
+      const auto li = static_cast<std::size_t>(l);
+      const std::pair<std::size_t, long> parts[] = {
+          {lay.w_offset[li], static_cast<long>(lay.in(l)) * lay.out(l)},
+          {lay.b_offset[li], static_cast<long>(lay.out(l))}};
+      for (const auto& [off, n] : parts)
+        add_update_ratios(h[li], net_.params.data() + off, net_.grads.data() + off,
+                          velocity_.empty() ? nullptr : velocity_.data() + off, n, lr, mu, wd);
+    }
+  }
+
   void round_layer(Role r, std::span<float> x, int layer) {
     const int out = net_.layout().out(layer);
     last_ = rounder_.round(r, x, static_cast<int>(x.size()) / out, out, layer,

@@ -79,14 +79,22 @@ int rounding_offset(Rounding mode) {
   return -1;
 }
 
-int predict_width(const RatioHistogram& h, Rounding mode, double tau) {
+int predict_width(const LayerRatios& layers, Rounding mode, double tau) {
   const int offset = rounding_offset(mode);
   std::uint64_t total = 0;
-  for (std::size_t b = 1; b < h.size(); ++b) total += h[b];
+  for (const RatioHistogram& h : layers)
+    for (std::size_t b = 1; b < h.size(); ++b) total += h[b];
   if (offset < 0 || total == 0) return -1;
-  for (int m = 0; m < kRatioMax; ++m)
-    if (ratio_tail(h, m + 1 + offset) < tau) return m;
+  for (int m = 0; m < kRatioMax; ++m) {
+    double lost = 0.0;
+    for (const RatioHistogram& h : layers) lost += ratio_tail(h, m + 1 + offset);
+    if (lost < tau) return m;
+  }
   return kRatioMax;
+}
+
+int predict_width(const RatioHistogram& h, Rounding mode, double tau) {
+  return predict_width(LayerRatios{h}, mode, tau);
 }
 
 }  // namespace precsweep

@@ -351,6 +351,29 @@ TEST(UpdateRatio, PredictionIsTheFirstWidthBelowTheThreshold) {
   EXPECT_EQ(predict_width(RatioHistogram{}, Rounding::toward_zero, 0.1), -1);
 }
 
+// The rule sums the layers' lost fractions: with a alone 2 bits suffice, with b alone 4, with
+// the worst layer deciding 4, but together the fractions stay >= 0.52 up to m = 5.
+TEST(UpdateRatio, TheLayersLostFractionsAddUp) {
+  RatioHistogram a{}, b{};
+  a[static_cast<std::size_t>(ratio_bin(2))] = 60;  // a loses 1.0 for m <= 1, 0.4 for m = 2..7
+  a[static_cast<std::size_t>(ratio_bin(8))] = 40;
+  b[static_cast<std::size_t>(ratio_bin(4))] = 80;  // b loses 1.0 for m <= 3, 0.2 for m = 4, 5
+  b[static_cast<std::size_t>(ratio_bin(6))] = 20;
+  // Sum: 2.0 (m <= 1), 1.4 (m = 2, 3), 0.6 (m = 4, 5), 0.4 (m = 6, 7), 0 from m = 8.
+  EXPECT_EQ(predict_width(a, Rounding::toward_zero, 0.5), 2);
+  EXPECT_EQ(predict_width(b, Rounding::toward_zero, 0.5), 4);
+  EXPECT_EQ(predict_width(LayerRatios{a, b}, Rounding::toward_zero, 0.5), 6);
+  EXPECT_EQ(predict_width(LayerRatios{a, b}, Rounding::toward_zero), 6);  // tau 0.52
+  EXPECT_EQ(predict_width(LayerRatios{a, b}, Rounding::toward_zero, 0.7), 4);
+  EXPECT_EQ(predict_width(LayerRatios{a, b}, Rounding::toward_zero, 0.3), 8);
+  EXPECT_EQ(predict_width(LayerRatios{a, b}, Rounding::nearest_even, 0.5), 5);  // d >= m + 2
+  // A layer the point does not have (an empty row of the file) adds nothing.
+  EXPECT_EQ(predict_width(LayerRatios{a, RatioHistogram{}, b}, Rounding::toward_zero, 0.5), 6);
+  EXPECT_EQ(predict_width(LayerRatios{RatioHistogram{}, RatioHistogram{}}, Rounding::toward_zero),
+            -1);
+  EXPECT_EQ(predict_width(LayerRatios{}, Rounding::toward_zero), -1);
+}
+
 // ---- searches from a prediction -------------------------------------------------------------
 
 namespace {

@@ -873,7 +873,7 @@ TEST_F(SearchMpi, StartFromThePredictionOnOneAndTwoRanksAndAfterAKill) {
   const SearchTable t = read_search(two);
   const std::vector<int> expected = grid_critical(spec, grid_);
   ResultsFile f = ResultsFile::open(two, h5::Access::serial(), false);
-  const std::vector<RatioHistogram> hist = f.read_update_ratio();
+  const std::vector<LayerRatios> hist = f.read_update_ratio();
   const auto settings = search_settings(spec, "man");
   ASSERT_EQ(t.critical.size(), settings.size());
   for (std::size_t i = 0; i < settings.size(); ++i) {
@@ -885,6 +885,46 @@ TEST_F(SearchMpi, StartFromThePredictionOnOneAndTwoRanksAndAfterAKill) {
                                     Rounding::toward_zero);
     ASSERT_GE(swamp, 0) << "setting " << i << ": its baseline recorded no histogram";
     EXPECT_EQ(t.predicted[i], std::max(0, swamp - s.rounding_offset)) << "setting " << i;
+  }
+  // Files written before the per-layer histogram ([N, E x 43], one pooled histogram per epoch)
+  // read as one layer: the same file with the layers summed into the old layout.
+  {
+    const fs::path old = dir_->path / "predict-old.h5";
+    fs::copy_file(two, old, fs::copy_options::overwrite_existing);
+    std::vector<std::uint64_t> all = h5::File::open(old, false, h5::Access::serial())
+                                         .root().open_dataset("results/update_ratio")
+                                         .read_all<std::uint64_t>();
+    const std::size_t n = hist.size(), row = all.size() / n;  // E x L x bins
+    const std::size_t L = 2, e = row / (L * kRatioBins);      // 784-h-10 networks: 2 layers
+    std::vector<std::uint64_t> pooled(n * e * kRatioBins, 0);
+    for (std::size_t i = 0; i < n * e; ++i)
+      for (std::size_t l = 0; l < L; ++l)
+        for (std::size_t b = 0; b < kRatioBins; ++b)
+          pooled[i * kRatioBins + b] += all[(i * L + l) * kRatioBins + b];
+    const hid_t f = H5Fopen(old.string().c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(f, 0);
+    ASSERT_GE(H5Ldelete(f, "/results/update_ratio", H5P_DEFAULT), 0);
+    const hsize_t dims[2] = {n, e * kRatioBins};
+    const hid_t space = H5Screate_simple(2, dims, nullptr);
+    const hid_t d = H5Dcreate2(f, "/results/update_ratio", H5T_NATIVE_UINT64, space,
+                               H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    EXPECT_GE(H5Dwrite(d, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, pooled.data()), 0);
+    H5Dclose(d);
+    H5Sclose(space);
+    H5Fclose(f);
+    const std::vector<LayerRatios> read =
+        ResultsFile::open(old, h5::Access::serial(), false).read_update_ratio();
+    ASSERT_EQ(read.size(), n);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (hist[i].empty()) {
+        EXPECT_TRUE(read[i].empty()) << "point " << i;
+        continue;
+      }
+      ASSERT_EQ(hist[i].size(), L) << "point " << i;
+      ASSERT_EQ(read[i].size(), 1u) << "point " << i;
+      for (std::size_t b = 0; b < kRatioBins; ++b)
+        EXPECT_EQ(read[i][0][b], hist[i][0][b] + hist[i][1][b]) << "point " << i << " bin " << b;
+    }
   }
   Outcome st = run({kBinary, "status", two.string()}, dir_->path, "pstatus");
   EXPECT_NE(st.out.find("critical " + std::to_string(expected[0]) + ", predicted " +

@@ -167,6 +167,32 @@ TEST(Train, LearnsSyntheticData) {
   }
 }
 
+// An fp32 run records the update-ratio histogram per layer (update_ratio.hpp): one per dense
+// layer, and each sampled step adds every weight and bias of every layer once, so the layers'
+// counts are in the ratio of their parameter counts.
+TEST(Train, RecordsOneUpdateRatioHistogramPerLayer) {
+  TrainConfig c = small_config();
+  c.hidden = {32, 16};
+  c.epochs = 2;
+  const RunResult r = train(c, synthetic());
+  ASSERT_EQ(r.status, RunStatus::done) << r.message;
+  const std::vector<std::uint64_t> params = {64 * 32 + 32, 32 * 16 + 16, 16 * 10 + 10};
+  for (const EpochMetrics& e : r.epochs) {
+    ASSERT_EQ(e.update_ratio.size(), 3u);
+    std::vector<std::uint64_t> n;
+    for (const RatioHistogram& h : e.update_ratio) {
+      std::uint64_t t = 0;
+      for (std::uint64_t v : h) t += v;
+      n.push_back(t);
+    }
+    ASSERT_GT(n[0], 0u);
+    EXPECT_EQ(n[0] % params[0], 0u);
+    const std::uint64_t steps = n[0] / params[0];
+    EXPECT_EQ(n[1], steps * params[1]);
+    EXPECT_EQ(n[2], steps * params[2]);
+  }
+}
+
 // The per-batch callback sees every batch in order and can abandon a run mid-epoch: the epoch in
 // progress is dropped and the status is pending (what a sweep does with a stopped point).
 TEST(Train, BatchCallbackAbandonsMidEpoch) {

@@ -80,8 +80,9 @@ class ResultsFile {
   // /results/<name> of a per-run metric, [N] (NaN where not written).
   std::vector<double> read_run_metric(const std::string& name) const;
   // /results/update_ratio (fp32 points' update-ratio histograms, update_ratio.hpp): per point
-  // its last epoch with a nonzero histogram, all 0 if none (or the file has no such dataset).
-  std::vector<RatioHistogram> read_update_ratio() const;
+  // its last epoch with a nonzero histogram, one per layer (a file written before the per-layer
+  // histogram: one pooled histogram); empty if none (or the file has no such dataset).
+  std::vector<LayerRatios> read_update_ratio() const;
 
   // Search mode: one /search row per setting (search.hpp; the group is made with the file).
   // Independent: one rank writes every row.
@@ -126,7 +127,8 @@ class ResultsFile {
   std::vector<h5::Dataset> per_run_;    // in run_metrics() order (params.hpp)
   std::vector<h5::Dataset> per_epoch_;  // in epoch_metrics() order
   h5::Dataset weights_, weight_count_;
-  h5::Dataset update_ratio_;            // [N, max_epochs * kRatioBins], if any point records
+  int ratio_layers_ = 1;               // layers per epoch in update_ratio_
+  h5::Dataset update_ratio_;            // [N, max_epochs * layers * kRatioBins], if any records
 };
 
 // `precsweep train --out FILE`: the same layout with one point (id 0), written serially.

@@ -41,8 +41,8 @@ std::vector<SearchSetting> search_settings(const SweepSpec& spec, const std::str
 struct PointResult {
   std::int8_t status = 0;
   double value = 0;
-  // An fp32 point's swamping width, predict_width(its update-ratio histogram, toward_zero)
-  // (update_ratio.hpp); -1 for other points or without a histogram.
+  // An fp32 point's swamping width, predict_width(its per-layer update-ratio histograms,
+  // toward_zero) (update_ratio.hpp); -1 for other points or without a histogram.
   int swamp_width = -1;
 };
 

@@ -95,9 +95,9 @@ struct EpochMetrics {
   // of the additions, mean over layers (0 for a kind computed by BLAS).
   std::array<double, kGemmKinds> swamped_fraction{};
   // Runs that round nothing (fp32): every update's d = e(w) - e(dw) over every
-  // kRatioStride-th step of the epoch (update_ratio.hpp), the input of the critical-width
-  // prediction. All 0 in other runs.
-  RatioHistogram update_ratio{};
+  // kRatioStride-th step of the epoch (update_ratio.hpp), one histogram per layer, the input of
+  // the critical-width prediction. Empty in other runs.
+  LayerRatios update_ratio;
 };
 
 struct RunResult {

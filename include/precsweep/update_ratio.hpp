@@ -3,8 +3,10 @@
 // w <- w - dw adds d = e(w) - e(dw) to a histogram, e(x) = floor(log2 |x|) (the binary
 // exponent, from the bits). With m fraction bits an update is below one ulp of w exactly when
 // d >= m + 1, below half an ulp when d >= m + 2 (for w on the format's grid, away from a power
-// of two when moving toward zero). The fraction of such updates at width m is a tail sum, and
-// the prediction is the smallest width whose fraction stays below a calibrated threshold.
+// of two when moving toward zero). The fraction of such updates at width m is a tail sum. The
+// histogram is kept per layer (the weights and biases of one dense layer), and the prediction is
+// the smallest width whose lost fractions, summed over the layers, stay below a calibrated
+// threshold.
 // Deliberately leaves out: where the histogram is stored (results_file.cpp) and how a search
 // uses the prediction (search.cpp).
 #pragma once
@@ -23,6 +25,8 @@ constexpr int kRatioMin = -8;
 constexpr int kRatioMax = 31;
 constexpr int kRatioBins = 3 + (kRatioMax - kRatioMin + 1);
 using RatioHistogram = std::array<std::uint64_t, kRatioBins>;
+// One histogram per dense layer, the input layer first.
+using LayerRatios = std::vector<RatioHistogram>;
 
 // The trainer records every kRatioStride-th batch of each epoch, from the first: the
 // histogram is a sample of the epoch's updates, cheap enough not to slow the fp32 epoch
@@ -49,12 +53,15 @@ double ratio_tail(const RatioHistogram& h, int k);
 // stochastic (no deterministic rule: no prediction).
 int rounding_offset(Rounding mode);
 
-// The threshold tau of the rule, calibrated once on the seed study (docs/theory.md).
-constexpr double kPredictThreshold = 1.0 / 3;
+// The threshold tau of the rule, calibrated once on the seed study (docs/theory.md §8).
+constexpr double kPredictThreshold = 0.52;
 
-// The predicted critical mantissa width: the smallest m >= 0 such that
-// ratio_tail(h, m + 1 + rounding_offset(mode)) < tau; -1 if the histogram is empty or the mode
-// has no rule. At most kRatioMax (the tail then only holds the overflow bin).
+// The predicted critical mantissa width: the smallest m >= 0 such that the layers' lost
+// fractions add up to less than tau, sum_l ratio_tail(h_l, m + 1 + rounding_offset(mode)) < tau;
+// -1 if every histogram is empty or the mode has no rule. At most kRatioMax (the tail then only
+// holds the overflow bin). An empty layer (a point with fewer layers than the file's widest)
+// adds 0. The single-histogram form is the one-layer case (the pooled histogram of old files).
+int predict_width(const LayerRatios& layers, Rounding mode, double tau = kPredictThreshold);
 int predict_width(const RatioHistogram& h, Rounding mode, double tau = kPredictThreshold);
 
 }  // namespace precsweep

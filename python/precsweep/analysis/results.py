@@ -4,7 +4,7 @@ load(paths)   -> one row per point: parameters, status, final metrics, accuracy 
                  paths: one file, a glob pattern or a list (a `file` column tells them apart).
 curves(paths) -> long form per-epoch metrics: one row per (file, point, epoch).
 search(paths) -> the /search rows of search-mode files: one row per setting.
-update_ratio(path) -> fp32 points' update-ratio histograms [N, epochs, bins] (update_ratio.hpp),
+update_ratio(path) -> fp32 points' update-ratio histograms [N, epochs, layers, bins] (update_ratio.hpp),
                  with ratio_tail / predict_width, the C++ prediction rule.
 attributes(path) -> the root attributes (spec text, versions, hosts, times) as a dict.
 
@@ -382,53 +382,60 @@ def search(paths):
 # d = floor(log2|w|) - floor(log2|dw|). PREDICT_THRESHOLD is the calibrated tau (docs/theory.md).
 RATIO_MIN, RATIO_MAX = -8, 31
 RATIO_BINS = 3 + RATIO_MAX - RATIO_MIN + 1
-PREDICT_THRESHOLD = 1.0 / 3
+PREDICT_THRESHOLD = 0.52
 
 
 def update_ratio(path):
     """The /results/update_ratio histograms of one results file as an int array [N, max_epochs,
-    RATIO_BINS] (all 0 for points that round something, are not finished, or epochs not run);
-    None if the file has no such dataset (written before it existed, or without fp32 points)."""
+    layers, RATIO_BINS], one histogram per dense layer (input layer first; all 0 for points that
+    round something, are not finished, epochs not run, or layers a point does not have); None if
+    the file has no such dataset (written before it existed, or without fp32 points). Files
+    written before the per-layer histogram give layers = 1 (one pooled histogram)."""
     with open_file(path) as f:
         res = f["results"]
         if "update_ratio" not in res:
             return None
         a = res["update_ratio"][()].astype(np.int64)
         n = res["status"].shape[0]
+        epochs = int(f.attrs["max_epochs"])
         finished = res["status"][()] > 0
-    a = a.reshape(n, -1, RATIO_BINS)
+    a = a.reshape(n, epochs, -1, RATIO_BINS)
     a[~finished] = 0
     return a
 
 
 def last_histogram(hist):
-    """[..., epochs, bins] -> [..., bins]: the last epoch with a nonzero histogram (0 if none)."""
+    """[..., epochs, layers, bins] -> [..., layers, bins]: the last epoch with a nonzero
+    histogram (0 if none)."""
     hist = np.asarray(hist)
-    nonzero = hist.sum(axis=-1) > 0
-    idx = hist.shape[-2] - 1 - np.argmax(nonzero[..., ::-1], axis=-1)
-    out = np.take_along_axis(hist, idx[..., None, None], axis=-2)[..., 0, :]
-    return np.where(nonzero.any(axis=-1)[..., None], out, 0)
+    nonzero = hist.sum(axis=(-2, -1)) > 0
+    idx = hist.shape[-3] - 1 - np.argmax(nonzero[..., ::-1], axis=-1)
+    out = np.take_along_axis(hist, idx[..., None, None, None], axis=-3)[..., 0, :, :]
+    return np.where(nonzero.any(axis=-1)[..., None, None], out, 0)
 
 
 def ratio_tail(h, k):
-    """Fraction of the swampable updates (bins other than [0]) with d >= k (C++ ratio_tail)."""
+    """Fraction of the swampable updates (bins other than [0]) with d >= k (C++ ratio_tail),
+    per histogram over the last axis."""
     h = np.asarray(h, dtype=float)
     k = min(max(k, RATIO_MIN), RATIO_MAX + 1)
     first = 2 + (k - RATIO_MIN) if k <= RATIO_MAX else RATIO_BINS - 1
     total = h[..., 1:].sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, h[..., first:].sum(axis=-1) / total, 0.0)
+        return np.where(total > 0, h[..., first:].sum(axis=-1) / np.maximum(total, 1), 0.0)
 
 
 def predict_width(h, rounding="toward_zero", tau=PREDICT_THRESHOLD):
-    """The predicted critical mantissa width of one histogram (C++ predict_width): the smallest
-    m >= 0 with ratio_tail(h, m + 1 + offset) < tau, offset 1 for nearest_even, 0 for the
-    directed modes; -1 for an empty histogram or stochastic rounding."""
+    """The predicted critical mantissa width of one point's histograms [layers, bins] (or one
+    histogram [bins]; C++ predict_width): the smallest m >= 0 with the layers' lost fractions
+    summing to less than tau, sum_l ratio_tail(h_l, m + 1 + offset) < tau, offset 1 for
+    nearest_even, 0 for the directed modes; -1 for empty histograms or stochastic rounding."""
     offset = {"toward_zero": 0, "up": 0, "down": 0, "nearest_even": 1}.get(rounding, -1)
-    if offset < 0 or np.asarray(h)[1:].sum() == 0:
+    h = np.atleast_2d(np.asarray(h))
+    if offset < 0 or h[:, 1:].sum() == 0:
         return -1
     for m in range(RATIO_MAX):
-        if ratio_tail(h, m + 1 + offset) < tau:
+        if float(np.sum(ratio_tail(h, m + 1 + offset))) < tau:
             return m
     return RATIO_MAX
 

@@ -131,12 +131,12 @@ def test_predicted_search_reads_the_histograms_and_marks_the_prediction(tmp_path
     assert len(rows) == 2 and rows["done"].all() and rows["predicted"].notna().all()
     df = load(path)
     hist = update_ratio(path)
-    assert hist.shape[1:] == (2, 43)
+    assert hist.shape[1:] == (2, 2, 43)  # epochs, layers (784-h-10), bins
     base = df[df["is_baseline"]]
     # Only the fp32 points record, every epoch; the rule in Python gives the file's prediction
     # from the setting's first baseline (its lowest point id).
     assert (hist[~df["is_baseline"].to_numpy()] == 0).all()
-    assert (hist[base["point"].to_numpy()].sum(axis=2) > 0).all()
+    assert (hist[base["point"].to_numpy()].sum(axis=3) > 0).all()
     crit = critical_bits(df, 0.01)
     crit = crit[crit["axis"] == "man_bits"].set_index("lr")["critical"]
     for r in rows.itertuples():
