@@ -196,6 +196,17 @@ Mlp::Mlp(std::vector<int> layer_sizes, Activation activation, int max_batch)
   reset_accumulate_stats();
 }
 
+void Mlp::set_column_operands(ColumnOperands c) {
+  columns_ = std::move(c);
+  const int L = layout_.layers();
+  const auto rows = static_cast<std::size_t>(max_batch_);
+  if (columns_.activations && acts_col_.empty())
+    for (int l = 0; l + 1 < L; ++l) acts_col_.emplace_back(rows * layout_.out(l), 0.0f);
+  if (columns_.errors && delta_col_.empty())
+    delta_col_.assign(rows * *std::max_element(layout_.sizes.begin() + 1, layout_.sizes.end()),
+                      0.0f);
+}
+
 void Mlp::reset_accumulate_stats() {
   for (auto& per_layer : acc_stats_)
     per_layer.assign(static_cast<std::size_t>(layout_.layers()), AccumulateStats{});
@@ -259,6 +270,11 @@ const float* Mlp::forward(const float* X, int B, const TensorHook& hook) {
       }
     } else {
       bias_activate(Z, bias, B, out, [](float z) { return z; });
+    }
+    if (columns_.activations && l + 1 < L) {  // the copy the dW product of layer l+1 takes
+      float* C = acts_col_[static_cast<std::size_t>(l)].data();
+      std::copy(Z, Z + static_cast<std::size_t>(B) * out, C);
+      columns_.activations({C, static_cast<std::size_t>(B) * out}, l);
     }
     if (hook) hook({Z, static_cast<std::size_t>(B) * out}, l);
     A = Z;
@@ -330,18 +346,26 @@ void Mlp::backward(const float* X, int B, const TensorHook& hook) {
   for (int l = layout_.layers() - 1; l >= 0; --l) {
     const int in = layout_.in(l), out = layout_.out(l);
     float* D = deltas_[static_cast<std::size_t>(l)].data();  // [B, out]
+    const float* Dw = D;  // [B, out] the errors as the dW product takes them
+    if (columns_.errors) {
+      std::copy(D, D + static_cast<std::size_t>(B) * out, delta_col_.data());
+      columns_.errors({delta_col_.data(), static_cast<std::size_t>(B) * out}, l);
+      Dw = delta_col_.data();
+    }
     if (hook) hook({D, static_cast<std::size_t>(B) * out}, l);
-    const float* A = l == 0 ? X : acts_[static_cast<std::size_t>(l) - 1].data();  // [B, in]
+    const float* A = l == 0                ? X  // [B, in]
+                     : columns_.activations ? acts_col_[static_cast<std::size_t>(l) - 1].data()
+                                            : acts_[static_cast<std::size_t>(l) - 1].data();
     // dW[out, in] = D[B, out]^T * A[B, in], in blocks of output units (rows of dW); with each
     // block, its part of db[out] = the sum over the rows of D, added in row order.
     // (db is a sum of the errors, not a product: always binary32, in row order.)
     float* g = db(l);
     const bool blas_dw = accumulation_.acc[2].is_blas();
-    if (!blas_dw) accumulate_gemm(GemmKind::backward_weights, l, D, A, dW(l), B, in, out);
+    if (!blas_dw) accumulate_gemm(GemmKind::backward_weights, l, Dw, A, dW(l), B, in, out);
     for_each_block(block_count(out, kOutBlock), [&](int i) {
       const int j0 = i * kOutBlock, n = std::min(kOutBlock, out - j0);
       if (blas_dw)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, in, B, 1.0f, D + j0, out, A, in,
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, in, B, 1.0f, Dw + j0, out, A, in,
                     0.0f, dW(l) + static_cast<std::size_t>(j0) * in, in);
       std::fill(g + j0, g + j0 + n, 0.0f);
       for (int r = 0; r < B; ++r) {
@@ -352,10 +376,13 @@ void Mlp::backward(const float* X, int B, const TensorHook& hook) {
     if (l > 0) {
       float* Dprev = deltas_[static_cast<std::size_t>(l) - 1].data();  // [B, in]
       // Dprev[B, in] = D[B, out] * W[out, in], then times f'(a) of layer l-1
+      const float* Wd = columns_.weights
+                            ? columns_.weights + layout_.w_offset[static_cast<std::size_t>(l)]
+                            : W(l);
       if (accumulation_.acc[1].is_blas())
-        gemm_row_blocks(false, B, in, out, D, out, W(l), in, Dprev, in, kRowBlock);
+        gemm_row_blocks(false, B, in, out, D, out, Wd, in, Dprev, in, kRowBlock);
       else
-        accumulate_gemm(GemmKind::backward_data, l, D, W(l), Dprev, B, in, out);
+        accumulate_gemm(GemmKind::backward_data, l, D, Wd, Dprev, B, in, out);
       multiply_derivative(Dprev, acts_[static_cast<std::size_t>(l) - 1].data(),
                           static_cast<long>(B) * in, activation_);
     }

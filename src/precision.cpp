@@ -295,6 +295,9 @@ Precision resolve_precision(const TrainConfig& c) {
     }
     if (rr.on && r == Role::master && rr.scaling.kind != TensorScaling::none)
       throw InputError("master_scale: the master copy is not scaled (it is rounded in the update)");
+    if (rr.on && rr.format.is_block() && rr.scaling.kind != TensorScaling::none)
+      throw InputError(name + "_scale: " + rr.format.name() +
+                       " is a block format with its own scales; give " + name + "_scale: none");
   }
   if (c.loss_scale) p.loss = *c.loss_scale;
   resolve_accumulators(c, p);
@@ -339,24 +342,24 @@ double RoleRounder::scale_for(Role r, int tensor, float amax) {
 namespace {
 // x [rows, cols] <- x rounded to r's format; a block format's blocks run along the rows (cols
 // values each: the input features of a weight row, the features of an activation or error row),
-// restarting at each row (docs/training.md, "Block formats in training").
+// restarting at each row, or down the columns (docs/training.md, "Block formats in training").
 void round_tensor(const RoleRounding& r, std::span<float> x, int rows, int cols, StochasticKey key,
-                  QuantizeStats& s) {
+                  QuantizeStats& s, BlockAxis axis = BlockAxis::rows) {
   if (r.format.is_block())
     quantize_matrix(x.data(), static_cast<std::size_t>(rows), static_cast<std::size_t>(cols),
-                    static_cast<std::size_t>(cols), BlockAxis::rows, r.format, r.mode, key, &s);
+                    static_cast<std::size_t>(cols), axis, r.format, r.mode, key, &s);
   else
     quantize(x, r.format, r.mode, key, &s);
 }
 }  // namespace
 
 QuantizeStats RoleRounder::round(Role r, std::span<float> x, int rows, int cols, int tensor,
-                                 StochasticKey key) {
+                                 StochasticKey key, BlockAxis axis) {
   const RoleRounding& rr = p_[r];
   RoleCounts& c = counts_[static_cast<std::size_t>(r)];
   QuantizeStats s;
   if (rr.scaling.kind == TensorScaling::none) {
-    round_tensor(rr, x, rows, cols, key, s);
+    round_tensor(rr, x, rows, cols, key, s, axis);
   } else {
     float amax = 0.0f;
     bool nan = false;

@@ -41,6 +41,9 @@ constexpr std::array<std::uint64_t, kRoles> kStreamRole = {
     9ull << 56,   // momentum      kind | step
     10ull << 56,  // master        kind | (step + 1), 0 at init
 };
+// A role's copy blocked down columns (block formats: Run::setup_column_operands) draws from the
+// role's stream with this bit set.
+constexpr std::uint64_t kColumnCopy = 1ull << 55;
 constexpr std::uint64_t kStreamRoundEvalActivations = 7ull << 56;
 // Stochastic accumulators (docs/accumulation.md): one stream per product kind, layer and step
 // (kind | (step << 16) | (GemmKind << 8) | layer), and for the test passes per epoch and chunk.
@@ -310,6 +313,7 @@ class Run {
     if (c.momentum > 0) velocity_.assign(net_.layout().count, 0.0f);
     if (on(Role::weights)) round_params(Role::weights, net_.params, 0);  // init in the format
     if (accumulating()) net_.set_accumulation(training_accumulation());
+    setup_column_operands();
   }
 
   int batches() const { return batches_; }
@@ -427,6 +431,7 @@ class Run {
     }
     t.lost += n.lost;
     t.lost_denominator += P;
+    if (!w_columns_.empty()) round_weight_columns(step_ + 1);
   }
   void next_step() { ++step_; }
 
@@ -435,6 +440,8 @@ class Run {
   // scaling: each chunk's tensor by its own amax).
   double evaluate(int epoch) {
     std::uint64_t chunk = 0;
+    const ColumnOperands columns = net_.column_operands();  // no backward here: no copies
+    net_.set_column_operands({});
     if (accumulating()) {  // the forward products accumulate as in training, not counted
       GemmAccumulation a{prec_.accumulate, {}, false};
       a.key = [&](GemmKind k, int layer) {
@@ -464,6 +471,7 @@ class Run {
       hits += net_.count_correct(B, te_.y.data() + r0);
     }
     if (accumulating()) net_.set_accumulation(training_accumulation());
+    net_.set_column_operands(columns);
     return static_cast<double>(hits) / te_.n;
   }
 
@@ -546,7 +554,6 @@ class Run {
     return on(Role::weights) && event;
   }
 
-  // Role r of layer `layer`'s tensor x [B, out(layer)] (activations, errors).
   // One sampled step's update ratios, per layer: W(l) and b(l) into histogram l (read-only,
   // before sgd_update consumes the gradients; the step as sgd_update forms it).
   void add_layer_ratios(LayerRatios& h, float lr) const {
@@ -564,10 +571,52 @@ class Run {
     }
   }
 
-  void round_layer(Role r, std::span<float> x, int layer) {
+  // Role r of layer `layer`'s tensor x [B, out(layer)] (activations, errors); blocked down the
+  // columns for the copy a dW product takes (block formats).
+  void round_layer(Role r, std::span<float> x, int layer, BlockAxis axis = BlockAxis::rows) {
     const int out = net_.layout().out(layer);
+    const std::uint64_t copy = axis == BlockAxis::columns ? kColumnCopy : 0;
     last_ = rounder_.round(r, x, static_cast<int>(x.size()) / out, out, layer,
-                           key(r, (step_ << 8) | static_cast<std::uint64_t>(layer)));
+                           key(r, copy | (step_ << 8) | static_cast<std::uint64_t>(layer)), axis);
+  }
+
+  // Block formats: the copies blocked down their columns that the products reducing over the
+  // batch (dW) or over the output units (the delta below) take (mlp.hpp, ColumnOperands;
+  // docs/training.md, "Block formats in training"). Elementwise formats need none.
+  bool blocked(Role r) const { return on(r) && prec_[r].format.is_block(); }
+  void setup_column_operands() {
+    ColumnOperands c;
+    if (blocked(Role::activations))
+      c.activations = [this](std::span<float> x, int layer) {
+        round_layer(Role::activations, x, layer, BlockAxis::columns);
+      };
+    if (blocked(Role::errors))
+      c.errors = [this](std::span<float> x, int layer) {
+        round_layer(Role::errors, x, layer, BlockAxis::columns);
+      };
+    if (blocked(Role::weights)) {
+      w_columns_.assign(net_.layout().count, 0.0f);
+      c.weights = w_columns_.data();
+      round_weight_columns(0);
+    }
+    if (c.any()) net_.set_column_operands(std::move(c));
+  }
+  // w_columns_ [P] <- each W[l] [out, in] of the weights' source (the master with master
+  // weights, else the working copy) blocked down its columns in the weights' format (biases
+  // do not enter the delta below: left 0). Counter as the weights' rounding: step + 1, 0 at init.
+  void round_weight_columns(std::uint64_t counter) {
+    const std::vector<float>& src = prec_.master ? master_ : net_.params;
+    const MlpLayout& L = net_.layout();
+    for (int l = 0; l < L.layers(); ++l) {
+      const std::size_t w = L.w_offset[static_cast<std::size_t>(l)];
+      const std::size_t n = static_cast<std::size_t>(L.out(l)) * static_cast<std::size_t>(L.in(l));
+      std::copy_n(src.begin() + static_cast<std::ptrdiff_t>(w), n,
+                  w_columns_.begin() + static_cast<std::ptrdiff_t>(w));
+      StochasticKey k = key(Role::weights, kColumnCopy | counter);
+      k.offset = w;
+      rounder_.round(Role::weights, {w_columns_.data() + w, n}, L.out(l), L.in(l), 2 * l, k,
+                     BlockAxis::columns);
+    }
   }
 
   // Role r of a parameter-shaped buffer x [P] (weights, weight_grads, updates, momentum,
@@ -616,6 +665,7 @@ class Run {
   Mlp net_;
   std::vector<float> master_;      // [P] master weights (with master weights only)
   std::vector<float> velocity_;    // [P] momentum buffer
+  std::vector<float> w_columns_;   // [P] weights blocked down columns (block-format weights only)
   bool records_ratio_ = records_update_ratio(c_);
   std::vector<float> xb_;          // [max(batch, kEvalChunk), dim] features of the rows in use
   std::vector<std::uint8_t> yb_;   // [batch] labels of the batch

@@ -530,3 +530,57 @@ TEST(MlpAccumulation, EachProductIsTheReferenceLoop) {
   EXPECT_FALSE(GemmAccumulation{}.any());
   EXPECT_EQ(0, std::memcmp(plain.forward(X.data(), B), blas.forward(X.data(), B), n(B, C) * 4));
 }
+
+// Column operands (block formats: mlp.hpp, ColumnOperands) reach exactly the products they
+// are for: a weights buffer of 2 W changes only the delta below (layer 0's gradients double,
+// the last layer's stay); hooks that zero the copies zero the dW they feed and nothing else
+// (db sums the row-rounded errors; the forward and the delta below use the tensors).
+TEST(MlpFast, ColumnOperandsFeedOnlyTheirProducts) {
+  const int B = 6;
+  const std::vector<float> X = random_inputs(B, 5, 3);
+  const std::vector<std::uint8_t> y = random_labels(B, 3, 3);
+  const auto grads_with = [&](ColumnOperands c) {
+    Mlp net({5, 4, 3}, Activation::relu, B);
+    randomise(net, 5);
+    net.set_column_operands(std::move(c));
+    net.forward(X.data(), B);
+    net.loss_and_output_delta(y.data(), B, nullptr);
+    net.backward(X.data(), B);
+    return net.grads;
+  };
+  const std::vector<float> plain = grads_with({});
+  const MlpLayout L({5, 4, 3});
+  const auto part = [&](const std::vector<float>& g, std::size_t off, std::size_t n) {
+    return std::vector<float>(g.begin() + static_cast<std::ptrdiff_t>(off),
+                              g.begin() + static_cast<std::ptrdiff_t>(off + n));
+  };
+  const std::size_t w0 = L.w_offset[0], w1 = L.w_offset[1], n0 = 20, n1 = 12;
+
+  Mlp ref({5, 4, 3}, Activation::relu, B);
+  randomise(ref, 5);
+  std::vector<float> doubled = ref.params;
+  for (float& v : doubled) v *= 2.0f;
+  ColumnOperands w;
+  w.weights = doubled.data();
+  const std::vector<float> g = grads_with(w);
+  EXPECT_EQ(part(g, w1, n1 + 3), part(plain, w1, n1 + 3));  // last layer: W1, b1 untouched
+  for (std::size_t i = 0; i < n0 + 4; ++i) EXPECT_EQ(g[w0 + i], 2.0f * plain[w0 + i]) << i;
+
+  ColumnOperands a;
+  a.activations = [](std::span<float> x, int layer) {
+    EXPECT_EQ(layer, 0);  // hidden layers only, not the logits
+    std::fill(x.begin(), x.end(), 0.0f);
+  };
+  const std::vector<float> ga = grads_with(a);
+  EXPECT_EQ(part(ga, w1, n1), std::vector<float>(n1, 0.0f));  // dW1 = D1^T A0col = 0
+  EXPECT_EQ(part(ga, L.b_offset[1], 3), part(plain, L.b_offset[1], 3));
+  EXPECT_EQ(part(ga, w0, n0 + 4), part(plain, w0, n0 + 4));
+
+  ColumnOperands e;
+  e.errors = [](std::span<float> x, int) { std::fill(x.begin(), x.end(), 0.0f); };
+  const std::vector<float> ge = grads_with(e);
+  EXPECT_EQ(part(ge, w0, n0), std::vector<float>(n0, 0.0f));
+  EXPECT_EQ(part(ge, w1, n1), std::vector<float>(n1, 0.0f));
+  EXPECT_EQ(part(ge, L.b_offset[0], 4), part(plain, L.b_offset[0], 4));
+  EXPECT_EQ(part(ge, L.b_offset[1], 3), part(plain, L.b_offset[1], 3));
+}

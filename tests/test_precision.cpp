@@ -12,10 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "blocks_ref.hpp"
 #include "mlp_ref.hpp"
 #include "precsweep/dataset.hpp"
 #include "precsweep/error.hpp"
 #include "precsweep/precision.hpp"
+#include "precsweep/rng.hpp"
 #include "precsweep/spec.hpp"
 #include "precsweep/train.hpp"
 
@@ -815,4 +817,189 @@ TEST(PrecisionBlocks, TrainingBlocksWeightsAndActivationsPerRow) {
   const double acc = static_cast<double>(net.count_correct(d.test.n, d.test.y.data())) / d.test.n;
   EXPECT_EQ(acc, r.final_test_accuracy);
   EXPECT_GT(acc, 0.5);  // it learnt
+}
+
+namespace {
+
+// x [rows, cols] (double, rounded to binary32 first: the trainer's values are binary32) with a
+// block format's blocks along each row, or down each column, by the exact block reference
+// (tests/blocks_ref), nearest_even.
+std::vector<double> block_ref(const std::vector<double>& x, int rows, int cols, const Format& f,
+                              bool down_columns) {
+  if (!f.is_block()) return x;
+  std::vector<double> y(x.size());
+  const int lines = down_columns ? cols : rows, len = down_columns ? rows : cols;
+  for (int i = 0; i < lines; ++i) {
+    std::vector<float> v(static_cast<std::size_t>(len));
+    const auto at = [&](int j) {
+      return static_cast<std::size_t>(down_columns ? j * cols + i : i * cols + j);
+    };
+    for (int j = 0; j < len; ++j) v[static_cast<std::size_t>(j)] = static_cast<float>(x[at(j)]);
+    const std::vector<float> q = ref::quantize_blocks_ref(
+        v, f, Rounding::nearest_even, std::vector<std::uint32_t>(v.size(), 0));
+    for (int j = 0; j < len; ++j) y[at(j)] = q[static_cast<std::size_t>(j)];
+  }
+  return y;
+}
+
+// Each parameter tensor of p ([P], the layout's W[l] [out, in] and b[l] [1, out]) blocked
+// along its rows in format f.
+std::vector<double> block_params_ref(const MlpLayout& L, const std::vector<double>& p,
+                                     const Format& f) {
+  std::vector<double> y = p;
+  for (int l = 0; l < L.layers(); ++l) {
+    const int out = L.out(l), in = L.in(l);
+    const auto part = [&](std::size_t off, int rows, int cols) {
+      const auto b = p.begin() + static_cast<std::ptrdiff_t>(off);
+      const std::vector<double> t = block_ref({b, b + rows * cols}, rows, cols, f, false);
+      std::copy(t.begin(), t.end(), y.begin() + static_cast<std::ptrdiff_t>(off));
+    };
+    part(L.w_offset[static_cast<std::size_t>(l)], out, in);
+    part(L.b_offset[static_cast<std::size_t>(l)], 1, out);
+  }
+  return y;
+}
+
+// One SGD step of the 8-5-3 tanh network (momentum, no other role) with block formats in the
+// weights, activations and errors (and master) roles, written from issue 17's rule: every
+// product's operands blocked along that product's reduction dimension; stored tensors along
+// their rows. Forward Z = A W^T: A and W by rows; delta below D W: D by rows, W down its
+// columns (from the master if any); dW = D^T A: D and A down their columns (over the batch).
+// `columns` false: every product takes the row-blocked tensors (the rule broken).
+std::vector<double> reference_block_step(const TrainConfig& c, const Precision& p, bool columns) {
+  const DatasetPair& d = one_batch();
+  const MlpLayout L({kDim, c.hidden[0], kClasses});
+  const Format& fa = p[Role::activations].format;
+  const Format& fe = p[Role::errors].format;
+  const Format& fw = p[Role::weights].format;
+  std::vector<float> init(L.count);
+  init_params(L, c.activation, c.seed, init);
+  std::vector<double> master(init.begin(), init.end());
+  if (p.master) master = block_params_ref(L, master, p[Role::master].format);
+  std::vector<double> w = block_params_ref(L, master, fw);
+  const std::vector<double>& w_src = p.master ? master : w;  // the column copy's source
+
+  // The batch in epoch 0's shuffled order (docs/training.md: Fisher-Yates, stream 2 << 56 |
+  // epoch): blocks down the columns group the batch's rows in that order.
+  std::vector<int> order(kB);
+  for (int i = 0; i < kB; ++i) order[static_cast<std::size_t>(i)] = i;
+  const std::uint64_t shuffle = rng::key(c.seed, 2ull << 56);
+  for (int i = kB - 1; i > 0; --i) {
+    const std::uint64_t u = rng::bits64(shuffle, static_cast<std::uint64_t>(i)) >> 32;
+    std::swap(order[static_cast<std::size_t>(i)],
+              order[static_cast<std::size_t>((u * static_cast<std::uint64_t>(i + 1)) >> 32)]);
+  }
+  std::vector<double> X(static_cast<std::size_t>(kB) * kDim);
+  std::vector<int> y(kB);
+  for (int r = 0; r < kB; ++r) {
+    const auto src = static_cast<std::size_t>(order[static_cast<std::size_t>(r)]);
+    y[static_cast<std::size_t>(r)] = d.train.y[src];
+    for (int k = 0; k < kDim; ++k)
+      X[static_cast<std::size_t>(r * kDim + k)] = pixel_feature(d.train.pixels[src * kDim + static_cast<std::size_t>(k)]);
+  }
+  const int nl = L.layers();
+  std::vector<std::vector<double>> rows(static_cast<std::size_t>(nl)), cols(rows);
+  std::vector<double> A = X;
+  for (int l = 0; l < nl; ++l) {
+    const int in = L.in(l), out = L.out(l);
+    std::vector<double> Z(static_cast<std::size_t>(kB) * out);
+    for (int r = 0; r < kB; ++r)
+      for (int j = 0; j < out; ++j) {
+        double z = w[L.b_offset[static_cast<std::size_t>(l)] + static_cast<std::size_t>(j)];
+        for (int k = 0; k < in; ++k)
+          z += A[static_cast<std::size_t>(r * in + k)] *
+               w[L.w_offset[static_cast<std::size_t>(l)] + static_cast<std::size_t>(j * in + k)];
+        Z[static_cast<std::size_t>(r * out + j)] = l + 1 < nl ? std::tanh(z) : z;
+      }
+    rows[static_cast<std::size_t>(l)] = block_ref(Z, kB, out, fa, false);
+    cols[static_cast<std::size_t>(l)] = columns ? block_ref(Z, kB, out, fa, true) : rows[static_cast<std::size_t>(l)];
+    A = rows[static_cast<std::size_t>(l)];
+  }
+  std::vector<double> D = rows.back();  // softmax of the rounded logits, (P - onehot) / B
+  for (int r = 0; r < kB; ++r) {
+    double* z = D.data() + static_cast<std::size_t>(r) * kClasses;
+    double m = z[0], s = 0;
+    for (int j = 1; j < kClasses; ++j) m = std::max(m, z[j]);
+    for (int j = 0; j < kClasses; ++j) s += (z[j] = std::exp(z[j] - m));
+    for (int j = 0; j < kClasses; ++j)
+      z[j] = (z[j] / s - (j == y[static_cast<std::size_t>(r)] ? 1.0 : 0.0)) / kB;
+  }
+  std::vector<double> g(L.count, 0.0);
+  for (int l = nl - 1; l >= 0; --l) {
+    const int in = L.in(l), out = L.out(l);
+    const std::vector<double> Dr = block_ref(D, kB, out, fe, false);
+    const std::vector<double> Dc = columns ? block_ref(D, kB, out, fe, true) : Dr;
+    const std::vector<double>& Ac = l == 0 ? X : cols[static_cast<std::size_t>(l) - 1];
+    const std::size_t wo = L.w_offset[static_cast<std::size_t>(l)], bo = L.b_offset[static_cast<std::size_t>(l)];
+    for (int j = 0; j < out; ++j)
+      for (int r = 0; r < kB; ++r) {
+        g[bo + static_cast<std::size_t>(j)] += Dr[static_cast<std::size_t>(r * out + j)];
+        for (int k = 0; k < in; ++k)
+          g[wo + static_cast<std::size_t>(j * in + k)] +=
+              Dc[static_cast<std::size_t>(r * out + j)] * Ac[static_cast<std::size_t>(r * in + k)];
+      }
+    if (l == 0) break;
+    const auto wb = w_src.begin() + static_cast<std::ptrdiff_t>(wo);
+    const std::vector<double> Wd =
+        columns ? block_ref({wb, wb + out * in}, out, in, fw, true)
+                : std::vector<double>(w.begin() + static_cast<std::ptrdiff_t>(wo),
+                                      w.begin() + static_cast<std::ptrdiff_t>(wo) + out * in);
+    const std::vector<double>& Ar = rows[static_cast<std::size_t>(l) - 1];
+    std::vector<double> Dp(static_cast<std::size_t>(kB) * in, 0.0);
+    for (int r = 0; r < kB; ++r)
+      for (int k = 0; k < in; ++k) {
+        double s = 0;
+        for (int j = 0; j < out; ++j)
+          s += Dr[static_cast<std::size_t>(r * out + j)] * Wd[static_cast<std::size_t>(j * in + k)];
+        const double a = Ar[static_cast<std::size_t>(r * in + k)];
+        Dp[static_cast<std::size_t>(r * in + k)] = s * (1 - a * a);
+      }
+    D = Dp;
+  }
+  // v = g (the first step), step = lr v, in binary32 as the trainer forms it.
+  std::vector<double> next = p.master ? master : w;
+  for (std::size_t i = 0; i < g.size(); ++i)
+    next[i] = static_cast<float>(next[i]) - static_cast<float>(c.lr) * static_cast<float>(g[i]);
+  if (p.master) next = block_params_ref(L, next, p[Role::master].format);
+  return block_params_ref(L, next, fw);
+}
+
+}  // namespace
+
+// Issue 17's rule for block formats in training, against the reference step above written from
+// it with the exact block reference: blocks of 4 (so 8- and 5-wide rows and 16-row columns
+// hold several), FP4 activations and errors, fine weights; without and with an FP8 master.
+TEST(PrecisionBlocks, EachProductBlocksAlongItsReductionAgainstTheReference) {
+  for (bool with_master : {false, true}) {
+    TrainConfig c = tiny();
+    c.roles[static_cast<std::size_t>(Role::activations)].format = parse_format("mx:fp4-e2m1:4");
+    c.roles[static_cast<std::size_t>(Role::errors)].format = parse_format("mx:fp4-e2m1:4");
+    c.roles[static_cast<std::size_t>(Role::weights)].format = parse_format("mx:E5M7:4");
+    if (with_master) {  // FP6 weights: their few binades make row and column blocks differ
+      c.master_weights = true;
+      c.roles[static_cast<std::size_t>(Role::weights)].format = parse_format("mx:fp6-e2m3:4");
+      c.roles[static_cast<std::size_t>(Role::master)].format = parse_format("mx:E5M8:4");
+    }
+    const RunResult r = train(c, one_batch());
+    const Precision p = resolve_precision(c);
+    ASSERT_EQ(p.master, with_master);
+    const std::vector<double> ref = reference_block_step(c, p, true);
+    ASSERT_EQ(r.params.size(), ref.size());
+    EXPECT_LT(max_diff(r.params, ref), 2e-6) << "master " << with_master;
+    EXPECT_GT(max_diff(r.params, reference_block_step(c, p, false)), 1e-4)
+        << "master " << with_master << ": the column blocking has no effect";
+  }
+}
+
+// Block formats carry their own scales: per-tensor scaling beside one is refused.
+TEST(PrecisionBlocks, PerTensorScalingOfABlockFormatIsRefused) {
+  TrainConfig c = tiny();
+  c.roles[static_cast<std::size_t>(Role::activations)].format = parse_format("mxfp8-e4m3");
+  c.roles[static_cast<std::size_t>(Role::activations)].scaling = parse_scaling("current");
+  try {
+    (void)resolve_precision(c);
+    FAIL() << "accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("activations_scale"), std::string::npos) << e.what();
+  }
 }

@@ -69,6 +69,24 @@ struct GemmAccumulation {
   }
 };
 
+// Block formats in training (docs/training.md, "Block formats in training"): each product's
+// operands are blocked along that product's reduction dimension. The tensors themselves are
+// rounded along their rows (the hooks of forward/backward); where a product reduces down the
+// columns instead, it takes a copy rounded that way:
+//   activations: layer l's output [B, out(l)] (hidden layers), copied before the forward hook
+//                rounds it, for the dW product of layer l+1 (which reduces over the batch);
+//   errors:      layer l's delta [B, out(l)], copied before the backward hook rounds it, for
+//                the dW product of layer l;
+//   weights:     a [layout.count] buffer whose W[l] [out, in] is blocked down its columns, for
+//                the delta below (D_prev = D W reduces over the output units); null: params.
+// An unset hook leaves that operand as the tensor itself (elementwise formats: the same bits).
+struct ColumnOperands {
+  TensorHook activations;
+  TensorHook errors;
+  const float* weights = nullptr;
+  bool any() const { return activations || errors || weights; }
+};
+
 // Network with its parameter, gradient and workspace buffers, all allocated once for a maximum
 // batch size; forward/backward never allocate.
 class Mlp {
@@ -107,6 +125,9 @@ class Mlp {
   // Products of later passes add as `a` says (default: every product through BLAS).
   void set_accumulation(GemmAccumulation a) { accumulation_ = std::move(a); }
   const GemmAccumulation& accumulation() const { return accumulation_; }
+  // Products of later passes take these column-blocked operands (default: none).
+  void set_column_operands(ColumnOperands c);
+  const ColumnOperands& column_operands() const { return columns_; }
   // [kind][layer] additions and swamped additions counted since the last reset.
   const std::array<std::vector<AccumulateStats>, kGemmKinds>& accumulate_stats() const {
     return acc_stats_;
@@ -128,6 +149,9 @@ class Mlp {
   std::vector<double> sample_loss_;         // [max_batch] -log p_y per row
   std::vector<float> lse_;                  // [max_batch] log sum_j exp(logit[r, j])
   GemmAccumulation accumulation_;
+  ColumnOperands columns_;
+  std::vector<std::vector<float>> acts_col_;  // [L-1] x [max_batch, out(l)]: see ColumnOperands
+  std::vector<float> delta_col_;              // [max_batch, max out(l)]: see ColumnOperands
   std::array<std::vector<AccumulateStats>, kGemmKinds> acc_stats_;  // [kind][L]
 
   // The product of kind k for layer l ([B] rows, in(l) inputs, out(l) outputs) through the

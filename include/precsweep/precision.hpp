@@ -151,9 +151,11 @@ class RoleRounder {
   // Round role r of tensor x [rows, cols] in place; `tensor` names the tensor within the role
   // (a layer, or 2*layer (+1 for the bias) for parameter-shaped roles) for the scaling history.
   // With per-tensor scaling: x <- q(x * s) / s, s = 2^floor(log2(max / amax)) (exact: s is a
-  // power of two). Returns the rounding's counts (also added to the role's epoch counts).
+  // power of two). A block format blocks along `axis` (its scales replace per-tensor scaling:
+  // resolve_precision refuses both). Returns the rounding's counts (also added to the role's
+  // epoch counts).
   QuantizeStats round(Role r, std::span<float> x, int rows, int cols, int tensor,
-                      StochasticKey key);
+                      StochasticKey key, BlockAxis axis = BlockAxis::rows);
 
   // Counts of a rounding done elsewhere (fused into the weight update: mlp.hpp's sgd_update).
   void add(Role r, const QuantizeStats& s, std::uint64_t values);
