@@ -719,7 +719,14 @@ int run_sweep(const SweepOptions& o) {
   if (!agreed(message, [&] {
         knobs = read_test_knobs();
         spec = load_spec(o.spec_path);
-        if (!o.data_dir.empty()) spec.data_dir = o.data_dir;
+        if (!o.data_dir.empty()) {
+          for (const Point& p : spec.points)
+            if (p.dataset != spec.points.front().dataset)
+              throw InputError("--data-dir: one folder for the datasets " +
+                               spec.points.front().dataset + " and " + p.dataset +
+                               "; set PRECSWEEP_DATA_DIR=DIR instead (each dataset is DIR/<name>)");
+          spec.data_dir = o.data_dir;
+        }
         threads = o.threads > 0 ? o.threads : default_threads();
         check_largest_point_fits(spec);
       }))

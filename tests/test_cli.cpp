@@ -269,6 +269,19 @@ TEST(CliInput, NetworkAboveTheParameterCapIsRefusedWithItsSize) {
                      "65536 wide, 10 classes) needs at least 64.");
 }
 
+// --data-dir names one dataset's folder: with several datasets it would feed every one the same
+// data, so it is refused (before any output exists).
+TEST(CliInput, SweepDataDirWithSeveralDatasetsIsRefused) {
+  precsweep::test::TempDir d;
+  std::ofstream(d.path / "s.yaml") << "dataset: [mnist, fashion-mnist]\nmodel: {hidden: [4]}\n";
+  const std::filesystem::path out = d.path / "r.h5";
+  expect_input_error("sweep '" + (d.path / "s.yaml").string() + "' --out '" + out.string() +
+                         "' --data-dir '" + d.path.string() + "'",
+                     "--data-dir: one folder for the datasets mnist and fashion-mnist; set "
+                     "PRECSWEEP_DATA_DIR=DIR instead (each dataset is DIR/<name>)");
+  EXPECT_FALSE(std::filesystem::exists(out));
+}
+
 TEST(CliInput, SweepRefusesEmptyOutAndOutOfRangeOmpThreads) {
   precsweep::test::TempDir d;
   std::ofstream(d.path / "s.yaml") << "dataset: synthetic\nmodel: {hidden: [4]}\n";
