@@ -64,6 +64,29 @@ TEST(StudySpecs, NamedFormats) {
   EXPECT_EQ(s.points.size(), 2u * 3 * 6 * 5);  // datasets x seeds x formats x modes
 }
 
+// The block-format study (issue 17, docs/results.md section 7): 3 places x (7 block formats + 5
+// elements with per-tensor scaling) + the 3 hybrids, x 2 datasets x 3 seeds, + 6 baselines;
+// every block format without per-tensor scaling, every element with `current`.
+TEST(StudySpecs, Blocks) {
+  const SweepSpec s = load("blocks.yaml");
+  EXPECT_EQ(s.points.size(), (3u * 12 + 3) * 2 * 3 + 6);
+  int block_points = 0;
+  for (const Point& p : s.points) {
+    const Precision r = resolve_precision(p.config);
+    for (Role role : {Role::weights, Role::activations, Role::errors}) {
+      if (!r[role].on || p.config.recipe != "none") continue;
+      const bool block = r[role].format.is_block();
+      block_points += block && role == Role::errors ? 1 : 0;
+      EXPECT_EQ(r[role].scaling.kind, block ? TensorScaling::none : TensorScaling::current)
+          << "point " << p.id;
+    }
+    if (r[Role::weights].on) {
+      EXPECT_TRUE(r.master) << "point " << p.id;
+    }
+  }
+  EXPECT_EQ(block_points, (7 * 2 + 1) * 2 * 3);  // errors in a block format
+}
+
 // Precision recipes added parameters after master_weights: every spec of sweeps/ keeps its
 // points and ids (the new parameters are fixed at their defaults, so the grid is unchanged) and
 // each point resolves to exactly its shorthand: `format` in `rounding` at the apply_to sites
@@ -77,9 +100,9 @@ TEST(StudySpecs, EverySpecIsItsShorthand) {
   for (const auto& entry :
        std::filesystem::directory_iterator(std::filesystem::path(PRECSWEEP_SOURCE_DIR) / "sweeps")) {
     if (entry.path().extension() != ".yaml") continue;
-    // The recipe studies (issue 16) are written in recipes and roles, not the shorthand.
+    // The recipe studies (issues 16, 17) are written in recipes and roles, not the shorthand.
     const std::string stem = entry.path().stem().string();
-    if (stem == "recipes" || stem == "roles") continue;
+    if (stem == "recipes" || stem == "roles" || stem == "blocks") continue;
     const SweepSpec s = load_spec(entry.path());
     for (const Axis& a : s.axes) {
       EXPECT_NE(a.name, "recipe") << entry.path();

@@ -22,6 +22,8 @@ from .results import ROLES, curves, load
 # The columns that say what a run rounded, when the file has them (files from before recipes
 # get them from load(), derived from the shorthand).
 PRECISION_COLUMNS = ["recipe"] + [f"round_{r}" for r in ROLES] + ["master_copy", "loss_scaling"]
+# A round_<role> text naming a block format (docs/formats.md, "Block formats").
+BLOCK_FORMAT = r"(mx|nvfp4)"
 
 
 def precision_label(row):
@@ -54,7 +56,8 @@ def summary(df, cv=None):
     rounded: the mean over runs of its last epoch's overflow and underflow (flush-to-zero)
     fractions; with loss scaling, steps skipped (summed over epochs, `cv` = curves(); mean over
     runs) and the final loss scale; with per-tensor scaling, the fraction of tensors whose amax
-    exceeded the range anyway. Rows in the file's point order of first appearance."""
+    exceeded the range anyway; with a block format, the fraction of blocks whose scale was
+    clamped (last epoch). Rows in the file's point order of first appearance."""
     df = df.copy()
     df["precision"] = [precision_label(r) for _, r in df.iterrows()]
     keys = ["dataset", "precision"] if "dataset" in df else ["precision"]
@@ -64,6 +67,7 @@ def summary(df, cv=None):
                                      for f, p in zip(df["file"], df["point"])]
     rounded = [r for r in ROLES if f"round_{r}" in df and (df[f"round_{r}"].astype(str) != "").any()]
     scaled = [r for r in rounded if df[f"round_{r}"].astype(str).str.contains("current|delayed").any()]
+    blocked = [r for r in rounded if df[f"round_{r}"].astype(str).str.match(BLOCK_FORMAT).any()]
     loss_on = "loss_scaling" in df and (df["loss_scaling"].astype(str) != "none").any()
     rows = []
     for key, g in df.groupby(keys, sort=False):
@@ -87,6 +91,11 @@ def summary(df, cv=None):
             if col in g:
                 on = g[f"round_{r}"].astype(str).str.contains("current|delayed").any()
                 row[f"{r}_amax_exceeded"] = g[col].mean() if on else np.nan
+        for r in blocked:
+            col = f"final_{r}_clamped_block_fraction"
+            if col in g:
+                on = g[f"round_{r}"].astype(str).str.match(BLOCK_FORMAT).any()
+                row[f"{r}_clamped_blocks"] = g[col].mean() if on else np.nan
         if loss_on:
             if "skipped_steps_total" in g:
                 row["skipped_steps"] = g["skipped_steps_total"].mean()

@@ -25,6 +25,7 @@ variants:
   - precision: {recipe: [fp32, fp16-mixed, fp8-wang2018]}
   - precision: {recipe: fp16-mixed, master_weights: false, loss_scale: none}
   - precision: {errors: {format: E3M2, rounding: stochastic}}
+  - precision: {activations: mxfp4}
 """
 
 
@@ -39,7 +40,7 @@ def test_one_row_per_setting(recipes_file):
     t = summary(df, curves(recipes_file))
     assert list(t["precision"]) == [
         "fp32", "fp16-mixed, master, loss_scale=dynamic", "fp8-wang2018, master", "fp16-mixed",
-        "errors=E3M2:stochastic"]
+        "errors=E3M2:stochastic", "activations=mxfp4:nearest_even"]
     assert (t["runs"] == 2).all()
     assert bool(df.loc[df["recipe"] == "fp16-mixed", "master_copy"].any())
     fp32 = t[t["precision"] == "fp32"].iloc[0]
@@ -49,6 +50,8 @@ def test_one_row_per_setting(recipes_file):
     scaled = t[t["precision"] == "fp16-mixed, master, loss_scale=dynamic"].iloc[0]
     assert scaled["final_loss_scale"] > 1 and scaled["skipped_steps"] >= 0
     assert t[t["precision"] == "fp16-mixed"].iloc[0]["final_loss_scale"] == 1
+    mx = t[t["precision"] == "activations=mxfp4:nearest_even"].iloc[0]
+    assert mx["activations_clamped_blocks"] >= 0 and np.isnan(hand.get("activations_clamped_blocks"))
 
 
 def test_report_groups_by_precision(recipes_file, tmp_path):
@@ -59,4 +62,4 @@ def test_report_groups_by_precision(recipes_file, tmp_path):
     assert run.returncode == 0, run.stderr
     page = (out / "index.html").read_text()
     assert "By precision" in page and "fp8-wang2018, master" in page
-    assert (out / "precision.csv").read_text().count("\n") == 6
+    assert (out / "precision.csv").read_text().count("\n") == 7
