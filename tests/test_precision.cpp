@@ -688,20 +688,43 @@ TEST(PrecisionRecipes, MasterWeightsAndLossScaleOverrideTheRecipe) {
                            mixed.params.size() * sizeof(float)));
 }
 
+namespace {
+
+// The small relu network of the test-accuracy checks: hidden 24, momentum 0.9, batch 32,
+// 2 epochs, weights saved.
+TrainConfig two_epochs_relu() {
+  TrainConfig c;
+  c.hidden = {24};
+  c.activation = Activation::relu;
+  c.momentum = 0.9;
+  c.batch = 32;
+  c.epochs = 2;
+  c.save_weights = true;
+  return c;
+}
+
+// Test accuracy of the saved parameters of a {dim, 24, classes} run, with `round` applied to
+// each layer's output as the activations role does.
+double test_accuracy_of(const RunResult& r, const DatasetPair& d, Activation act,
+                        const TensorHook& round) {
+  Mlp net({d.test.dim, 24, static_cast<int>(d.test.classes)}, act, d.test.n);
+  net.params = r.params;
+  std::vector<float> x(static_cast<std::size_t>(d.test.n) * static_cast<std::size_t>(d.test.dim));
+  copy_features(d.test, 0, d.test.n, x.data());
+  net.forward(x.data(), d.test.n, round);
+  return static_cast<double>(net.count_correct(d.test.n, d.test.y.data())) / d.test.n;
+}
+
+}  // namespace
+
 // The test accuracy is that of the weights a deployed low-precision model would use: the
 // rounded working copy (not the master copy), with the activations rounded as in training.
 // Recomputed here from the saved parameters, which must lie on the weights' format grid.
 TEST(PrecisionRecipes, TestAccuracyUsesTheRoundedWorkingCopy) {
   const DatasetPair d = make_synthetic(400, 300, 16, 4, 3);
   for (const char* recipe : {"fp8-hybrid-noscale", "fp8-wang2018", "bf16-mixed"}) {
-    TrainConfig c;
-    c.hidden = {24};
-    c.activation = Activation::relu;
-    c.momentum = 0.9;
-    c.batch = 32;
-    c.epochs = 2;
+    TrainConfig c = two_epochs_relu();
     c.recipe = recipe;
-    c.save_weights = true;
     const RunResult r = train(c, d);
     const Precision p = resolve_precision(c);
     ASSERT_TRUE(p.master) << recipe;
@@ -709,14 +732,9 @@ TEST(PrecisionRecipes, TestAccuracyUsesTheRoundedWorkingCopy) {
     quantize(grid, p[Role::weights].format, Rounding::nearest_even);
     EXPECT_EQ(0, std::memcmp(grid.data(), r.params.data(), grid.size() * sizeof(float)))
         << recipe << ": the saved weights are not the rounded working copy";
-    Mlp net({16, 24, 4}, c.activation, d.test.n);
-    net.params = r.params;
-    std::vector<float> x(static_cast<std::size_t>(d.test.n) * 16);
-    copy_features(d.test, 0, d.test.n, x.data());
-    net.forward(x.data(), d.test.n, [&](std::span<float> a, int) {
+    const double acc = test_accuracy_of(r, d, c.activation, [&](std::span<float> a, int) {
       quantize(a, p[Role::activations].format, p[Role::activations].mode);
     });
-    const double acc = static_cast<double>(net.count_correct(d.test.n, d.test.y.data())) / d.test.n;
     EXPECT_EQ(acc, r.final_test_accuracy) << recipe;
   }
 }
@@ -775,14 +793,8 @@ TEST(PrecisionBlocks, RoleBlocksRunAlongRows) {
 // the block sizes, so a flat blocking would cross rows.
 TEST(PrecisionBlocks, TrainingBlocksWeightsAndActivationsPerRow) {
   const DatasetPair d = make_synthetic(400, 300, 20, 4, 3);
-  TrainConfig c;
-  c.hidden = {24};
-  c.activation = Activation::relu;
-  c.momentum = 0.9;
-  c.batch = 32;
-  c.epochs = 2;
+  TrainConfig c = two_epochs_relu();
   c.master_weights = true;
-  c.save_weights = true;
   // FP4 elements in blocks of 8: a flat block's larger scale takes bits from the smaller row
   // (with FP8 elements' wide range it would only move them below 2^-6 of the scale: rarely)
   c.roles[static_cast<std::size_t>(Role::weights)].format = parse_format("mx:fp4-e2m1:8");
@@ -805,16 +817,11 @@ TEST(PrecisionBlocks, TrainingBlocksWeightsAndActivationsPerRow) {
   std::vector<float> flat = r.params;
   quantize(flat, p[Role::weights].format, Rounding::nearest_even);
   EXPECT_NE(0, std::memcmp(flat.data(), r.params.data(), flat.size() * sizeof(float)));
-  Mlp net({20, 24, 4}, c.activation, d.test.n);
-  net.params = r.params;
-  std::vector<float> x(static_cast<std::size_t>(d.test.n) * 20);
-  copy_features(d.test, 0, d.test.n, x.data());
-  net.forward(x.data(), d.test.n, [&](std::span<float> a, int layer) {
+  const double acc = test_accuracy_of(r, d, c.activation, [&](std::span<float> a, int layer) {
     const auto out = static_cast<std::size_t>(L.out(layer));
     quantize_matrix(a.data(), a.size() / out, out, out, BlockAxis::rows,
                     p[Role::activations].format, Rounding::nearest_even);
   });
-  const double acc = static_cast<double>(net.count_correct(d.test.n, d.test.y.data())) / d.test.n;
   EXPECT_EQ(acc, r.final_test_accuracy);
   EXPECT_GT(acc, 0.5);  // it learnt
 }
