@@ -17,13 +17,15 @@ Per output element the normalised error
     e = |z_F - z| / sum_k |x_k w_k|
 
 is what Higham's bound speaks about: e <= gamma_n = n u / (1 - n u) (u = 2^-(m+1) nearest,
-2^-m other modes; with chunks gamma_c + gamma_{ceil(n/c)}(u_out) (1 + gamma_c)), a theorem as
-long as nothing under- or overflows (E8 formats have fp32's range). Per (layer, accumulator,
-n) the CSV holds the mean and max of e over the elements, divided by u, and those bounds;
+2^-m other modes; chunks of c: gamma_min(n,c) + gamma_ceil(n/c)(u_out) (1 + gamma_min(n,c))),
+a theorem as long as nothing under- or overflows (E8 formats have fp32's range). Per (layer,
+accumulator, n) the CSV holds the mean and max of e over the elements, divided by u, those
+bounds, and the largest e over the bound (max_over_gamma; max_over_gamma_nonzero with each element's count of
+nonzero products in place of n: adding a zero rounds nothing), empty where n u >= 1;
 per (layer, accumulator) the least-squares slope of log2(mean e / u) and log2(max e / u)
 against log2 n: 1 is the worst case's growth, 0.5 the probabilistic sqrt(n) u of Higham and
 Mary (2019), about 0 a sum whose terms cancel (the normalisation by sum|x_k w_k| then hides
-growth of the absolute error). Products whose operands are all zero (an image with no ink in
+growth of the absolute error). Outputs whose products are all zero (an image with no ink in
 the first n pixels) are left out and counted. The row `blas` is numpy's float32 matmul
 (OpenBLAS sgemm: what the trainer computes for fp32 without chunks, in BLAS's own order); the
 row `E8M23` is the sequential fp32 sum, which the trainer never uses without chunks.
@@ -47,6 +49,9 @@ import numpy as np
 DEFAULT_MANTISSAS = list(range(3, 13))
 DEFAULT_STOCHASTIC = [6, 10]
 DEFAULT_CHUNKS = [0, 16, 64, 256]
+POINT_COLUMNS = ("layer", "accumulator", "m", "mode", "chunk", "n", "u", "elements", "empty",
+                 "mean_nonzero", "mean_err_u", "rms_err_u", "max_err_u", "gamma_u", "sqrt_n",
+                 "max_over_gamma", "max_over_gamma_nonzero")
 FILES = ("accumulation_points.csv", "accumulation_fits.csv", "accumulation.png")
 
 
@@ -231,11 +236,24 @@ def accumulators(mantissas, stochastic, chunks, outer):
             for c in chunks:
                 o = f"E8M{m}:{mode}" if outer == "same" else outer
                 text = f"E8M{m}:{mode}" + (f",chunk={c},outer={o}" if c else "")
-                u_out = unit_roundoff(m, mode) if outer == "same" else unit_roundoff(out_m, out_mode)
+                u_out = unit_roundoff(*((m, mode) if outer == "same" else (out_m, out_mode)))
                 configs.append((f"E8M{m}", text, m, mode, c, unit_roundoff(m, mode), u_out))
     configs.append(("E8M23", "E8M23:nearest_even", 23, "nearest_even", 0, 2.0 ** -24, 2.0 ** -24))
     configs.append(("blas", "blas", 23, "blas", 0, 2.0 ** -24, 2.0 ** -24))
     return configs
+
+
+def check_accumulators(configs):
+    """Every accumulator text is one the kernel accepts (BadInput naming it otherwise), checked
+    before anything is measured or written. Needs the compiled extension (ImportError)."""
+    import precsweep
+    one = np.ones(1, np.float32)
+    for _, text, *_ in configs:
+        if text != "blas":
+            try:
+                precsweep.dot(one, one, text)
+            except ValueError as e:
+                raise BadInput(f"accumulator {text!r}: {e}") from None
 
 
 def outer_format(outer):
@@ -256,11 +274,46 @@ def outer_format(outer):
     return m, mode or "nearest_even"
 
 
+def summary_row(err, nonzero, n, u, chunk, u_out):
+    """Mean, rms and max of the normalised errors over u, and the largest error over the bound
+    with n terms and over each element's bound with its nonzero count; NaN where there is no
+    element or no finite bound (n u >= 1)."""
+    if err.size == 0:
+        return dict(elements=0, mean_nonzero=math.nan, mean_err_u=math.nan, rms_err_u=math.nan,
+                    max_err_u=math.nan, gamma_u=float(bound(n, u, chunk, u_out)) / u,
+                    max_over_gamma=math.nan, max_over_gamma_nonzero=math.nan)
+    b = float(bound(n, u, chunk, u_out))
+    b_nonzero = bound(n, u, chunk, u_out, nonzero=nonzero)
+    finite = np.isfinite(b_nonzero)
+    return dict(
+        elements=int(err.size), mean_nonzero=float(nonzero.mean()),
+        mean_err_u=float(err.mean() / u), rms_err_u=float(np.sqrt(np.mean(err ** 2)) / u),
+        max_err_u=float(err.max() / u), gamma_u=b / u,
+        max_over_gamma=float(err.max() / b) if math.isfinite(b) else math.nan,
+        max_over_gamma_nonzero=float((err[finite] / b_nonzero[finite]).max())
+        if finite.any() else math.nan)
+
+
+def fit_row(rows, chunk):
+    """Slopes of log2(mean e/u) and log2(max e/u) against log2 n over one accumulator's rows
+    (for chunks also the mean's slope over n >= c), and the values at the longest sum."""
+    n = [r["n"] for r in rows]
+    tail = [r for r in rows if chunk and r["n"] >= chunk]
+    return dict(
+        slope_mean=fit_slope(n, [r["mean_err_u"] for r in rows]),
+        slope_max=fit_slope(n, [r["max_err_u"] for r in rows]),
+        slope_mean_n_ge_chunk=fit_slope([r["n"] for r in tail], [r["mean_err_u"] for r in tail]),
+        mean_err_u_at_max_n=rows[-1]["mean_err_u"], max_err_u_at_max_n=rows[-1]["max_err_u"],
+        max_over_gamma=float(np.nanmax([r["max_over_gamma"] for r in rows]))
+        if any(math.isfinite(r["max_over_gamma"]) for r in rows) else math.nan)
+
+
 def analyse(layers, configs, seed=1, progress=None):
     """Rows (one per layer, accumulator and n) and fits (one per layer and accumulator).
 
     layers: list of (layer index, x [M, K], w_t [K, N]) with the reduction already in the
-    order to cut prefixes from."""
+    order to cut prefixes from; configs: accumulators() entries. Stochastic rounding uses
+    stream = layer."""
     rows, fits = [], []
     for layer, x, w_t in layers:
         ns = prefix_lengths(x.shape[1])
@@ -269,36 +322,14 @@ def analyse(layers, configs, seed=1, progress=None):
             if progress:
                 progress(f"layer {layer} {text}")
             res = measure(x, w_t, text, ns, seed=seed, stream=layer, products=products)
+            key = dict(layer=layer, accumulator=name, m=m, mode=mode, chunk=chunk)
+            these = []
             for n in ns:
-                r = res[n]
-                err, nnz = r["err"], r["nonzero"]
-                b = float(bound(n, u, chunk, u_out))
-                b_nnz = bound(n, u, chunk, u_out, nonzero=nnz)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    over_nnz = np.where(b_nnz > 0, err / b_nnz, np.where(err > 0, np.inf, 0))
-                rows.append(dict(
-                    layer=layer, accumulator=name, m=m, mode=mode, chunk=chunk, n=n,
-                    u=u, elements=int(err.size), empty=r["empty"],
-                    mean_nonzero=float(nnz.mean()) if nnz.size else math.nan,
-                    mean_err_u=float(err.mean() / u) if err.size else math.nan,
-                    rms_err_u=float(np.sqrt(np.mean(err ** 2)) / u) if err.size else math.nan,
-                    max_err_u=float(err.max() / u) if err.size else math.nan,
-                    gamma_u=b / u, sqrt_n=math.sqrt(n),
-                    max_over_gamma=float(err.max() / b) if err.size else math.nan,
-                    max_over_gamma_nonzero=float(over_nnz.max()) if err.size else math.nan))
-            sel = [row for row in rows if row["layer"] == layer and row["accumulator"] == name
-                   and row["mode"] == mode and row["chunk"] == chunk]
-            n_all = [row["n"] for row in sel]
-            tail = [row for row in sel if chunk and row["n"] >= chunk]
-            fits.append(dict(
-                layer=layer, accumulator=name, m=m, mode=mode, chunk=chunk, u=u,
-                slope_mean=fit_slope(n_all, [row["mean_err_u"] for row in sel]),
-                slope_max=fit_slope(n_all, [row["max_err_u"] for row in sel]),
-                slope_mean_n_ge_chunk=fit_slope([row["n"] for row in tail],
-                                                [row["mean_err_u"] for row in tail])
-                if len(tail) >= 2 else math.nan,
-                mean_err_u_at_max_n=sel[-1]["mean_err_u"], max_err_u_at_max_n=sel[-1]["max_err_u"],
-                max_over_gamma=max(row["max_over_gamma"] for row in sel)))
+                row = dict(key, n=n, u=u, empty=res[n]["empty"], sqrt_n=math.sqrt(n),
+                           **summary_row(res[n]["err"], res[n]["nonzero"], n, u, chunk, u_out))
+                these.append({c: row[c] for c in POINT_COLUMNS})
+            rows += these
+            fits.append(dict(key, u=u, **fit_row(these, chunk)))
     return rows, fits
 
 
@@ -338,7 +369,8 @@ def figure(rows, fits, path):
         n = np.array(sorted(d["n"].unique()), dtype=float)
         ax.loglog(n, n, "k--", lw=1, label="n (gamma_n/u)")
         ax.loglog(n, np.sqrt(n), "k-.", lw=1, label="sqrt(n)")
-        ax.set_title(f"layer {layer}: E8M<m> nearest, no chunks (solid mean, dotted max)", fontsize=9)
+        ax.set_title(f"layer {layer}: E8M<m> nearest, no chunks (solid mean, dotted max)",
+                     fontsize=9)
         ax.set_xlabel("sum length n")
         ax.set_ylabel("normalised error / u")
         ax.grid(True, which="major", alpha=0.3)
@@ -388,8 +420,12 @@ def write_outputs(rows, fits, out_dir):
                lambda p: figure(rows, fits, p)]
     for path, write in zip(paths, writers):
         tmp = path + ".tmp" + os.path.splitext(path)[1]
-        write(tmp)
-        os.replace(tmp, path)
+        try:
+            write(tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
     return paths
 
 
@@ -438,16 +474,25 @@ def main(argv=None):
             raise BadInput(f"{os.path.join(a.out, existing[0])} exists; remove it or choose "
                            f"another -o (results are never overwritten)")
         configs = accumulators(mantissas, stochastic, chunks, a.outer)
+        check_accumulators(configs)
         sizes, activation, W, b = load_network(a.weights, a.point)
         x = test_images(a.data_dir, a.samples)
     except BadInput as e:
         print(f"accumulation: error: {e}", file=sys.stderr)
         return 2
+    except ImportError as e:
+        print(f"accumulation: error: {e}".replace("\n", " "), file=sys.stderr)
+        return 1
     layers = network_layers(W, b, activation, x, a.seed, a.layers)
-    rows, fits = analyse(layers, configs, seed=a.seed,
-                         progress=lambda s: print(f"accumulation: {s}", file=sys.stderr, flush=True))
-    for path in write_outputs(rows, fits, a.out):
-        print(path)
+    def progress(text):
+        print(f"accumulation: {text}", file=sys.stderr, flush=True)
+    rows, fits = analyse(layers, configs, seed=a.seed, progress=progress)
+    try:
+        for path in write_outputs(rows, fits, a.out):
+            print(path)
+    except OSError as e:
+        print(f"accumulation: error: writing {a.out}: {e}", file=sys.stderr)
+        return 1
     return 0
 
 
