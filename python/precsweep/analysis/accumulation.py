@@ -20,9 +20,9 @@ is what Higham's bound speaks about: e <= gamma_n = n u / (1 - n u) (u = 2^-(m+1
 2^-m other modes; chunks of c: gamma_min(n,c) + gamma_ceil(n/c)(u_out) (1 + gamma_min(n,c))),
 a theorem as long as nothing under- or overflows (E8 formats have fp32's range). Per (layer,
 accumulator, n) the CSV holds the mean and max of e over the elements, divided by u, those
-bounds, and the largest e over the bound (max_over_gamma; max_over_gamma_nonzero with each element's count of
-nonzero products in place of n: adding a zero rounds nothing), empty where n u >= 1;
-per (layer, accumulator) the least-squares slope of log2(mean e / u) and log2(max e / u)
+bounds, and the largest e over the bound (max_over_gamma; max_over_gamma_nonzero with each
+element's count of nonzero products in place of n: adding a zero rounds nothing), empty where
+n u >= 1; per (layer, accumulator) the least-squares slope of log2(mean e / u) and log2(max e / u)
 against log2 n: 1 is the worst case's growth, 0.5 the probabilistic sqrt(n) u of Higham and
 Mary (2019), about 0 a sum whose terms cancel (the normalisation by sum|x_k w_k| then hides
 growth of the absolute error). Outputs whose products are all zero (an image with no ink in
