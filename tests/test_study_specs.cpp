@@ -87,6 +87,22 @@ TEST(StudySpecs, Blocks) {
   EXPECT_EQ(block_points, (7 * 2 + 1) * 2 * 3);  // errors in a block format
 }
 
+// The accumulation study (issue 18, docs/results.md section 8): 5 widths x 2 chunkings x
+// 2 hidden widths x 2 batches x 3 seeds + one fp32 baseline per (hidden, batch, seed); only the
+// accumulators vary the precision, and a baseline accumulates through BLAS.
+TEST(StudySpecs, Accumulation) {
+  const SweepSpec s = load("accumulation.yaml");
+  EXPECT_EQ(s.points.size(), 5u * 2 * 2 * 2 * 3 + 12);
+  for (const Point& p : s.points) {
+    const Precision r = resolve_precision(p.config);
+    for (Role role : kAllRoles) EXPECT_FALSE(r[role].on) << "point " << p.id;
+    EXPECT_EQ(r.rounds_anything(), !p.is_baseline) << "point " << p.id;
+    const Accumulator& a = r.accumulate[0];
+    EXPECT_EQ(a.is_blas(), p.is_baseline) << "point " << p.id;
+    for (const Accumulator& k : r.accumulate) EXPECT_EQ(k, a) << "point " << p.id;
+  }
+}
+
 // Precision recipes added parameters after master_weights: every spec of sweeps/ keeps its
 // points and ids (the new parameters are fixed at their defaults, so the grid is unchanged) and
 // each point resolves to exactly its shorthand: `format` in `rounding` at the apply_to sites
@@ -100,9 +116,11 @@ TEST(StudySpecs, EverySpecIsItsShorthand) {
   for (const auto& entry :
        std::filesystem::directory_iterator(std::filesystem::path(PRECSWEEP_SOURCE_DIR) / "sweeps")) {
     if (entry.path().extension() != ".yaml") continue;
-    // The recipe studies (issues 16, 17) are written in recipes and roles, not the shorthand.
+    // The recipe studies (issues 16-18) are written in recipes, roles and accumulators, not
+    // the shorthand.
     const std::string stem = entry.path().stem().string();
-    if (stem == "recipes" || stem == "roles" || stem == "blocks") continue;
+    if (stem == "recipes" || stem == "roles" || stem == "blocks" || stem == "accumulation")
+      continue;
     const SweepSpec s = load_spec(entry.path());
     for (const Axis& a : s.axes) {
       EXPECT_NE(a.name, "recipe") << entry.path();
