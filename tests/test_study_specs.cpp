@@ -101,6 +101,19 @@ TEST(StudySpecs, Accumulation) {
     EXPECT_EQ(a.is_blas(), p.is_baseline) << "point " << p.id;
     for (const Accumulator& k : r.accumulate) EXPECT_EQ(k, a) << "point " << p.id;
   }
+  // The rest of the grid: chunks 16 and 256 (2 batches), stochastic without chunks (batch 64).
+  const SweepSpec more = load("accumulation-more.yaml");
+  EXPECT_EQ(more.points.size(), 5u * 2 * 2 * 3 + 3 * 3 + 6);
+  int stochastic = 0;
+  for (const Point& p : more.points) {
+    const Accumulator a = resolve_precision(p.config).accumulate[0];
+    EXPECT_EQ(a.is_blas(), p.is_baseline) << "point " << p.id;
+    if (a.rounding == Rounding::stochastic) {
+      ++stochastic;
+      EXPECT_EQ(a.chunk, 0u) << "point " << p.id;
+    }
+  }
+  EXPECT_EQ(stochastic, 9);
 }
 
 // Precision recipes added parameters after master_weights: every spec of sweeps/ keeps its
@@ -119,7 +132,8 @@ TEST(StudySpecs, EverySpecIsItsShorthand) {
     // The recipe studies (issues 16-18) are written in recipes, roles and accumulators, not
     // the shorthand.
     const std::string stem = entry.path().stem().string();
-    if (stem == "recipes" || stem == "roles" || stem == "blocks" || stem == "accumulation")
+    if (stem == "recipes" || stem == "roles" || stem == "blocks" ||
+        stem.starts_with("accumulation"))
       continue;
     const SweepSpec s = load_spec(entry.path());
     for (const Axis& a : s.axes) {
