@@ -424,7 +424,7 @@ class Run {
                                       SgdStep{lr, static_cast<float>(c_.momentum),
                                               static_cast<float>(c_.weight_decay)}, r);
     const auto P = static_cast<std::uint64_t>(net_.layout().count);
-    if (on(Role::master)) rounder_.add(Role::master, n.master, P);
+    if (on(Role::master) && !r.master_hook) rounder_.add(Role::master, n.master, P);
     if (r.weights && !r.weights_hook) {
       last_ = n.weights;
       rounder_.add(Role::weights, n.weights, P);

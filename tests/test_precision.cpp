@@ -998,6 +998,39 @@ TEST(PrecisionBlocks, EachProductBlocksAlongItsReductionAgainstTheReference) {
   }
 }
 
+// A block master is rounded by its hook after the update (not fused into it): its values are
+// counted once. With the weights in the master's format the working copy is the master
+// exactly, so the master run's trajectory is the plain run's (nearest_even: no random bits).
+// Per step the plain run's weights role rounds P values (flushing R) plus the column copy of
+// every W (P_W values, flushing C); the master run splits the same counts into the master
+// role (P values, R) and the weights role (P + P_W values: the working copy flushes nothing
+// new, the column copy C). So plain = (R + C) / (P + P_W) = (master P + weights (P + P_W)) /
+// (P + P_W) in fractions; counting the master's values twice halves its fraction.
+TEST(PrecisionBlocks, BlockMasterCountsEachValueOnce) {
+  const DatasetPair d = make_synthetic(400, 300, 20, 4, 3);
+  const Format fmt = parse_format("mx:fp4-e2m1:8");
+  TrainConfig plain = two_epochs_relu();
+  plain.roles[static_cast<std::size_t>(Role::weights)].format = fmt;
+  TrainConfig master = plain;
+  master.master_weights = true;
+  master.roles[static_cast<std::size_t>(Role::master)].format = fmt;
+  const RunResult a = train(plain, d), b = train(master, d);
+  EXPECT_EQ(a.params, b.params);
+  const MlpLayout L({20, 24, 4});
+  const double P = static_cast<double>(L.count), PW = 20.0 * 24 + 24.0 * 4;
+  ASSERT_EQ(a.epochs.size(), b.epochs.size());
+  const auto flushed = [](const RunResult& r, std::size_t e, Role role) {
+    return r.epochs[e].roles[static_cast<std::size_t>(role)].underflow_fraction;
+  };
+  for (std::size_t e = 0; e < a.epochs.size(); ++e) {
+    const double whole = flushed(a, e, Role::weights);
+    EXPECT_GT(flushed(b, e, Role::master), 0.0);
+    EXPECT_NEAR(flushed(b, e, Role::master) * P / (P + PW) + flushed(b, e, Role::weights), whole,
+                1e-12)
+        << "epoch " << e;
+  }
+}
+
 // Block formats carry their own scales: per-tensor scaling beside one is refused.
 TEST(PrecisionBlocks, PerTensorScalingOfABlockFormatIsRefused) {
   TrainConfig c = tiny();
