@@ -375,7 +375,7 @@ QuantizeStats RoleRounder::round(Role r, std::span<float> x, int rows, int cols,
     c.log2_scale_sum += std::log2(scale);
     if (static_cast<double>(amax) * scale > rr.format.max_finite()) ++c.exceeded;
     for (float& v : x) v *= up;
-    round_tensor(rr, x, rows, cols, key, s);
+    round_tensor(rr, x, rows, cols, key, s, axis);
     for (float& v : x) v *= down;
   }
   c.values += x.size();
