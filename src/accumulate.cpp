@@ -258,20 +258,32 @@ void check_counters(std::size_t M, std::size_t N, std::size_t K) {
 
 // The fast path for any view: rows split over OpenMP threads (each row's result depends only
 // on its index, so the split does not matter).
-AccumulateStats run_fast(const detail::GemmView& v, const Setup& S) {
+AccumulateStats run_fast(const detail::GemmView& view, const Setup& S) {
+  detail::PreparedGemm prepared;
+  detail::prepare_gemm(view, S.inner, prepared);
+  const detail::GemmView& v = prepared.view;
   [[maybe_unused]] const double work = static_cast<double>(v.M) * static_cast<double>(v.N) * static_cast<double>(v.K);
   std::uint64_t additions = 0, swamped = 0;
-  const std::int64_t M = static_cast<std::int64_t>(v.M);
+  constexpr std::size_t step = detail::kAccRowsPerCall;
+  const auto calls = static_cast<std::int64_t>((v.M + step - 1) / step);
 #pragma omp parallel for schedule(dynamic, 1) reduction(+ : additions, swamped) \
-    if (work >= 65536.0 && M > 1)
-  for (std::int64_t i = 0; i < M; ++i) {
-    const AccumulateStats st = detail::acc_gemm_rows(v, static_cast<std::size_t>(i),
-                                                     static_cast<std::size_t>(i) + 1, S.acc,
+    if (work >= 65536.0 && calls > 1)
+  for (std::int64_t c = 0; c < calls; ++c) {
+    const std::size_t i = static_cast<std::size_t>(c) * step;
+    const AccumulateStats st = detail::acc_gemm_rows(v, i, std::min(i + step, v.M), S.acc,
                                                      S.inner, S.outer, S.key, S.key);
     additions += st.additions;
     swamped += st.swamped;
   }
   return {additions, swamped};
+}
+
+// Per-thread buffers for the transposed operands, kept between calls: a fresh vector of a few
+// hundred KiB per product costs its page faults every time.
+std::vector<float>& scratch(int which, std::size_t n) {
+  thread_local std::vector<float> buffers[2];
+  buffers[which].resize(n);
+  return buffers[which];
 }
 
 void put_stats(AccumulateStats* stats, const AccumulateStats& st) {
@@ -360,18 +372,19 @@ void gemm_forward(std::span<const float> A, std::span<const float> W, std::span<
   const Setup S = make_setup(acc, key);
   if (out >= batch) {
     // W^T packed as [in x out] so that the kernel reads a row of factors per k
-    std::vector<float> Wt(in * out);
-    for (std::size_t j = 0; j < out; ++j)
-      for (std::size_t k = 0; k < in; ++k) Wt[k * out + j] = W[j * in + k];
+    std::vector<float>& Wt = scratch(0, in * out);
+    for (std::size_t k = 0; k < in; ++k)
+      for (std::size_t j = 0; j < out; ++j) Wt[k * out + j] = W[j * in + k];
     const detail::GemmView v{A.data(), in, 1, Wt.data(), out, Z.data(), batch, out, in, out, 1};
     put_stats(stats, run_fast(v, S));
     return;
   }
   // Few outputs (the last layer): Z^T[out x batch] = W * A^T has the longer rows the kernel
   // vectorises over; the same elements with the same k order, then transposed into Z.
-  std::vector<float> At(in * batch), Zt(out * batch);
-  for (std::size_t b = 0; b < batch; ++b)
-    for (std::size_t k = 0; k < in; ++k) At[k * batch + b] = A[b * in + k];
+  std::vector<float>& At = scratch(0, in * batch);
+  std::vector<float>& Zt = scratch(1, out * batch);
+  for (std::size_t k = 0; k < in; ++k)
+    for (std::size_t b = 0; b < batch; ++b) At[k * batch + b] = A[b * in + k];
   const detail::GemmView v{W.data(), in, 1, At.data(), batch, Zt.data(), out, batch, in, 1, out};
   put_stats(stats, run_fast(v, S));
   for (std::size_t o = 0; o < out; ++o)

@@ -97,27 +97,36 @@ template <Rounding kMode>
   return swamped;
 }
 
-// A fast path for nearest_even on AVX2 CPUs, 8 columns at a time: r = fma(l, r[j], run[j]) is
-// the exact sum rounded once to binary32 (round to nearest). If every r of the vector lies in
-// F's normal range [2^emin, max] and none lies exactly on a midpoint between two neighbours in
-// F (low drop32 = 23 - m bits 100...0), then rounding r to F is rounding the exact sum: F's
-// midpoints there are binary32 numbers, binary32's rounding is monotone, so r and the exact
-// sum lie on the same side of each of them (and r cannot exceed max, so nothing overflows).
-// r is then rounded with the constant mask. A vector with any lane outside, or on a midpoint,
-// takes the exact acc_step for its 8 columns. F must be a float format with m <= 22 and one max
-// for both signs (FastNearest::usable).
-// Below 2^emin (F's subnormals and zero, when F has subnormals and signed zeros) F's values are
-// the multiples of g = 2^(emin - m), and its midpoints the odd multiples of g/2, binary32
-// numbers too (emin - m - 1 >= -149): the same argument holds, and rounding |r| to the grid is
-// (|r| + C) - C with C = 1.5 * 2^(emin - m + 23), whose binary32 ulp is g (round to nearest
-// even on the grid: even multiples of g, as F's codes), with r's sign put back (a -0 stays -0).
-// A lane there on a midpoint (|r| - t = g/2) takes the exact step as well.
+// ---- The fast path for round to nearest (AVX2 + FMA) ------------------------------------------
+// u = fma(l, r, acc) is the exact sum rounded once to binary32 (round to nearest). Rounding u to
+// F gives the exact sum's rounding unless u lies exactly on a midpoint between two neighbours in
+// F: those midpoints are binary32 numbers and binary32's rounding is monotone, so u and the
+// exact sum lie on the same side of every one of them (double rounding errs only at one).
+// Scaling: u' = u * 2^(-126 - emin) moves F's 2^emin onto binary32's 2^-126 (exact above it;
+// below, one more monotone rounding, to a grid finer than F's, so the argument still holds).
+// F's values, subnormals included, are then exactly the binary32 patterns of u' whose low
+// drop = 23 - m bits are zero, and rounding to nearest is adding half = 2^(drop-1) to the pattern
+// and clearing those bits: ties go away from zero (a tie is a midpoint, which takes the exact
+// step anyway), a carry moves into the exponent as it should, signs and zeros stay.
+// r = r' * 2^(126 + emin) is exact. |r'| above top (F's max, scaled) is out of range. For E8
+// formats whose max is binary32's largest pattern of their grid and which overflow to inf
+// ("wide": no scaling), the pattern rounding overflows to inf by itself.
+// Lazy checking: a group of chains (rows x 8-column vectors, independent sums) runs kInterval
+// values of k without a branch, OR-ing a midpoint flag per lane and keeping the largest |r'|
+// (wide formats: inf and NaN are sticky, so the interval's last sums tell). If at the interval's
+// end some lane hit a midpoint, left F's range or is not finite, the interval runs again from
+// its start in checked mode: every step tests its vector and sends it to the exact step
+// (acc_step) if needed. Formats that flush subnormals or have no -0 (fnuz) always run checked,
+// their lanes below 2^emin (and nonzero) taking the exact step.
+// Swamped additions: the kernel counts the steps that left the sum unchanged; a zero product
+// never changes it, so rows() subtracts the zero products (GemmView::r_zeros).
 struct FastNearest {
-  std::uint32_t lo, span, mask, half;  // normal range [lo, lo + span] as |pattern|; F's mask
-  int drop;
-  bool usable;
-  bool below;          // the range below 2^emin takes the grid path (subnormals, signed zeros)
-  float grid_c, half_g;  // C and g/2 above
+  bool usable = false;
+  bool lazy = false;         // lazy checking allowed (subnormals and signed zeros as binary32's)
+  bool narrow = false;       // scaling and the range check needed
+  std::uint32_t half = 0, mask = 0;
+  std::uint32_t top = 0;     // largest in-range |r'| pattern
+  int scale_exp = 0;         // -126 - emin: u' = u * 2^scale_exp
 };
 
 // Whether this CPU runs the fast path. A test build for one instruction set
@@ -141,20 +150,24 @@ bool has_avx2_fma() {
 FastNearest fast_nearest(const AccParams& P) {
   FastNearest f{};
   const std::int64_t m = 52 - P.drop0;
-  const auto lo = std::bit_cast<std::uint32_t>(
-      static_cast<float>(std::bit_cast<double>(P.min_normal)));
-  const auto hi = std::bit_cast<std::uint32_t>(static_cast<float>(std::bit_cast<double>(P.max_pos)));
-  f.usable = P.mode == Rounding::nearest_even && m <= 22 && P.lsb52_exp == 0 && m >= 1 &&
-             P.max_pos == P.max_neg && P.emin >= -126 && lo > 0 && lo <= hi &&
-             has_avx2_fma();
-  f.lo = lo;
-  f.span = hi - lo;
-  f.drop = static_cast<int>(23 - m);
-  f.mask = (1u << f.drop) - 1u;
-  f.half = 1u << (f.drop - 1);
-  f.below = f.usable && !P.flush && P.zero_sign == 0x80000000u;
-  f.grid_c = std::ldexp(1.5f, static_cast<int>(P.emin - m + 23));
-  f.half_g = std::ldexp(1.0f, static_cast<int>(P.emin - m - 1));
+  if (P.mode != Rounding::nearest_even || m < 1 || m > 22 || P.lsb52_exp != 0 ||
+      P.max_pos != P.max_neg || P.emin < -126 || P.emin > 1 || !has_avx2_fma())
+    return f;
+  const int drop = static_cast<int>(23 - m);
+  f.mask = (1u << drop) - 1u;
+  f.half = 1u << (drop - 1);
+  f.scale_exp = static_cast<int>(-126 - P.emin);
+  const float scale = std::ldexp(1.0f, f.scale_exp);
+  const float max = static_cast<float>(std::bit_cast<double>(P.max_pos));
+  f.top = std::bit_cast<std::uint32_t>(max * scale);  // exact: max' >= 2^-126
+  const float min_sub = static_cast<float>(std::bit_cast<double>(P.min_sub));
+  const bool grid = P.flush || std::bit_cast<std::uint32_t>(min_sub * scale) == 1u << drop;
+  f.usable = grid && (f.top & f.mask) == 0 && f.top >= 0x00800000u && f.top < 0x7F800000u;
+  f.lazy = f.usable && !P.flush && P.zero_sign == 0x80000000u;
+  const bool wide = P.emin == -126 && f.top == (0x7F7FFFFFu & ~f.mask) &&
+                    P.ovf_pos == 0x7F800000u && P.ovf_neg == 0x7F800000u;
+  f.narrow = !wide;
+  if (wide) f.top = 0x7F7FFFFFu;  // every finite lane is in range
   return f;
 }
 
@@ -162,180 +175,411 @@ void outer_dispatch(float* total, float* run, std::size_t nb, std::uint32_t coun
                     const LaneKeys& keys, const AccParams& P, std::size_t j_off);
 
 #ifdef PRECSWEEP_ACC_X86
-// The fast path's constants, as vectors.
+constexpr std::size_t kInterval = 16;  // steps between lazy checks
+constexpr std::size_t kRedo = 4;       // steps per lazy try when a row's interval runs again
+constexpr std::size_t kKBlock = 64;    // steps per pass over a column group's rows
+constexpr int kMaxVectors = 4;         // vectors of 8 columns per group
+
 struct NearestConsts {
-  __m256i lo, span_flipped, sign, abs, mask, half, halfm, one;
-  __m128i drop;
-  __m256i hi;           // max's |pattern|: above it, out of range
-  __m256 grid_c, half_g;  // FastNearest's grid path
-  bool below;
+  __m256i half, keep, abs;  // keep = ~mask; in this order (steps_2x4)
+  __m256i mask, top, lo;
+  __m256i sign, top_signed;  // 0x80000000, top ^ sign: unsigned comparisons with top
+  __m256 scale, unscale, l_unscale, r_unscale;  // 2^(l_exp + r_exp), its inverse, 2^-l_exp, 2^-r_exp
+  bool scaled;       // l_exp + r_exp != 0
+  bool exact_below;  // lanes below 2^emin take the exact step (flush, fnuz)
 };
 
-// Whether a vector with some lane outside F's normal range can take the grid path: no lane
-// above max (or inf/NaN), no normal lane on a midpoint, no lane below 2^emin on a grid midpoint.
-__attribute__((target("arch=x86-64-v3"), always_inline)) inline bool below_ok(
-    __m256i a, const NearestConsts& c) {
-  const __m256i big = _mm256_cmpgt_epi32(a, c.hi);
-  const __m256i small = _mm256_cmpgt_epi32(c.lo, a);
-  const __m256i mid = _mm256_andnot_si256(small, _mm256_cmpeq_epi32(_mm256_and_si256(a, c.mask), c.half));
-  const __m256 ar = _mm256_castsi256_ps(a);
-  const __m256 t = _mm256_sub_ps(_mm256_add_ps(ar, c.grid_c), c.grid_c);
-  const __m256 d = _mm256_sub_ps(ar, t);  // exact: both within one grid step
-  const __m256i gmid = _mm256_and_si256(
-      small, _mm256_castps_si256(_mm256_cmp_ps(_mm256_andnot_ps(_mm256_castsi256_ps(c.sign), d),
-                                               c.half_g, _CMP_EQ_OQ)));
-  const __m256i bad = _mm256_or_si256(_mm256_or_si256(big, mid), gmid);
-  return _mm256_testz_si256(bad, bad);
+// The chains of one group: RB rows of L (from row i), R's columns j .. j + 8V - 1, the last
+// vector's existing lanes in tail (when kTail).
+struct Group {
+  const float* L;
+  std::size_t l_row, l_k;
+  const float* R;
+  std::size_t r_k;
+  __m256i tail;
+};
+
+__attribute__((target("arch=x86-64-v3"), always_inline)) inline __m256 exact8(
+    __m256 old, float l, __m256 rv, const AccParams& P) {
+  alignas(32) float o8[8], r8[8], n8[8];
+  _mm256_store_ps(o8, old);
+  _mm256_store_ps(r8, rv);
+  const F32x4 l4 = {l, l, l, l};
+  store(n8, acc_step_lanes<Rounding::nearest_even, F64x4>(load<F32x4>(o8), l4, load<F32x4>(r8),
+                                                           U32x4{}, P));
+  store(n8 + 4, acc_step_lanes<Rounding::nearest_even, F64x4>(
+                    load<F32x4>(o8 + 4), l4, load<F32x4>(r8 + 4), U32x4{}, P));
+  return _mm256_load_ps(n8);
 }
 
-// Every lane rounded to F: normal lanes with the mask, lanes below 2^emin on the grid (sign of
-// u kept). Only after below_ok.
-__attribute__((target("arch=x86-64-v3"), always_inline)) inline __m256 round_below(
-    __m256i u, __m256i a, const NearestConsts& c) {
-  const __m256i lsb = _mm256_and_si256(_mm256_srl_epi32(a, c.drop), c.one);
-  const __m256i sum = _mm256_add_epi32(u, _mm256_add_epi32(c.halfm, lsb));
-  const __m256 normal = _mm256_castsi256_ps(_mm256_andnot_si256(c.mask, sum));
-  const __m256 ar = _mm256_castsi256_ps(a);
-  const __m256 t = _mm256_sub_ps(_mm256_add_ps(ar, c.grid_c), c.grid_c);
-  const __m256 grid = _mm256_or_ps(t, _mm256_castsi256_ps(_mm256_and_si256(u, c.sign)));
-  return _mm256_blendv_ps(normal, grid, _mm256_castsi256_ps(_mm256_cmpgt_epi32(c.lo, a)));
-}
+// A row's sums between passes over k blocks: its current run (partial sum) and its total.
+struct RowSums {
+  alignas(32) float run[8 * kMaxVectors];
+  alignas(32) float total[8 * kMaxVectors];
+};
 
-// Columns jc .. jc + 8V of the block (row i, block start j0), all k, their V partial-sum vectors
-// held in registers across k (V independent chains hide the latency of each step). A vector
-// with a lane outside F's normal range or on a midpoint takes the exact step. Returns the
-// swamped count.
-template <int V>
-__attribute__((target("arch=x86-64-v3"), always_inline)) inline std::uint64_t cols_nearest(
-    const GemmView& v, std::size_t i, std::size_t j0, std::size_t jc, std::uint32_t chunk,
-    const AccParams& P, const AccParams& outer, const NearestConsts& c, float* run,
-    float* total, const LaneKeys& keys_out) {
-  const __m256 zero = _mm256_setzero_ps();
-  __m256 acc[V];
-  for (int t = 0; t < V; ++t) acc[t] = _mm256_loadu_ps(run + jc + 8 * t);
-  __m256i swv = _mm256_setzero_si256();  // swamped count per lane
-  const float* l_row = v.L + i * v.l_row;
-  std::uint32_t in_run = 0;
-  for (std::size_t k = 0; k < v.K; ++k) {
-    const float l = l_row[k * v.l_k];
-    const float* r = v.R + k * v.r_k + j0 + jc;
-    const __m256 lv = _mm256_set1_ps(l);
-    const __m256 l_nonzero = _mm256_cmp_ps(lv, zero, _CMP_NEQ_UQ);
+// Steps k0 .. k1 of the group's chains. Adds the number of steps that left a sum unchanged to
+// unchanged, except when a lazy run (!kChecked) returns false: the interval must run again
+// checked (acc then holds garbage). The flags and counts are kept per row, so that no chain of
+// ORs or adds is longer than V per k.
+template <int RB, int V, bool kTail, bool kNarrow, bool kChecked>
+__attribute__((target("arch=x86-64-v3"), noinline)) bool steps(
+    RowSums* sums, std::uint64_t& unchanged, const Group& g, std::size_t k0, std::size_t k1,
+    const NearestConsts& c, const AccParams& P) {
+  __m256 acc[RB][V];
 #pragma GCC unroll 8
-    for (int t = 0; t < V; ++t) {
-      const __m256 old = acc[t];
-      const __m256 rv = _mm256_loadu_ps(r + 8 * t);
-      const __m256i u = _mm256_castps_si256(_mm256_fmadd_ps(lv, rv, old));
-      const __m256i a = _mm256_and_si256(u, c.abs);
-      const __m256i out = _mm256_cmpgt_epi32(
-          _mm256_xor_si256(_mm256_sub_epi32(a, c.lo), c.sign), c.span_flipped);
-      const __m256i mid = _mm256_cmpeq_epi32(_mm256_and_si256(a, c.mask), c.half);
-      const __m256i bad = _mm256_or_si256(out, mid);
-      __m256 next;
-      if (__builtin_expect(_mm256_testz_si256(bad, bad), 1)) {
-        const __m256i lsb = _mm256_and_si256(_mm256_srl_epi32(a, c.drop), c.one);
-        const __m256i sum = _mm256_add_epi32(u, _mm256_add_epi32(c.halfm, lsb));
-        next = _mm256_castsi256_ps(_mm256_andnot_si256(c.mask, sum));
-      } else if (c.below && below_ok(a, c)) {
-        next = round_below(u, a, c);
-      } else {
-        alignas(32) float o8[8], r8[8], n8[8];
-        _mm256_store_ps(o8, old);
-        _mm256_storeu_ps(r8, rv);
-        const F32x4 l4 = {l, l, l, l};
-        store(n8, acc_step_lanes<Rounding::nearest_even, F64x4>(load<F32x4>(o8), l4,
-                                                                 load<F32x4>(r8), U32x4{}, P));
-        store(n8 + 4, acc_step_lanes<Rounding::nearest_even, F64x4>(
-                          load<F32x4>(o8 + 4), l4, load<F32x4>(r8 + 4), U32x4{}, P));
-        next = _mm256_load_ps(n8);
+  for (int b = 0; b < RB; ++b)
+#pragma GCC unroll 8
+    for (int t = 0; t < V; ++t) acc[b][t] = _mm256_load_ps(sums[b].run + 8 * t);
+  const __m256i zero = _mm256_setzero_si256();
+  // flag: lazy runs fold the midpoint masks (all ones) and |r'| into one unsigned maximum, so
+  // that it exceeds top when a lane hit a midpoint or left the range
+  __m256i flag = zero, eq = zero;
+  for (std::size_t k = k0; k < k1; ++k) {
+    const float* r = g.R + k * g.r_k;
+#pragma GCC unroll 8
+    for (int b = 0; b < RB; ++b) {
+      const float l = g.L[static_cast<std::size_t>(b) * g.l_row + k * g.l_k];
+      const __m256 lv = _mm256_set1_ps(l);
+#pragma GCC unroll 8
+      for (int t = 0; t < V; ++t) {
+        const __m256 rv = kTail && t == V - 1 ? _mm256_maskload_ps(r + 8 * t, g.tail)
+                                              : _mm256_loadu_ps(r + 8 * t);
+        const __m256 old = acc[b][t];
+        const __m256i ui = _mm256_castps_si256(_mm256_fmadd_ps(lv, rv, old));
+        const __m256i vi = _mm256_add_epi32(ui, c.half);
+        const __m256i ri = _mm256_andnot_si256(c.mask, vi);
+        const __m256i mid = _mm256_cmpeq_epi32(ri, vi);
+        __m256 next = _mm256_castsi256_ps(ri);
+        __m256 same = _mm256_cmp_ps(next, old, _CMP_EQ_OQ);
+        if constexpr (kChecked) {
+          const __m256i a = _mm256_and_si256(ri, c.abs);
+          __m256i bad = _mm256_or_si256(mid, _mm256_cmpgt_epi32(a, c.top));
+          if (c.exact_below)
+            bad = _mm256_or_si256(bad, _mm256_andnot_si256(_mm256_cmpeq_epi32(ui, zero),
+                                                           _mm256_cmpgt_epi32(c.lo, a)));
+          if (!_mm256_testz_si256(bad, bad)) {
+            next = c.scaled ? _mm256_mul_ps(
+                                  exact8(_mm256_mul_ps(old, c.unscale),
+                                         _mm256_cvtss_f32(_mm256_mul_ps(lv, c.l_unscale)),
+                                         _mm256_mul_ps(rv, c.r_unscale), P),
+                                  c.scale)
+                            : exact8(old, l, rv, P);
+            const __m256 fz = _mm256_setzero_ps();
+            same = _mm256_or_ps(_mm256_cmp_ps(next, old, _CMP_EQ_OQ),
+                                _mm256_or_ps(_mm256_cmp_ps(lv, fz, _CMP_EQ_OQ),
+                                             _mm256_cmp_ps(rv, fz, _CMP_EQ_OQ)));
+          }
+        } else if constexpr (kNarrow) {
+          flag = _mm256_max_epu32(flag, _mm256_or_si256(mid, _mm256_and_si256(ri, c.abs)));
+        } else {
+          flag = _mm256_or_si256(flag, mid);
+        }
+        eq = _mm256_sub_epi32(eq, _mm256_castps_si256(same));
+        acc[b][t] = next;
       }
-      const __m256 same = _mm256_and_ps(
-          _mm256_and_ps(l_nonzero, _mm256_cmp_ps(rv, zero, _CMP_NEQ_UQ)),
-          _mm256_cmp_ps(next, old, _CMP_EQ_OQ));
-      swv = _mm256_sub_epi32(swv, _mm256_castps_si256(same));
-      acc[t] = next;
-    }
-    if (chunk > 0 && (++in_run == chunk || k + 1 == v.K)) {
-      for (int t = 0; t < V; ++t) _mm256_storeu_ps(run + jc + 8 * t, acc[t]);
-      outer_dispatch(total + jc, run + jc, 8 * V, static_cast<std::uint32_t>(2 * k + 1),
-                     keys_out, outer, jc);
-      for (int t = 0; t < V; ++t) acc[t] = zero;
-      in_run = 0;
     }
   }
-  for (int t = 0; t < V; ++t) _mm256_storeu_ps(run + jc + 8 * t, acc[t]);
+  if constexpr (!kChecked) {
+    __m256i bad;
+    if constexpr (kNarrow) {
+      bad = _mm256_cmpgt_epi32(_mm256_xor_si256(flag, c.sign), c.top_signed);
+    } else {  // inf and NaN are sticky: the last sums tell
+      bad = flag;
+#pragma GCC unroll 8
+      for (int b = 0; b < RB; ++b)
+#pragma GCC unroll 8
+        for (int t = 0; t < V; ++t)
+          bad = _mm256_or_si256(
+              bad, _mm256_cmpgt_epi32(_mm256_and_si256(_mm256_castps_si256(acc[b][t]), c.abs),
+                                      c.top));
+    }
+    if (!_mm256_testz_si256(bad, bad)) return false;
+  }
+#pragma GCC unroll 8
+  for (int b = 0; b < RB; ++b)
+#pragma GCC unroll 8
+    for (int t = 0; t < V; ++t) _mm256_store_ps(sums[b].run + 8 * t, acc[b][t]);
   alignas(32) std::uint32_t lanes[8];
-  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), swv);
-  std::uint64_t swamped = 0;
-  for (std::uint32_t x : lanes) swamped += x;
-  return swamped;
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), eq);
+  for (std::uint32_t x : lanes) unchanged += x;
+  return true;
 }
 
-// The last nb - jc (< 8) columns of the block, all k, through the exact step (4 lanes, then
-// one at a time).
-__attribute__((target("arch=x86-64-v3"))) std::uint64_t tail_nearest(
-    const GemmView& v, std::size_t i, std::size_t j0, std::size_t jc, std::size_t nb,
-    std::uint32_t chunk, const AccParams& P, const AccParams& outer, float* run, float* total,
-    const LaneKeys& keys_out) {
-  const float* l_row = v.L + i * v.l_row;
-  std::uint64_t swamped = 0;
-  std::uint32_t in_run = 0;
-  for (std::size_t k = 0; k < v.K; ++k) {
-    const float l = l_row[k * v.l_k];
-    const float* r = v.R + k * v.r_k + j0;
-    std::size_t j = jc;
-    if (j + 4 <= nb) {
-      const F32x4 l4 = {l, l, l, l};
-      const F32x4 o = load<F32x4>(run + j), rv = load<F32x4>(r + j);
-      const F32x4 n = acc_step_lanes<Rounding::nearest_even, F64x4>(o, l4, rv, U32x4{}, P);
-      const I32x4 s4 = (l4 != 0.0f) & (rv != 0.0f) & (n == o);
-      for (int t = 0; t < 4; ++t) swamped += static_cast<std::uint32_t>(-s4[t]);
-      store(run + j, n);
-      j += 4;
-    }
-    for (; j < nb; ++j) {
-      const float o = run[j];
-      const float n = acc_step<Rounding::nearest_even>(o, l, r[j], 0, P);
-      swamped += static_cast<std::uint32_t>((l != 0.0f) & (r[j] != 0.0f) & (n == o));
-      run[j] = n;
-    }
-    if (chunk > 0 && (++in_run == chunk || k + 1 == v.K)) {
-      outer_dispatch(total + jc, run + jc, nb - jc, static_cast<std::uint32_t>(2 * k + 1),
-                     keys_out, outer, jc);
-      in_run = 0;
-    }
+// The lazy steps of the main group shape (2 rows x 4 vectors), as steps<2, 4, false, kNarrow,
+// false> computes them, in assembly: with 8 sums, their flags and count and the constants, GCC
+// runs out of the 16 vector registers and keeps the sums on the stack, which doubles the time
+// of a step. Per sum and k (a = the sum, f = its row's flag, t0, t1, t2 scratch):
+//   t0 = a; a = fma(l, r, a); a += half; t1 = a & keep (= ~mask; t1: the rounded sum, a: vi)
+//   a = (a == t1)  (a midpoint);  f |= a  (narrow: f = max(f, a | |t1|))
+//   t0 = (t0 == t1) as floats;  e -= t0;  a = t1
+// (f and e per row.) Returns a bit per row whose interval must run again; the sums and counts
+// of the other row are stored.
+#define PRECSWEEP_STEP_HEAD(A, OFF)                \
+  "vmovaps %[" A "], %[t0]\n\t"                    \
+  "vfmadd231ps " OFF "(%[r]), %[lv], %[" A "]\n\t" \
+  "vpaddd (%[k]), %[" A "], %[" A "]\n\t"          \
+  "vpand 32(%[k]), %[" A "], %[t1]\n\t"            \
+  "vpcmpeqd %[t1], %[" A "], %[" A "]\n\t"         \
+  "vcmpeqps %[t1], %[t0], %[t0]\n\t"               \
+  "vpsubd %[t0], %[e], %[e]\n\t"
+#define PRECSWEEP_WIDE(A, OFF) \
+  PRECSWEEP_STEP_HEAD(A, OFF) "vpor %[" A "], %[f], %[f]\n\tvmovaps %[t1], %[" A "]\n\t"
+#define PRECSWEEP_NARROW(A, OFF)                                            \
+  PRECSWEEP_STEP_HEAD(A, OFF) "vpand 64(%[k]), %[t1], %[t0]\n\t"            \
+      "vpor %[" A "], %[t0], %[t0]\n\tvpmaxud %[t0], %[f], %[f]\n\t"        \
+      "vmovaps %[t1], %[" A "]\n\t"
+#define PRECSWEEP_ROW(STEP) \
+  "vbroadcastss (%[l]), %[lv]\n\t" STEP("a", "0") STEP("b", "32") STEP("c", "64") STEP("d", "96")
+
+// One row's 4 sums, one k: r the row of R, l the factor, k the constants (half, keep, abs).
+template <bool kNarrow>
+__attribute__((target("arch=x86-64-v3"), always_inline)) inline void row_step(
+    __m256& a, __m256& b, __m256& c, __m256& d, __m256i& f, __m256i& e, const float* r,
+    const float* l, const __m256i* k) {
+  __m256 lv, t0, t1;
+  if constexpr (kNarrow)
+    asm(PRECSWEEP_ROW(PRECSWEEP_NARROW)
+        : [a] "+x"(a), [b] "+x"(b), [c] "+x"(c), [d] "+x"(d), [f] "+x"(f), [e] "+x"(e),
+          [lv] "=&x"(lv), [t0] "=&x"(t0), [t1] "=&x"(t1)
+        : [r] "r"(r), [l] "r"(l), [k] "r"(k)
+        : "memory");
+  else
+    asm(PRECSWEEP_ROW(PRECSWEEP_WIDE)
+        : [a] "+x"(a), [b] "+x"(b), [c] "+x"(c), [d] "+x"(d), [f] "+x"(f), [e] "+x"(e),
+          [lv] "=&x"(lv), [t0] "=&x"(t0), [t1] "=&x"(t1)
+        : [r] "r"(r), [l] "r"(l), [k] "r"(k)
+        : "memory");
+}
+#undef PRECSWEEP_ROW
+#undef PRECSWEEP_NARROW
+#undef PRECSWEEP_WIDE
+#undef PRECSWEEP_STEP_HEAD
+
+template <bool kNarrow>
+__attribute__((target("arch=x86-64-v3"), noinline)) unsigned steps_2x4(
+    RowSums* sums, std::uint64_t& unchanged, const Group& g, std::size_t k0, std::size_t k1,
+    const NearestConsts& c) {
+  __m256 a0 = _mm256_load_ps(sums[0].run), a1 = _mm256_load_ps(sums[0].run + 8),
+         a2 = _mm256_load_ps(sums[0].run + 16), a3 = _mm256_load_ps(sums[0].run + 24),
+         a4 = _mm256_load_ps(sums[1].run), a5 = _mm256_load_ps(sums[1].run + 8),
+         a6 = _mm256_load_ps(sums[1].run + 16), a7 = _mm256_load_ps(sums[1].run + 24);
+  __m256i f0 = _mm256_setzero_si256(), f1 = f0, e0 = f0, e1 = f0;
+  const __m256i* consts = &c.half;  // half, keep, abs: consecutive members
+  for (std::size_t k = k0; k < k1; ++k) {
+    const float* r = g.R + k * g.r_k;
+    const float* l0 = g.L + k * g.l_k;
+    row_step<kNarrow>(a0, a1, a2, a3, f0, e0, r, l0, consts);
+    row_step<kNarrow>(a4, a5, a6, a7, f1, e1, r, l0 + g.l_row, consts);
   }
-  return swamped;
+  const __m256 rows[2][4] = {{a0, a1, a2, a3}, {a4, a5, a6, a7}};
+  const __m256i flags[2] = {f0, f1}, counts[2] = {e0, e1};
+  unsigned failed = 0;
+  for (int b = 0; b < 2; ++b) {
+    __m256i bad;
+    if constexpr (kNarrow) {
+      bad = _mm256_cmpgt_epi32(_mm256_xor_si256(flags[b], c.sign), c.top_signed);
+    } else {  // inf and NaN are sticky: the last sums tell
+      bad = flags[b];
+      for (__m256 x : rows[b])
+        bad = _mm256_or_si256(
+            bad, _mm256_cmpgt_epi32(_mm256_and_si256(_mm256_castps_si256(x), c.abs), c.top));
+    }
+    if (!_mm256_testz_si256(bad, bad)) {
+      failed |= 1u << b;
+      continue;
+    }
+    for (int t = 0; t < 4; ++t) _mm256_store_ps(sums[b].run + 8 * t, rows[b][t]);
+    alignas(32) std::uint32_t lanes[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), counts[b]);
+    for (std::uint32_t x : lanes) unchanged += x;
+  }
+  return failed;
+}
+#undef PRECSWEEP_ROWS
+#undef PRECSWEEP_NARROW
+#undef PRECSWEEP_WIDE
+#undef PRECSWEEP_STEP_TAIL
+#undef PRECSWEEP_STEP_HEAD
+
+// A row's run back from the scaled operands' domain (exact: F's values).
+__attribute__((target("arch=x86-64-v3"), always_inline)) inline void unscale(
+    float* run, const NearestConsts& c) {
+  for (int t = 0; t < kMaxVectors; ++t)
+    _mm256_store_ps(run + 8 * t, _mm256_mul_ps(_mm256_load_ps(run + 8 * t), c.unscale));
 }
 
-// One block of columns j0 .. j0+nb of row i, all k, through the fast path: 32 columns at a
-// time in registers, then 8, then the rest. Returns the swamped count.
-__attribute__((target("arch=x86-64-v3"))) std::uint64_t block_nearest_avx2(
-    const GemmView& v, std::size_t i, std::size_t j0, std::size_t nb, std::uint32_t chunk,
-    const AccParams& P, const AccParams& outer, const FastNearest& f, float* run, float* total,
-    const LaneKeys& keys_out) {
-  constexpr std::uint32_t kSign = 0x80000000u;
-  const NearestConsts c{_mm256_set1_epi32(static_cast<int>(f.lo)),
-                        _mm256_set1_epi32(static_cast<int>(f.span ^ kSign)),
-                        _mm256_set1_epi32(static_cast<int>(kSign)),
-                        _mm256_set1_epi32(static_cast<int>(~kSign)),
+// Steps kb .. ke (of K) of a group of RB rows: loads their sums from sums[0 .. RB), runs the
+// steps in lazy intervals that end at run ends, adds each finished run into its total (outer
+// accumulator), stores the sums back. Returns the number of steps that left a sum unchanged.
+template <int RB, int V, bool kTail, bool kNarrow>
+__attribute__((target("arch=x86-64-v3"))) std::uint64_t group_span(
+    const Group& g, RowSums* sums, std::size_t kb, std::size_t ke, std::size_t K,
+    std::uint32_t chunk, const NearestConsts& c, bool lazy, const AccParams& P,
+    const AccParams& outer, const LaneKeys* keys_out, std::size_t ncols) {
+  std::uint64_t unchanged = 0;
+  for (std::size_t k = kb; k < ke;) {
+    const std::size_t run_end =
+        chunk > 0 ? std::min<std::size_t>(K, (k / chunk + 1) * std::size_t{chunk}) : K;
+    const std::size_t k1 = std::min({ke, run_end, k + kInterval});
+    // a lazy interval that fails leaves sums as they were
+    bool done = false;
+    if constexpr (RB == 2 && V == 4 && !kTail) {
+      if (lazy) {  // a failed row runs again alone
+        const unsigned failed = steps_2x4<kNarrow>(sums, unchanged, g, k, k1, c);
+        for (int b = 0; b < 2; ++b)
+          if (failed & (1u << b)) {
+            Group row = g;
+            row.L += static_cast<std::size_t>(b) * g.l_row;
+            for (std::size_t q = k; q < k1; q += kRedo) {
+              const std::size_t q1 = std::min(k1, q + kRedo);
+              if (!steps<1, V, kTail, kNarrow, false>(sums + b, unchanged, row, q, q1, c, P))
+                steps<1, V, kTail, kNarrow, true>(sums + b, unchanged, row, q, q1, c, P);
+            }
+          }
+        done = true;
+      }
+    } else {
+      done = lazy && steps<RB, V, kTail, kNarrow, false>(sums, unchanged, g, k, k1, c, P);
+    }
+    if (!done)
+      steps<RB, V, kTail, kNarrow, true>(sums, unchanged, g, k, k1, c, P);
+    k = k1;
+    if (chunk > 0 && k == run_end)
+      for (int b = 0; b < RB; ++b) {
+        if (c.scaled) unscale(sums[b].run, c);
+        outer_dispatch(sums[b].total, sums[b].run, ncols, static_cast<std::uint32_t>(2 * k - 1),
+                       keys_out[b], outer, 0);
+      }
+  }
+  return unchanged;
+}
+
+// The zero products of a row: sum over k of (l_k == 0 ? N : zeros of R's row k).
+PRECSWEEP_ACC_CLONES std::uint64_t row_zero_products(const float* l, std::size_t l_k,
+                                                     std::size_t K, std::size_t N,
+                                                     const std::uint32_t* r_zeros) {
+  std::uint64_t z = 0;
+  for (std::size_t k = 0; k < K; ++k)
+    z += l[k * l_k] == 0.0f ? N : r_zeros[k];
+  return z;
+}
+
+// Rows per group for V vectors: about 8 chains in all (a step's latency over its throughput).
+template <int V>
+constexpr int kRowsFor = V == 1 ? 8 : V == 2 ? 4 : 2;
+
+// Steps kb .. ke of one column group (V vectors from column j) for rows row0 + b .. row0 + nrows:
+// groups of RB rows, then of RB/2, ... for the rows left over.
+template <int RB, int V, bool kTail, bool kNarrow>
+__attribute__((target("arch=x86-64-v3"))) std::uint64_t block_rows(
+    const GemmView& v, std::size_t row0, std::size_t b, std::size_t nrows, std::size_t j,
+    __m256i tail_mask, RowSums* sums, std::size_t kb, std::size_t ke, std::uint32_t chunk,
+    const NearestConsts& c, bool lazy, const AccParams& P, const AccParams& outer,
+    const LaneKeys* keys_out, std::size_t ncols) {
+  std::uint64_t unchanged = 0;
+  for (; b + RB <= nrows; b += RB) {
+    const Group g{v.L + (row0 + b) * v.l_row, v.l_row, v.l_k, v.R + j, v.r_k, tail_mask};
+    unchanged += group_span<RB, V, kTail, kNarrow>(g, sums + b, kb, ke, v.K, chunk, c, lazy, P,
+                                                   outer, keys_out + b, ncols);
+  }
+  if constexpr (RB > 1)
+    unchanged += block_rows<RB / 2, V, kTail, kNarrow>(v, row0, b, nrows, j, tail_mask, sums, kb,
+                                                       ke, chunk, c, lazy, P, outer, keys_out,
+                                                       ncols);
+  return unchanged;
+}
+
+template <bool kNarrow>
+__attribute__((target("arch=x86-64-v3"))) std::uint64_t block_dispatch(
+    int V, bool tail, const GemmView& v, std::size_t row0, std::size_t nrows, std::size_t j,
+    __m256i tail_mask, RowSums* sums, std::size_t kb, std::size_t ke, std::uint32_t chunk,
+    const NearestConsts& c, bool lazy, const AccParams& P, const AccParams& outer,
+    const LaneKeys* keys_out, std::size_t ncols) {
+#define PRECSWEEP_BLOCK(V_, T_)                                                          \
+  return block_rows<kRowsFor<V_>, V_, T_, kNarrow>(v, row0, 0, nrows, j, tail_mask, sums, kb, \
+                                                   ke, chunk, c, lazy, P, outer, keys_out,   \
+                                                   ncols)
+  switch (V * 2 + tail) {
+    case 2: PRECSWEEP_BLOCK(1, false);
+    case 3: PRECSWEEP_BLOCK(1, true);
+    case 4: PRECSWEEP_BLOCK(2, false);
+    case 5: PRECSWEEP_BLOCK(2, true);
+    case 6: PRECSWEEP_BLOCK(3, false);
+    case 7: PRECSWEEP_BLOCK(3, true);
+    case 8: PRECSWEEP_BLOCK(4, false);
+    default: PRECSWEEP_BLOCK(4, true);
+  }
+#undef PRECSWEEP_BLOCK
+}
+
+// Rows row_begin .. row_end (at most kAccRowsPerCall) of the view, all columns, through the
+// fast path; returns their swamped count. Columns go in groups of 4 vectors (the last group
+// takes what is left, its last vector possibly partial); for each group, k goes in blocks of
+// kKBlock (R's slice for the block stays in L1), each block over all the rows, their sums
+// kept in RowSums between blocks.
+template <bool kNarrow>
+__attribute__((target("arch=x86-64-v3"))) std::uint64_t rows_nearest(
+    const GemmView& v, std::size_t row_begin, std::size_t row_end, std::uint32_t chunk,
+    const AccParams& P, const AccParams& outer, const FastNearest& f, std::uint64_t key_out) {
+  const NearestConsts c{_mm256_set1_epi32(static_cast<int>(f.half)),
+                        _mm256_set1_epi32(static_cast<int>(~f.mask)),
+                        _mm256_set1_epi32(0x7FFFFFFF),
                         _mm256_set1_epi32(static_cast<int>(f.mask)),
-                        _mm256_set1_epi32(static_cast<int>(f.half)),
-                        _mm256_set1_epi32(static_cast<int>(f.mask >> 1)),
-                        _mm256_set1_epi32(1),
-                        _mm_cvtsi32_si128(f.drop),
-                        _mm256_set1_epi32(static_cast<int>(f.lo + f.span)),
-                        _mm256_set1_ps(f.grid_c),
-                        _mm256_set1_ps(f.half_g),
-                        f.below};
-  std::uint64_t swamped = 0;
-  std::size_t jc = 0;
-  for (; jc + 32 <= nb; jc += 32)
-    swamped += cols_nearest<4>(v, i, j0, jc, chunk, P, outer, c, run, total, keys_out);
-  for (; jc + 8 <= nb; jc += 8)
-    swamped += cols_nearest<1>(v, i, j0, jc, chunk, P, outer, c, run, total, keys_out);
-  if (jc < nb) swamped += tail_nearest(v, i, j0, jc, nb, chunk, P, outer, run, total, keys_out);
-  return swamped;
+                        _mm256_set1_epi32(static_cast<int>(f.top)),
+                        _mm256_set1_epi32(0x00800000),
+                        _mm256_set1_epi32(static_cast<int>(0x80000000u)),
+                        _mm256_set1_epi32(static_cast<int>(f.top ^ 0x80000000u)),
+                        _mm256_set1_ps(std::ldexp(1.0f, v.l_exp + v.r_exp)),
+                        _mm256_set1_ps(std::ldexp(1.0f, -(v.l_exp + v.r_exp))),
+                        _mm256_set1_ps(std::ldexp(1.0f, -v.l_exp)),
+                        _mm256_set1_ps(std::ldexp(1.0f, -v.r_exp)),
+                        v.l_exp + v.r_exp != 0,
+                        !f.lazy};
+  const std::size_t nvec = (v.N + 7) / 8;
+  const std::size_t rem = v.N - 8 * (nvec - 1);  // lanes of the last vector
+  alignas(32) std::int32_t tail_lanes[8];
+  for (std::size_t t = 0; t < 8; ++t) tail_lanes[t] = t < rem ? -1 : 0;
+  const __m256i tail_mask = _mm256_load_si256(reinterpret_cast<const __m256i*>(tail_lanes));
+  const bool sto_out = chunk > 0 && outer.mode == Rounding::stochastic;
+  const std::size_t nrows = row_end - row_begin;
+  RowSums sums[kAccRowsPerCall];
+  LaneKeys keys_out[kAccRowsPerCall];
+  std::uint64_t unchanged = 0;
+  for (std::size_t j = 0; j < v.N;) {
+    const std::size_t vec0 = j / 8;
+    const int V = static_cast<int>(std::min<std::size_t>(kMaxVectors, nvec - vec0));
+    const bool last = vec0 + static_cast<std::size_t>(V) == nvec;
+    const std::size_t ncols = last ? v.N - j : 8 * static_cast<std::size_t>(V);
+    for (std::size_t b = 0; b < nrows; ++b) {
+      for (int t = 0; t < kMaxVectors; ++t) {  // (std::fill becomes a slow rep stos here)
+        _mm256_store_ps(sums[b].run + 8 * t, _mm256_setzero_ps());
+        _mm256_store_ps(sums[b].total + 8 * t, _mm256_setzero_ps());
+      }
+      for (std::size_t t = 0; sto_out && t < ncols; ++t) {
+        const BlockKeys bk = block_keys(
+            key_out, static_cast<std::uint32_t>((row_begin + b) * v.idx_row + (j + t) * v.idx_col));
+        keys_out[b].k1[t] = bk.k1;
+        keys_out[b].k2[t] = bk.k2;
+      }
+    }
+    for (std::size_t kb = 0; kb < v.K; kb += kKBlock)
+      unchanged += block_dispatch<kNarrow>(V, last && rem < 8, v, row_begin, nrows, j, tail_mask,
+                                           sums, kb, std::min(v.K, kb + kKBlock), chunk, c,
+                                           f.lazy, P, outer, keys_out, ncols);
+    for (std::size_t b = 0; b < nrows; ++b) {
+      if (chunk == 0 && c.scaled) unscale(sums[b].run, c);
+      const float* from = chunk > 0 ? sums[b].total : sums[b].run;
+      std::copy(from, from + ncols, v.C + (row_begin + b) * v.N + j);
+    }
+    unchanged -= nrows * v.K * (8 * static_cast<std::size_t>(V) - ncols);  // dead tail lanes
+    j += ncols;
+  }
+  // a zero product leaves the sum unchanged without being swamped
+  std::uint64_t zero_products = 0;
+  for (std::size_t i = row_begin; i < row_end; ++i)
+    zero_products += row_zero_products(v.L + i * v.l_row, v.l_k, v.K, v.N, v.r_zeros);
+  return unchanged - zero_products;
 }
 #endif  // PRECSWEEP_ACC_X86
 
@@ -404,6 +648,17 @@ template <Rounding kMode>
   const AccParams inner_p = inner, outer_p = outer;
   [[maybe_unused]] const FastNearest fast =
       kMode == Rounding::nearest_even ? fast_nearest(inner_p) : FastNearest{};
+#ifdef PRECSWEEP_ACC_X86
+  if (kMode == Rounding::nearest_even && fast.usable && v.nearest_fast) {
+    std::uint64_t swamped = 0;
+    for (std::size_t i = row_begin; i < row_end; i += kAccRowsPerCall) {
+      const std::size_t end = std::min(row_end, i + kAccRowsPerCall);
+      swamped += fast.narrow ? rows_nearest<true>(v, i, end, chunk, inner_p, outer_p, fast, key_out)
+                             : rows_nearest<false>(v, i, end, chunk, inner_p, outer_p, fast, key_out);
+    }
+    return {static_cast<std::uint64_t>(row_end - row_begin) * v.N * v.K, swamped};
+  }
+#endif
   const bool sto_out = outer.mode == Rounding::stochastic;
   alignas(64) float run[kBlock];
   alignas(64) float total[kBlock];
@@ -428,14 +683,6 @@ template <Rounding kMode>
         }
       }
       float* c = v.C + i * v.N + j0;
-#ifdef PRECSWEEP_ACC_X86
-      if (kMode == Rounding::nearest_even && fast.usable) {
-        swamped += block_nearest_avx2(v, i, j0, nb, chunk, inner_p, outer_p, fast, run, total,
-                                      keys_out);
-        for (std::size_t j = 0; j < nb; ++j) c[j] = chunk > 0 ? total[j] : run[j];
-        continue;
-      }
-#endif
       const float* l_row = v.L + i * v.l_row;
       std::uint32_t in_run = 0;
       for (std::size_t k = 0; k < v.K; ++k) {
@@ -454,6 +701,72 @@ template <Rounding kMode>
 }
 
 }  // namespace
+
+namespace {
+
+// The largest e such that 2^-e |x| is still normal for every nonzero finite x of x[0 .. n)
+// (0 with a subnormal; "no limit" without a nonzero finite value).
+PRECSWEEP_ACC_CLONES int headroom(const float* x, std::size_t n) {
+  std::uint32_t least = 0x7F800000u;  // smallest |pattern| of a nonzero finite value
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint32_t a = std::bit_cast<std::uint32_t>(x[i]) & 0x7FFFFFFFu;
+    least = std::min(least, a - 1u < 0x7F7FFFFFu ? a : 0x7F800000u);  // (a loop GCC vectorises)
+  }
+  return least == 0x7F800000u ? 1 << 20 : static_cast<int>(std::max(least >> 23, 1u)) - 1;
+}
+
+// copy[0 .. n) = x * 2^e, exact (e >= -headroom)
+PRECSWEEP_ACC_CLONES void scaled_copy(const float* x, std::size_t n, int e, float* copy) {
+  const float f = std::ldexp(1.0f, e);
+  for (std::size_t i = 0; i < n; ++i) copy[i] = x[i] * f;
+}
+
+PRECSWEEP_ACC_CLONES std::uint32_t zeros(const float* x, std::size_t n) {
+  std::uint32_t z = 0;
+  for (std::size_t j = 0; j < n; ++j) z += x[j] == 0.0f ? 1u : 0u;
+  return z;
+}
+
+}  // namespace
+
+// The fast path runs in F's range moved to binary32's (FastNearest::scale_exp): every product
+// l * r * 2^scale_exp must be exact, so the operands are scaled, the smaller one first, as far
+// as their smallest values allow; if both together cannot take the scale, the product takes
+// the exact step throughout.
+void prepare_gemm(const GemmView& v, const AccParams& inner, PreparedGemm& out) {
+  out.view = v;
+  GemmView& w = out.view;
+  out.r_zeros.assign(v.K, 0);  // [K]
+  for (std::size_t k = 0; k < v.K; ++k) out.r_zeros[k] = zeros(v.R + k * v.r_k, v.N);
+  w.r_zeros = out.r_zeros.data();
+  const FastNearest f = fast_nearest(inner);
+  if (!f.usable || v.M == 0 || v.N == 0 || v.K == 0) return;
+  const std::size_t nl = (v.M - 1) * v.l_row + (v.K - 1) * v.l_k + 1;  // L's extent
+  const std::size_t nr = (v.K - 1) * v.r_k + v.N;                      // R's extent
+  const int need = -f.scale_exp;  // >= 0
+  if (need > 0) {
+    const bool l_first = nl <= nr;
+    const int h1 = l_first ? headroom(v.L, nl) : headroom(v.R, nr);
+    const int e1 = std::min(h1, need);
+    const int h2 = e1 < need ? (l_first ? headroom(v.R, nr) : headroom(v.L, nl)) : 0;
+    if (e1 + h2 < need) return;
+    (l_first ? w.l_exp : w.r_exp) = -e1;
+    (l_first ? w.r_exp : w.l_exp) = -(need - e1);
+    // per-thread buffers kept between calls (fresh ones would cost their page faults)
+    thread_local std::vector<float> l_copy, r_copy;
+    if (w.l_exp != 0) {
+      l_copy.resize(std::max(l_copy.size(), nl));
+      scaled_copy(v.L, nl, w.l_exp, l_copy.data());
+      w.L = l_copy.data();
+    }
+    if (w.r_exp != 0) {
+      r_copy.resize(std::max(r_copy.size(), nr));
+      scaled_copy(v.R, nr, w.r_exp, r_copy.data());
+      w.R = r_copy.data();
+    }
+  }
+  w.nearest_fast = true;
+}
 
 PRECSWEEP_ACC_CLONES AccumulateStats acc_gemm_rows(const GemmView& v, std::size_t row_begin,
                                                    std::size_t row_end, const Accumulator& acc,

@@ -26,6 +26,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "formats_kernel.hpp"
 #include "precsweep/accumulate.hpp"
@@ -64,7 +65,20 @@ struct GemmView {
   float* C;
   std::size_t M, N, K;
   std::size_t idx_row, idx_col;
+  // Set by prepare_gemm for the nearest fast path (accumulate_kernel.cpp):
+  const std::uint32_t* r_zeros = nullptr;  // [K] zeros in each row of R, for the swamped count
+  bool nearest_fast = false;               // the fast path applies to this product
+  int l_exp = 0, r_exp = 0;                // L and R are the operands times 2^l_exp, 2^r_exp
 };
+
+// A view made ready for the kernel, once per product: the zero counts of R and, where the fast
+// path needs them, scaled copies of the operands (in buffers of the calling thread, valid until
+// its next prepare_gemm, which the view then points into).
+struct PreparedGemm {
+  GemmView view;
+  std::vector<std::uint32_t> r_zeros;
+};
+void prepare_gemm(const GemmView& v, const AccParams& inner, PreparedGemm& out);
 
 constexpr std::uint64_t kSign64 = 0x8000000000000000ull;
 constexpr std::uint64_t kInf64 = 0x7FF0000000000000ull;
@@ -224,7 +238,9 @@ template <Rounding kMode>
 std::uint32_t acc_random_word(std::uint64_t key, std::uint64_t index, std::uint64_t k,
                               unsigned which);
 
-// The fast kernel: rows [row_begin, row_end) of the view. The caller threads it.
+// The fast kernel: rows [row_begin, row_end) of the view. The caller threads it, in calls of
+// kAccRowsPerCall rows (the nearest fast path passes over them once per block of k).
+constexpr std::size_t kAccRowsPerCall = 16;
 AccumulateStats acc_gemm_rows(const GemmView& v, std::size_t row_begin, std::size_t row_end,
                               const Accumulator& acc, const AccParams& inner,
                               const AccParams& outer, std::uint64_t key_inner,
