@@ -370,7 +370,10 @@ void gemm_forward(std::span<const float> A, std::span<const float> W, std::span<
   check_shape(Z.size(), batch, out, "Z");
   check_counters(batch, out, in);
   const Setup S = make_setup(acc, key);
-  if (out >= batch) {
+  // The kernel vectorises over the result's columns in groups of 32 (accumulate_kernel.cpp):
+  // compute Z, or Z^T = W A^T, whichever wastes the smaller share of those lanes.
+  auto waste = [](std::size_t n) { return static_cast<double>((n + 31) / 32 * 32 - n) / n; };
+  if (waste(out) < waste(batch)) {
     // W^T packed as [in x out] so that the kernel reads a row of factors per k
     std::vector<float>& Wt = scratch(0, in * out);
     for (std::size_t k = 0; k < in; ++k)
@@ -379,8 +382,7 @@ void gemm_forward(std::span<const float> A, std::span<const float> W, std::span<
     put_stats(stats, run_fast(v, S));
     return;
   }
-  // Few outputs (the last layer): Z^T[out x batch] = W * A^T has the longer rows the kernel
-  // vectorises over; the same elements with the same k order, then transposed into Z.
+  // Z^T[out x batch] = W * A^T: the same elements with the same k order, then transposed into Z.
   std::vector<float>& At = scratch(0, in * batch);
   std::vector<float>& Zt = scratch(1, out * batch);
   for (std::size_t k = 0; k < in; ++k)

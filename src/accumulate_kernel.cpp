@@ -186,6 +186,7 @@ struct NearestConsts {
   __m256i sign, top_signed;  // 0x80000000, top ^ sign: unsigned comparisons with top
   __m256 scale, unscale, l_unscale, r_unscale;  // 2^(l_exp + r_exp), its inverse, 2^-l_exp, 2^-r_exp
   bool scaled;       // l_exp + r_exp != 0
+  bool outer_fp32;   // the outer accumulator is binary32, round to nearest
   bool exact_below;  // lanes below 2^emin take the exact step (flush, fnuz)
 };
 
@@ -447,6 +448,16 @@ __attribute__((target("arch=x86-64-v3"))) std::uint64_t group_span(
     k = k1;
     if (chunk > 0 && k == run_end)
       for (int b = 0; b < RB; ++b) {
+        if (c.outer_fp32) {  // binary32 round to nearest: one IEEE addition (see outer_dispatch)
+          for (int t = 0; t < V; ++t) {
+            const __m256 run = _mm256_load_ps(sums[b].run + 8 * t);
+            _mm256_store_ps(sums[b].total + 8 * t,
+                            _mm256_add_ps(_mm256_load_ps(sums[b].total + 8 * t),
+                                          c.scaled ? _mm256_mul_ps(run, c.unscale) : run));
+            _mm256_store_ps(sums[b].run + 8 * t, _mm256_setzero_ps());
+          }
+          continue;
+        }
         if (c.scaled) unscale(sums[b].run, c);
         outer_dispatch(sums[b].total, sums[b].run, ncols, static_cast<std::uint32_t>(2 * k - 1),
                        keys_out[b], outer, 0);
@@ -535,6 +546,7 @@ __attribute__((target("arch=x86-64-v3"))) std::uint64_t rows_nearest(
                         _mm256_set1_ps(std::ldexp(1.0f, -v.l_exp)),
                         _mm256_set1_ps(std::ldexp(1.0f, -v.r_exp)),
                         v.l_exp + v.r_exp != 0,
+                        outer.identity && outer.mode == Rounding::nearest_even,
                         !f.lazy};
   const std::size_t nvec = (v.N + 7) / 8;
   const std::size_t rem = v.N - 8 * (nvec - 1);  // lanes of the last vector
@@ -653,7 +665,7 @@ template <Rounding kMode>
     std::uint64_t swamped = 0;
     for (std::size_t i = row_begin; i < row_end; i += kAccRowsPerCall) {
       const std::size_t end = std::min(row_end, i + kAccRowsPerCall);
-      swamped += fast.narrow ? rows_nearest<true>(v, i, end, chunk, inner_p, outer_p, fast, key_out)
+      swamped += fast.narrow && !v.in_range ? rows_nearest<true>(v, i, end, chunk, inner_p, outer_p, fast, key_out)
                              : rows_nearest<false>(v, i, end, chunk, inner_p, outer_p, fast, key_out);
     }
     return {static_cast<std::uint64_t>(row_end - row_begin) * v.N * v.K, swamped};
@@ -704,15 +716,37 @@ template <Rounding kMode>
 
 namespace {
 
-// The largest e such that 2^-e |x| is still normal for every nonzero finite x of x[0 .. n)
-// (0 with a subnormal; "no limit" without a nonzero finite value).
-PRECSWEEP_ACC_CLONES int headroom(const float* x, std::size_t n) {
-  std::uint32_t least = 0x7F800000u;  // smallest |pattern| of a nonzero finite value
-  for (std::size_t i = 0; i < n; ++i) {
+// The smallest and largest |pattern| of the nonzero values of x[0 .. n) (least: finite ones;
+// 0x7F800000 for none; largest >= 0x7F800000 with an inf or NaN).
+struct Magnitudes {
+  std::uint32_t least, largest;
+};
+PRECSWEEP_ACC_CLONES Magnitudes magnitudes(const float* x, std::size_t n) {
+  std::uint32_t least = 0x7F800000u, largest = 0;
+  for (std::size_t i = 0; i < n; ++i) {  // (loops GCC vectorises)
     const std::uint32_t a = std::bit_cast<std::uint32_t>(x[i]) & 0x7FFFFFFFu;
-    least = std::min(least, a - 1u < 0x7F7FFFFFu ? a : 0x7F800000u);  // (a loop GCC vectorises)
+    least = std::min(least, a - 1u < 0x7F7FFFFFu ? a : 0x7F800000u);
+    largest = std::max(largest, a);
   }
-  return least == 0x7F800000u ? 1 << 20 : static_cast<int>(std::max(least >> 23, 1u)) - 1;
+  return {least, largest};
+}
+
+// The largest e such that 2^-e |x| is still normal for every nonzero finite x (0 with a
+// subnormal; "no limit" without a nonzero finite value).
+int headroom(const Magnitudes& m) {
+  return m.least == 0x7F800000u ? 1 << 20 : static_cast<int>(std::max(m.least >> 23, 1u)) - 1;
+}
+
+// Whether no partial sum of the product can leave F's range: |acc_k| <= (sum of |l r|) (1+u)^K
+// for round to nearest (u = 2^-(m+1)), and the sum is at most K max|L| max|R|.
+bool cannot_overflow(const Magnitudes& l, const Magnitudes& r, std::size_t K,
+                     const AccParams& P) {
+  if (l.largest >= 0x7F800000u || r.largest >= 0x7F800000u) return false;
+  const double bound = static_cast<double>(K) *
+                       static_cast<double>(std::bit_cast<float>(l.largest)) *
+                       static_cast<double>(std::bit_cast<float>(r.largest)) *
+                       std::exp(static_cast<double>(K) * std::log1p(std::ldexp(1.0, -static_cast<int>(53 - P.drop0))));
+  return 2 * bound < std::bit_cast<double>(P.max_pos);
 }
 
 // copy[0 .. n) = x * 2^e, exact (e >= -headroom)
@@ -744,11 +778,13 @@ void prepare_gemm(const GemmView& v, const AccParams& inner, PreparedGemm& out) 
   const std::size_t nl = (v.M - 1) * v.l_row + (v.K - 1) * v.l_k + 1;  // L's extent
   const std::size_t nr = (v.K - 1) * v.r_k + v.N;                      // R's extent
   const int need = -f.scale_exp;  // >= 0
-  if (need > 0) {
+  if (need > 0 || f.narrow) {
+    const Magnitudes ml = magnitudes(v.L, nl), mr = magnitudes(v.R, nr);
+    w.in_range = cannot_overflow(ml, mr, v.K, inner);
+    // scale the smaller operand first
     const bool l_first = nl <= nr;
-    const int h1 = l_first ? headroom(v.L, nl) : headroom(v.R, nr);
+    const int h1 = headroom(l_first ? ml : mr), h2 = headroom(l_first ? mr : ml);
     const int e1 = std::min(h1, need);
-    const int h2 = e1 < need ? (l_first ? headroom(v.R, nr) : headroom(v.L, nl)) : 0;
     if (e1 + h2 < need) return;
     (l_first ? w.l_exp : w.r_exp) = -e1;
     (l_first ? w.r_exp : w.l_exp) = -(need - e1);

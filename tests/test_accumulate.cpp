@@ -156,11 +156,11 @@ void factors(const Case& c, const std::vector<float>& X, const std::vector<float
   }
 }
 
-// Fast kernel, reference loop and exact reference agree bit for bit (and in the swamped count).
-void check_case(const Case& c, const Accumulator& acc, std::uint64_t seed, int spread) {
+// Fast kernel, reference loop and exact reference agree bit for bit (and in the swamped count)
+// on the operands X, Y of case c.
+void check_operands(const Case& c, const std::vector<float>& X, const std::vector<float>& Y,
+                    const Accumulator& acc, std::uint64_t seed) {
   const Shapes s = shapes(c);
-  const std::vector<float> X = operands(s.x, seed * 3 + 1, spread);
-  const std::vector<float> Y = operands(s.y, seed * 3 + 2, spread);
   std::vector<float> fast(s.rows * s.cols, -7.0f), loop(s.rows * s.cols, -7.0f);
   const StochasticKey key{seed, 11, 0};
   AccumulateStats st_fast, st_loop;
@@ -186,6 +186,12 @@ void check_case(const Case& c, const Accumulator& acc, std::uint64_t seed, int s
   EXPECT_EQ(st_fast.swamped, swamped) << acc.name();
   EXPECT_EQ(st_fast.additions, s.rows * s.cols * s.K);
   EXPECT_EQ(st_loop.additions, s.rows * s.cols * s.K);
+}
+
+void check_case(const Case& c, const Accumulator& acc, std::uint64_t seed, int spread) {
+  const Shapes s = shapes(c);
+  check_operands(c, operands(s.x, seed * 3 + 1, spread), operands(s.y, seed * 3 + 2, spread),
+                 acc, seed);
 }
 
 struct Setting {
@@ -435,6 +441,66 @@ TEST(AccumulateCorners, SignedZeros) {
   // the same through the exact reference
   EXPECT_TRUE(std::signbit(ref::fma_round_ref(-0.0f, -0.0f, 1.0f, parse_format("E5M10"),
                                               Rounding::nearest_even, 0)));
+}
+
+// The fast path for round to nearest (accumulate_kernel.cpp) runs intervals of 16 steps
+// without a test and runs an interval again, checked step by step, when a sum of its row hit a
+// midpoint, left F's range or is not finite at the end. Here dA = D W (backward_data, 4 rows,
+// 40 columns, sums of 40): D is 1 except where a row must not see an event, and single columns
+// of W carry: sums that binary32 rounds onto a midpoint of E5M10 or bf16 at step 19 of row 1
+// only (1 + 2^-11 - 2^-35 and 1 + 2^-8 - 2^-32, which must round down, where the fast path's
+// rounding of the midpoint goes up); in W_big, a value that makes E5M10's sums run with range
+// checks; in W_ovf, sums that overflow E5M10 and come back below
+// its max within an interval (the reference stays inf); in W_inf, binary32 overflow to inf and inf - inf (NaN);
+// and binary32 subnormal operands, which the fast path cannot scale (exact steps throughout).
+TEST(AccumulateFastNearest, IntervalsThatMustRunAgain) {
+  const Case c{Kind::backward_data, 4, 40, 40};  // D[4 x 40], W[40 x 40]
+  std::vector<float> D(4 * 40, 1.0f), W(40 * 40);
+  // ordinary sums, exact in every format here (so that no other lane fails an interval)
+  for (std::size_t i = 0; i < W.size(); ++i)
+    W[i] = std::ldexp((i / 40) % 2 ? 1.0f : -1.0f, -static_cast<int>(i % 4));
+  auto w = [](std::vector<float>& m, std::size_t k, std::size_t j) -> float& {
+    return m[k * 40 + j];
+  };
+  for (std::size_t k = 0; k < 40; ++k)
+    for (std::size_t j : {5, 6, 9, 12, 20, 21}) w(W, k, j) = 0.0f;
+  w(W, 0, 5) = w(W, 0, 6) = 1.0f;
+  const float below = 1.0f - std::ldexp(1.0f, -24);
+  w(W, 19, 5) = std::ldexp(below, -11);  // E5M10's midpoint 1 + 2^-11
+  w(W, 19, 6) = std::ldexp(below, -8);   // bf16's 1 + 2^-8
+  for (std::size_t i = 0; i < 4; ++i)
+    if (i != 1) D[i * 40 + 19] = 0.0f;  // only row 1 meets the midpoints
+  // W alone: E5M10's sums cannot overflow, so they run without range checks
+  std::vector<float> W_ovf = W, W_inf = W, W_big = W;
+  w(W_big, 2, 9) = 30000.0f, w(W_big, 3, 9) = -30000.0f;  // range checks, nothing out of range
+  w(W_ovf, 2, 9) = 60000.0f, w(W_ovf, 3, 9) = 60000.0f, w(W_ovf, 4, 9) = -60000.0f;
+  // (no midpoint on the way, which would send the interval to the checked steps anyway)
+  w(W_ovf, 34, 12) = 60032.0f, w(W_ovf, 35, 12) = 8192.0f, w(W_ovf, 37, 12) = -30016.0f;
+  w(W_inf, 2, 20) = 3e38f, w(W_inf, 3, 20) = 3e38f, w(W_inf, 4, 20) = -3e38f;  // binary32: inf
+  w(W_inf, 6, 21) = std::numeric_limits<float>::infinity();
+  w(W_inf, 7, 21) = -std::numeric_limits<float>::infinity();  // NaN
+  std::uint64_t seed = 900;
+  for (const std::vector<float>* m : {&W, &W_big, &W_ovf, &W_inf})
+    for (const char* fmt : {"E5M10", "bf16", "E8M10", "fp8-e4m3", "E5M10,no-subnormals",
+                            "fp8-e5m2fnuz"})
+      for (std::uint32_t chunk : {0u, 7u}) {
+        SCOPED_TRACE(std::string(fmt) + " chunk " + std::to_string(chunk));
+        check_operands(c, D, *m, make_acc(fmt, Rounding::nearest_even, chunk), seed++);
+      }
+  std::vector<float> dA(4 * 40);
+  for (const std::vector<float>* m : {&W, &W_big, &W_ovf}) {
+    gemm_backward_data(D, *m, dA, 4, 40, 40, make_acc("E5M10", Rounding::nearest_even));
+    EXPECT_EQ(dA[1 * 40 + 5], 1.0f);
+    gemm_backward_data(D, *m, dA, 4, 40, 40, make_acc("bf16", Rounding::nearest_even));
+    EXPECT_EQ(dA[1 * 40 + 6], 1.0f);
+  }
+  gemm_backward_data(D, W_ovf, dA, 4, 40, 40, make_acc("E5M10", Rounding::nearest_even));
+  EXPECT_TRUE(std::isinf(dA[9]) && std::isinf(dA[12]));
+  // subnormal operands: no scale moves E5M10's range onto binary32's
+  std::vector<float> Ds(D), Ws(W);
+  Ds[3] = std::numeric_limits<float>::denorm_min();
+  Ws[7] = -std::numeric_limits<float>::denorm_min();
+  check_operands(c, Ds, Ws, make_acc("E5M10", Rounding::nearest_even), seed++);
 }
 
 TEST(AccumulatePinned, IssueSums) {
