@@ -2,7 +2,8 @@
 // batch 64): forward, backward_data and backward_weights of both layers, for E8M7 and E5M10
 // accumulators with and without chunks of 64 (outer fp32) and stochastic E5M10, next to
 // cblas_sgemm of the same shape. One thread (OpenMP and OpenBLAS); the target of issue 18 is at
-// most 6x sgemm's time. Results: docs/performance.md ("Accumulation").
+// most 6x sgemm's time; benchmarks/accumulate_ratios.py runs this binary with the cases
+// interleaved and prints the ratios. Results: docs/performance.md ("Accumulation").
 // Deliberately leaves out: correctness (tests/test_accumulate.cpp).
 #include <benchmark/benchmark.h>
 #include <cblas.h>

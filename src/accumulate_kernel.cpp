@@ -98,32 +98,27 @@ template <Rounding kMode>
 }
 
 // ---- The fast path for round to nearest (AVX2 + FMA) ------------------------------------------
-// u = fma(l, r, acc) is the exact sum rounded once to binary32 (round to nearest). Rounding u to
-// F gives the exact sum's rounding unless u lies exactly on a midpoint between two neighbours in
-// F: those midpoints are binary32 numbers and binary32's rounding is monotone, so u and the
-// exact sum lie on the same side of every one of them (double rounding errs only at one).
-// Scaling: u' = u * 2^(-126 - emin) moves F's 2^emin onto binary32's 2^-126 (exact above it;
-// below, one more monotone rounding, to a grid finer than F's, so the argument still holds).
-// F's values, subnormals included, are then exactly the binary32 patterns of u' whose low
-// drop = 23 - m bits are zero, and rounding to nearest is adding half = 2^(drop-1) to the pattern
-// and clearing those bits: ties go away from zero (a tie is a midpoint, which takes the exact
-// step anyway), a carry moves into the exponent as it should, signs and zeros stay.
-// r = r' * 2^(126 + emin) is exact. |r'| above top (F's max, scaled) is out of range. For E8
-// formats whose max is binary32's largest pattern of their grid and which overflow to inf
-// ("wide": no scaling), the pattern rounding overflows to inf by itself.
-// Lazy checking: a group of chains (rows x 8-column vectors, independent sums) runs kInterval
-// values of k without a branch, OR-ing a midpoint flag per lane and keeping the largest |r'|
-// (wide formats: inf and NaN are sticky, so the interval's last sums tell). If at the interval's
-// end some lane hit a midpoint, left F's range or is not finite, the interval runs again from
-// its start in checked mode: every step tests its vector and sends it to the exact step
-// (acc_step) if needed. Formats that flush subnormals or have no -0 (fnuz) always run checked,
-// their lanes below 2^emin (and nonzero) taking the exact step.
-// Swamped additions: the kernel counts the steps that left the sum unchanged; a zero product
-// never changes it, so rows() subtracts the zero products (GemmView::r_zeros).
+// The argument and the design are in docs/accumulation.md ("How it is computed exactly and
+// fast"); in short:
+// - u = fma(l, r, acc) is the exact sum rounded once to binary32. Rounding u to F gives the
+//   exact sum's rounding unless u lies exactly on a midpoint of F (F's midpoints are binary32
+//   numbers and binary32's rounding is monotone). Off a midpoint, rounding to nearest is adding
+//   half = 2^(drop-1) to the pattern and clearing the low drop = 23 - m bits.
+// - The operands are pre-scaled (prepare_gemm) so that every product is l r 2^(-126-emin)
+//   exactly: F's 2^emin sits on binary32's 2^-126, and F's values, subnormals and signed zeros
+//   included, are the binary32 patterns with the low drop bits clear. Results are scaled back.
+// - Lazy checks: a group's sums run kInterval steps without a branch, collecting a midpoint flag
+//   and, for "narrow" formats whose sums could leave F's range, the largest |sum|; a failed
+//   interval runs again from the stored sums, step by step (steps<..., kChecked = true>), each
+//   vector that needs it taking the exact step (acc_step). E8 formats that overflow to inf need
+//   no range flag (inf and NaN are sticky: the interval's last sums show them). Formats that
+//   flush subnormals or have no -0 (fnuz) always run checked.
+// - Swamped additions: the kernel counts the steps that left a sum unchanged; a zero product
+//   never changes one, so rows_nearest subtracts the zero products (GemmView::r_zeros).
 struct FastNearest {
   bool usable = false;
   bool lazy = false;         // lazy checking allowed (subnormals and signed zeros as binary32's)
-  bool narrow = false;       // scaling and the range check needed
+  bool narrow = false;       // a range check needed (unless GemmView::in_range)
   std::uint32_t half = 0, mask = 0;
   std::uint32_t top = 0;     // largest in-range |r'| pattern
   int scale_exp = 0;         // -126 - emin: u' = u * 2^scale_exp
@@ -181,7 +176,7 @@ constexpr std::size_t kKBlock = 64;    // steps per pass over a column group's r
 constexpr int kMaxVectors = 4;         // vectors of 8 columns per group
 
 struct NearestConsts {
-  __m256i half, keep, abs;  // keep = ~mask; in this order (steps_2x4)
+  __m256i half, keep, abs;  // keep = ~mask; in this order, read by steps_2x4's assembly
   __m256i mask, top, lo;
   __m256i sign, top_signed;  // 0x80000000, top ^ sign: unsigned comparisons with top
   __m256 scale, unscale, l_unscale, r_unscale;  // 2^(l_exp + r_exp), its inverse, 2^-l_exp, 2^-r_exp
@@ -189,6 +184,8 @@ struct NearestConsts {
   bool outer_fp32;   // the outer accumulator is binary32, round to nearest
   bool exact_below;  // lanes below 2^emin take the exact step (flush, fnuz)
 };
+
+static_assert(offsetof(NearestConsts, keep) == 32 && offsetof(NearestConsts, abs) == 64);
 
 // The chains of one group: RB rows of L (from row i), R's columns j .. j + 8V - 1, the last
 // vector's existing lanes in tail (when kTail).
@@ -219,10 +216,9 @@ struct RowSums {
   alignas(32) float total[8 * kMaxVectors];
 };
 
-// Steps k0 .. k1 of the group's chains. Adds the number of steps that left a sum unchanged to
-// unchanged, except when a lazy run (!kChecked) returns false: the interval must run again
-// checked (acc then holds garbage). The flags and counts are kept per row, so that no chain of
-// ORs or adds is longer than V per k.
+// Steps k0 .. k1 of the group's sums, from and back to sums[].run; adds the number of steps that
+// left a sum unchanged to unchanged. A lazy run (!kChecked) that returns false stored nothing:
+// the interval must run again checked. (The main shape, 2 x 4, runs lazily in steps_2x4.)
 template <int RB, int V, bool kTail, bool kNarrow, bool kChecked>
 __attribute__((target("arch=x86-64-v3"), noinline)) bool steps(
     RowSums* sums, std::uint64_t& unchanged, const Group& g, std::size_t k0, std::size_t k1,
