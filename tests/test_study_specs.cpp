@@ -87,7 +87,7 @@ TEST(StudySpecs, Blocks) {
   EXPECT_EQ(block_points, (7 * 2 + 1) * 2 * 3);  // errors in a block format
 }
 
-// The accumulation study (issue 18, docs/results.md section 8): 5 widths x 2 chunkings x
+// The accumulation studies (issue 18, docs/results.md section 8): 5 widths x 2 chunkings x
 // 2 hidden widths x 2 batches x 3 seeds + one fp32 baseline per (hidden, batch, seed); only the
 // accumulators vary the precision, and a baseline accumulates through BLAS.
 TEST(StudySpecs, Accumulation) {
@@ -114,6 +114,22 @@ TEST(StudySpecs, Accumulation) {
     }
   }
   EXPECT_EQ(stochastic, 9);
+  // The open questions: odd widths (both chunkings, H x B), chunks 16 and 256 at H 400, and
+  // one product kind accumulating at a time (forward or backward_weights; the rest BLAS).
+  const SweepSpec fine = load("accumulation-fine.yaml");
+  EXPECT_EQ(fine.points.size(), 3u * 2 * 2 * 2 * 3 + 5 * 2 * 2 * 3 + 5 * 2 * 2 * 3 + 12);
+  int forward_only = 0, weights_only = 0;
+  for (const Point& p : fine.points) {
+    const Precision r = resolve_precision(p.config);
+    EXPECT_EQ(r.rounds_anything(), !p.is_baseline) << "point " << p.id;
+    const auto& a = r.accumulate;  // forward, backward_data, backward_weights
+    EXPECT_TRUE(a[1].is_blas() || (a[0] == a[1] && a[1] == a[2])) << "point " << p.id;
+    forward_only += !a[0].is_blas() && a[2].is_blas();
+    weights_only += a[0].is_blas() && !a[2].is_blas();
+    for (const Accumulator& k : a) EXPECT_NE(k.rounding, Rounding::stochastic);
+  }
+  EXPECT_EQ(forward_only, 30);
+  EXPECT_EQ(weights_only, 30);
 }
 
 // Precision recipes added parameters after master_weights: every spec of sweeps/ keeps its
