@@ -372,7 +372,9 @@ void gemm_forward(std::span<const float> A, std::span<const float> W, std::span<
   const Setup S = make_setup(acc, key);
   // The kernel vectorises over the result's columns in groups of 32 (accumulate_kernel.cpp):
   // compute Z, or Z^T = W A^T, whichever wastes the smaller share of those lanes.
-  auto waste = [](std::size_t n) { return static_cast<double>((n + 31) / 32 * 32 - n) / n; };
+  auto waste = [](std::size_t n) {
+    return n == 0 ? 0.0 : static_cast<double>((n + 31) / 32 * 32 - n) / static_cast<double>(n);
+  };
   if (waste(out) < waste(batch)) {
     // W^T packed as [in x out] so that the kernel reads a row of factors per k
     std::vector<float>& Wt = scratch(0, in * out);

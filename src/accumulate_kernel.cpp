@@ -179,7 +179,8 @@ struct NearestConsts {
   __m256i half, keep, abs;  // keep = ~mask; in this order, read by steps_2x4's assembly
   __m256i mask, top, lo;
   __m256i sign, top_signed;  // 0x80000000, top ^ sign: unsigned comparisons with top
-  __m256 scale, unscale, l_unscale, r_unscale;  // 2^(l_exp + r_exp), its inverse, 2^-l_exp, 2^-r_exp
+  __m256 scale, unscale;         // 2^(l_exp + r_exp) (GemmView) and its inverse
+  __m256 l_unscale, r_unscale;   // 2^-l_exp, 2^-r_exp
   bool scaled;       // l_exp + r_exp != 0
   bool outer_fp32;   // the outer accumulator is binary32, round to nearest
   bool exact_below;  // lanes below 2^emin take the exact step (flush, fnuz)
@@ -657,12 +658,14 @@ template <Rounding kMode>
   [[maybe_unused]] const FastNearest fast =
       kMode == Rounding::nearest_even ? fast_nearest(inner_p) : FastNearest{};
 #ifdef PRECSWEEP_ACC_X86
-  if (kMode == Rounding::nearest_even && fast.usable && v.nearest_fast) {
+  if (kMode == Rounding::nearest_even && v.nearest_fast) {  // (set by prepare_gemm from fast)
+    const bool range_checks = fast.narrow && !v.in_range;
     std::uint64_t swamped = 0;
     for (std::size_t i = row_begin; i < row_end; i += kAccRowsPerCall) {
       const std::size_t end = std::min(row_end, i + kAccRowsPerCall);
-      swamped += fast.narrow && !v.in_range ? rows_nearest<true>(v, i, end, chunk, inner_p, outer_p, fast, key_out)
-                             : rows_nearest<false>(v, i, end, chunk, inner_p, outer_p, fast, key_out);
+      swamped += range_checks
+                     ? rows_nearest<true>(v, i, end, chunk, inner_p, outer_p, fast, key_out)
+                     : rows_nearest<false>(v, i, end, chunk, inner_p, outer_p, fast, key_out);
     }
     return {static_cast<std::uint64_t>(row_end - row_begin) * v.N * v.K, swamped};
   }
@@ -738,10 +741,11 @@ int headroom(const Magnitudes& m) {
 bool cannot_overflow(const Magnitudes& l, const Magnitudes& r, std::size_t K,
                      const AccParams& P) {
   if (l.largest >= 0x7F800000u || r.largest >= 0x7F800000u) return false;
+  const double u = std::ldexp(1.0, -static_cast<int>(53 - P.drop0));  // 2^-(m+1)
   const double bound = static_cast<double>(K) *
                        static_cast<double>(std::bit_cast<float>(l.largest)) *
                        static_cast<double>(std::bit_cast<float>(r.largest)) *
-                       std::exp(static_cast<double>(K) * std::log1p(std::ldexp(1.0, -static_cast<int>(53 - P.drop0))));
+                       std::exp(static_cast<double>(K) * std::log1p(u));
   return 2 * bound < std::bit_cast<double>(P.max_pos);
 }
 

@@ -449,10 +449,12 @@ TEST(AccumulateCorners, SignedZeros) {
 // 40 columns, sums of 40): D is 1 except where a row must not see an event, and single columns
 // of W carry: sums that binary32 rounds onto a midpoint of E5M10 or bf16 at step 19 of row 1
 // only (1 + 2^-11 - 2^-35 and 1 + 2^-8 - 2^-32, which must round down, where the fast path's
-// rounding of the midpoint goes up); in W_big, a value that makes E5M10's sums run with range
-// checks; in W_ovf, sums that overflow E5M10 and come back below
-// its max within an interval (the reference stays inf); in W_inf, binary32 overflow to inf and inf - inf (NaN);
-// and binary32 subnormal operands, which the fast path cannot scale (exact steps throughout).
+// rounding of the midpoint goes up). Variants: W_big, a value that makes E5M10's sums run with
+// range checks; W_ovf, sums that overflow E5M10 and come back below its max within an interval
+// (the reference stays inf); W_inf, binary32 overflow to inf and inf - inf (NaN); and binary32
+// subnormal operands, which the fast path cannot scale (exact steps throughout). Each of the
+// midpoint flag (wide and narrow), the range flag's bound and the inf/NaN check at an interval's
+// end makes this test fail when it is removed.
 TEST(AccumulateFastNearest, IntervalsThatMustRunAgain) {
   const Case c{Kind::backward_data, 4, 40, 40};  // D[4 x 40], W[40 x 40]
   std::vector<float> D(4 * 40, 1.0f), W(40 * 40);
