@@ -172,11 +172,15 @@ void outer_dispatch(float* total, float* run, std::size_t nb, std::uint32_t coun
 #ifdef PRECSWEEP_ACC_X86
 constexpr std::size_t kInterval = 16;  // steps between lazy checks
 constexpr std::size_t kRedo = 4;       // steps per lazy try when a row's interval runs again
+constexpr unsigned kSkip = 8;          // intervals run checked at once after two failures
 constexpr std::size_t kKBlock = 64;    // steps per pass over a column group's rows
 constexpr int kMaxVectors = 4;         // vectors of 8 columns per group
 
 struct NearestConsts {
-  __m256i half, keep, abs;  // keep = ~mask; in this order, read by steps_2x4's assembly
+  // keep = ~mask; one = 1 in every lane, halfm1 = half - 1; in this order, read by steps_2x4's
+  // assembly
+  __m256i half, keep, abs, one, halfm1;
+  __m128i drop;  // the shift count of ties to even
   __m256i mask, top, lo;
   __m256i sign, top_signed;  // 0x80000000, top ^ sign: unsigned comparisons with top
   __m256 scale, unscale;         // 2^(l_exp + r_exp) (GemmView) and its inverse
@@ -184,9 +188,11 @@ struct NearestConsts {
   bool scaled;       // l_exp + r_exp != 0
   bool outer_fp32;   // the outer accumulator is binary32, round to nearest
   bool exact_below;  // lanes below 2^emin take the exact step (flush, fnuz)
+  bool ties_exact;   // every midpoint hit is an exact tie (GemmView::ties_exact)
 };
 
-static_assert(offsetof(NearestConsts, keep) == 32 && offsetof(NearestConsts, abs) == 64);
+static_assert(offsetof(NearestConsts, keep) == 32 && offsetof(NearestConsts, abs) == 64 &&
+              offsetof(NearestConsts, one) == 96 && offsetof(NearestConsts, halfm1) == 128);
 
 // The chains of one group: RB rows of L (from row i), R's columns j .. j + 8V - 1, the last
 // vector's existing lanes in tail (when kTail).
@@ -245,9 +251,13 @@ __attribute__((target("arch=x86-64-v3"), noinline)) bool steps(
                                               : _mm256_loadu_ps(r + 8 * t);
         const __m256 old = acc[b][t];
         const __m256i ui = _mm256_castps_si256(_mm256_fmadd_ps(lv, rv, old));
-        const __m256i vi = _mm256_add_epi32(ui, c.half);
+        // ties away (a tie is a midpoint, flagged), or to even when ties are exact
+        const __m256i vi = _mm256_add_epi32(
+            ui, c.ties_exact ? _mm256_add_epi32(c.halfm1, _mm256_and_si256(
+                                                              _mm256_srl_epi32(ui, c.drop), c.one))
+                             : c.half);
         const __m256i ri = _mm256_andnot_si256(c.mask, vi);
-        const __m256i mid = _mm256_cmpeq_epi32(ri, vi);
+        const __m256i mid = c.ties_exact ? zero : _mm256_cmpeq_epi32(ri, vi);
         __m256 next = _mm256_castsi256_ps(ri);
         __m256 same = _mm256_cmp_ps(next, old, _CMP_EQ_OQ);
         if constexpr (kChecked) {
@@ -327,16 +337,43 @@ __attribute__((target("arch=x86-64-v3"), noinline)) bool steps(
   PRECSWEEP_STEP_HEAD(A, OFF) "vpand 64(%[k]), %[t1], %[t0]\n\t"            \
       "vpor %[" A "], %[t0], %[t0]\n\tvpmaxud %[t0], %[f], %[f]\n\t"        \
       "vmovaps %[t1], %[" A "]\n\t"
+// Ties to even when every tie is exact (no midpoint flag): t1 = lsb = (a >> drop) & 1;
+// a += halfm1 + t1; a &= keep.
+#define PRECSWEEP_TIES_HEAD(A, OFF)                \
+  "vmovaps %[" A "], %[t0]\n\t"                    \
+  "vfmadd231ps " OFF "(%[r]), %[lv], %[" A "]\n\t" \
+  "vpsrld %[cnt], %[" A "], %[t1]\n\t"             \
+  "vpand 96(%[k]), %[t1], %[t1]\n\t"               \
+  "vpaddd 128(%[k]), %[t1], %[t1]\n\t"             \
+  "vpaddd %[t1], %[" A "], %[" A "]\n\t"           \
+  "vpand 32(%[k]), %[" A "], %[" A "]\n\t"         \
+  "vcmpeqps %[" A "], %[t0], %[t0]\n\t"            \
+  "vpsubd %[t0], %[e], %[e]\n\t"
+#define PRECSWEEP_TIES_WIDE(A, OFF) PRECSWEEP_TIES_HEAD(A, OFF)
+#define PRECSWEEP_TIES_NARROW(A, OFF) \
+  PRECSWEEP_TIES_HEAD(A, OFF) "vpand 64(%[k]), %[" A "], %[t1]\n\tvpmaxud %[t1], %[f], %[f]\n\t"
 #define PRECSWEEP_ROW(STEP) \
   "vbroadcastss (%[l]), %[lv]\n\t" STEP("a", "0") STEP("b", "32") STEP("c", "64") STEP("d", "96")
 
-// One row's 4 sums, one k: r the row of R, l the factor, k the constants (half, keep, abs).
-template <bool kNarrow>
+// One row's 4 sums, one k: r the row of R, l the factor, k the constants (NearestConsts).
+template <bool kNarrow, bool kTies>
 __attribute__((target("arch=x86-64-v3"), always_inline)) inline void row_step(
     __m256& a, __m256& b, __m256& c, __m256& d, __m256i& f, __m256i& e, const float* r,
-    const float* l, const __m256i* k) {
+    const float* l, const __m256i* k, __m128i cnt) {
   __m256 lv, t0, t1;
-  if constexpr (kNarrow)
+  if constexpr (kTies && kNarrow)
+    asm(PRECSWEEP_ROW(PRECSWEEP_TIES_NARROW)
+        : [a] "+x"(a), [b] "+x"(b), [c] "+x"(c), [d] "+x"(d), [f] "+x"(f), [e] "+x"(e),
+          [lv] "=&x"(lv), [t0] "=&x"(t0), [t1] "=&x"(t1)
+        : [r] "r"(r), [l] "r"(l), [k] "r"(k), [cnt] "x"(cnt)
+        : "memory");
+  else if constexpr (kTies)
+    asm(PRECSWEEP_ROW(PRECSWEEP_TIES_WIDE)
+        : [a] "+x"(a), [b] "+x"(b), [c] "+x"(c), [d] "+x"(d), [e] "+x"(e), [lv] "=&x"(lv),
+          [t0] "=&x"(t0), [t1] "=&x"(t1)
+        : [r] "r"(r), [l] "r"(l), [k] "r"(k), [cnt] "x"(cnt)
+        : "memory");
+  else if constexpr (kNarrow)
     asm(PRECSWEEP_ROW(PRECSWEEP_NARROW)
         : [a] "+x"(a), [b] "+x"(b), [c] "+x"(c), [d] "+x"(d), [f] "+x"(f), [e] "+x"(e),
           [lv] "=&x"(lv), [t0] "=&x"(t0), [t1] "=&x"(t1)
@@ -350,11 +387,14 @@ __attribute__((target("arch=x86-64-v3"), always_inline)) inline void row_step(
         : "memory");
 }
 #undef PRECSWEEP_ROW
+#undef PRECSWEEP_TIES_NARROW
+#undef PRECSWEEP_TIES_WIDE
+#undef PRECSWEEP_TIES_HEAD
 #undef PRECSWEEP_NARROW
 #undef PRECSWEEP_WIDE
 #undef PRECSWEEP_STEP_HEAD
 
-template <bool kNarrow>
+template <bool kNarrow, bool kTies>
 __attribute__((target("arch=x86-64-v3"), noinline)) unsigned steps_2x4(
     RowSums* sums, std::uint64_t& unchanged, const Group& g, std::size_t k0, std::size_t k1,
     const NearestConsts& c) {
@@ -367,8 +407,8 @@ __attribute__((target("arch=x86-64-v3"), noinline)) unsigned steps_2x4(
   for (std::size_t k = k0; k < k1; ++k) {
     const float* r = g.R + k * g.r_k;
     const float* l0 = g.L + k * g.l_k;
-    row_step<kNarrow>(a0, a1, a2, a3, f0, e0, r, l0, consts);
-    row_step<kNarrow>(a4, a5, a6, a7, f1, e1, r, l0 + g.l_row, consts);
+    row_step<kNarrow, kTies>(a0, a1, a2, a3, f0, e0, r, l0, consts, c.drop);
+    row_step<kNarrow, kTies>(a4, a5, a6, a7, f1, e1, r, l0 + g.l_row, consts, c.drop);
   }
   const __m256 rows[2][4] = {{a0, a1, a2, a3}, {a4, a5, a6, a7}};
   const __m256i flags[2] = {f0, f1}, counts[2] = {e0, e1};
@@ -416,15 +456,22 @@ __attribute__((target("arch=x86-64-v3"))) std::uint64_t group_span(
     std::uint32_t chunk, const NearestConsts& c, bool lazy, const AccParams& P,
     const AccParams& outer, const LaneKeys* keys_out, std::size_t ncols) {
   std::uint64_t unchanged = 0;
+  unsigned misses = 0, skip = 0;
   for (std::size_t k = kb; k < ke;) {
     const std::size_t run_end =
         chunk > 0 ? std::min<std::size_t>(K, (k / chunk + 1) * std::size_t{chunk}) : K;
     const std::size_t k1 = std::min({ke, run_end, k + kInterval});
-    // a lazy interval that fails leaves sums as they were
+    // a lazy interval that fails leaves sums as they were; after two failures in a row the
+    // next kSkip intervals run checked at once (operands whose sums hit midpoints all the time)
     bool done = false;
+    const bool try_lazy = lazy && skip == 0;
+    skip -= skip > 0;
     if constexpr (RB == 2 && V == 4 && !kTail) {
-      if (lazy) {  // a failed row runs again alone
-        const unsigned failed = steps_2x4<kNarrow>(sums, unchanged, g, k, k1, c);
+      if (try_lazy) {  // a failed row runs again alone
+        const unsigned failed = c.ties_exact
+                                    ? steps_2x4<kNarrow, true>(sums, unchanged, g, k, k1, c)
+                                    : steps_2x4<kNarrow, false>(sums, unchanged, g, k, k1, c);
+        misses = failed ? misses + 1 : 0;
         for (int b = 0; b < 2; ++b)
           if (failed & (1u << b)) {
             Group row = g;
@@ -437,11 +484,20 @@ __attribute__((target("arch=x86-64-v3"))) std::uint64_t group_span(
           }
         done = true;
       }
-    } else {
-      done = lazy && steps<RB, V, kTail, kNarrow, false>(sums, unchanged, g, k, k1, c, P);
+    } else if (try_lazy) {
+      done = steps<RB, V, kTail, kNarrow, false>(sums, unchanged, g, k, k1, c, P);
+      misses = done ? 0 : misses + 1;
     }
-    if (!done)
-      steps<RB, V, kTail, kNarrow, true>(sums, unchanged, g, k, k1, c, P);
+    if (misses >= 2) {
+      skip = kSkip;
+      misses = 0;
+    }
+    if (!done)  // (one row at a time: GCC keeps a row's sums in registers)
+      for (int b = 0; b < RB; ++b) {
+        Group row = g;
+        row.L += static_cast<std::size_t>(b) * g.l_row;
+        steps<1, V, kTail, kNarrow, true>(sums + b, unchanged, row, k, k1, c, P);
+      }
     k = k1;
     if (chunk > 0 && k == run_end)
       for (int b = 0; b < RB; ++b) {
@@ -533,6 +589,9 @@ __attribute__((target("arch=x86-64-v3"))) std::uint64_t rows_nearest(
   const NearestConsts c{_mm256_set1_epi32(static_cast<int>(f.half)),
                         _mm256_set1_epi32(static_cast<int>(~f.mask)),
                         _mm256_set1_epi32(0x7FFFFFFF),
+                        _mm256_set1_epi32(1),
+                        _mm256_set1_epi32(static_cast<int>(f.half - 1)),
+                        _mm_cvtsi32_si128(static_cast<int>(std::countr_one(f.mask))),
                         _mm256_set1_epi32(static_cast<int>(f.mask)),
                         _mm256_set1_epi32(static_cast<int>(f.top)),
                         _mm256_set1_epi32(0x00800000),
@@ -544,7 +603,8 @@ __attribute__((target("arch=x86-64-v3"))) std::uint64_t rows_nearest(
                         _mm256_set1_ps(std::ldexp(1.0f, -v.r_exp)),
                         v.l_exp + v.r_exp != 0,
                         outer.identity && outer.mode == Rounding::nearest_even,
-                        !f.lazy};
+                        !f.lazy,
+                        v.ties_exact};
   const std::size_t nvec = (v.N + 7) / 8;
   const std::size_t rem = v.N - 8 * (nvec - 1);  // lanes of the last vector
   alignas(32) std::int32_t tail_lanes[8];
@@ -717,17 +777,22 @@ namespace {
 
 // The smallest and largest |pattern| of the nonzero values of x[0 .. n) (least: finite ones;
 // 0x7F800000 for none; largest >= 0x7F800000 with an inf or NaN).
+// bits: the most significant bits of a value (24 - the fewest trailing zeros of a significand
+// with its leading 1; subnormals count as 24-bit).
 struct Magnitudes {
   std::uint32_t least, largest;
+  int bits;
 };
 PRECSWEEP_ACC_CLONES Magnitudes magnitudes(const float* x, std::size_t n) {
-  std::uint32_t least = 0x7F800000u, largest = 0;
+  std::uint32_t least = 0x7F800000u, largest = 0, significands = 0;
   for (std::size_t i = 0; i < n; ++i) {  // (loops GCC vectorises)
     const std::uint32_t a = std::bit_cast<std::uint32_t>(x[i]) & 0x7FFFFFFFu;
-    least = std::min(least, a - 1u < 0x7F7FFFFFu ? a : 0x7F800000u);
+    const bool finite_nonzero = a - 1u < 0x7F7FFFFFu;
+    least = std::min(least, finite_nonzero ? a : 0x7F800000u);
     largest = std::max(largest, a);
+    significands |= finite_nonzero ? (a & 0x7FFFFFu) | 0x800000u : 0u;
   }
-  return {least, largest};
+  return {least, largest, significands ? 24 - std::countr_zero(significands) : 0};
 }
 
 // The largest e such that 2^-e |x| is still normal for every nonzero finite x (0 with a
@@ -778,9 +843,13 @@ void prepare_gemm(const GemmView& v, const AccParams& inner, PreparedGemm& out) 
   const std::size_t nl = (v.M - 1) * v.l_row + (v.K - 1) * v.l_k + 1;  // L's extent
   const std::size_t nr = (v.K - 1) * v.r_k + v.N;                      // R's extent
   const int need = -f.scale_exp;  // >= 0
-  if (need > 0 || f.narrow) {
-    const Magnitudes ml = magnitudes(v.L, nl), mr = magnitudes(v.R, nr);
-    w.in_range = cannot_overflow(ml, mr, v.K, inner);
+  const Magnitudes ml = magnitudes(v.L, nl), mr = magnitudes(v.R, nr);
+  w.in_range = cannot_overflow(ml, mr, v.K, inner);
+  // Products of at most m + 1 significant bits (m <= 10): a sum that binary32 rounds onto a
+  // midpoint of F was exact (docs/accumulation.md), so ties are ties, to even.
+  const int m = static_cast<int>(52 - inner.drop0);
+  w.ties_exact = ml.bits + mr.bits <= m + 1 && m <= 10;
+  if (need > 0) {
     // scale the smaller operand first
     const bool l_first = nl <= nr;
     const int h1 = headroom(l_first ? ml : mr), h2 = headroom(l_first ? mr : ml);

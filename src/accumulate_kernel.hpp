@@ -69,7 +69,8 @@ struct GemmView {
   const std::uint32_t* r_zeros = nullptr;  // [K] zeros in each row of R, for the swamped count
   bool nearest_fast = false;               // the fast path applies to this product
   int l_exp = 0, r_exp = 0;                // L and R are the operands times 2^l_exp, 2^r_exp
-  bool in_range = false;  // no partial sum can exceed F's range (no range check per step)
+  bool in_range = false;    // no partial sum can exceed F's range (no range check per step)
+  bool ties_exact = false;  // every sum that binary32 rounds onto a midpoint of F was exact
 };
 
 // A view made ready for the kernel, once per product: the zero counts of R and, where the fast

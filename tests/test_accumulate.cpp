@@ -505,6 +505,27 @@ TEST(AccumulateFastNearest, IntervalsThatMustRunAgain) {
   check_operands(c, Ds, Ws, make_acc("E5M10", Rounding::nearest_even), seed++);
 }
 
+// Operands rounded to low-precision formats, as in FP8 training: their sums hit midpoints of
+// the accumulator all the time. With products of at most m + 1 bits (E5M2, E4M3 into E5M10 or
+// E8M7) every such hit is an exact tie and the fast path rounds ties to even without checks
+// (GemmView::ties_exact); with bf16 and fp16 operands it must not, and the checked steps run.
+TEST(AccumulateFastNearest, LowPrecisionOperands) {
+  std::uint64_t seed = 2000;
+  for (const char* operand_format : {"E5M2", "E4M3", "bf16", "fp16"})
+    for (const char* acc_format : {"E5M10", "bf16", "E8M10"})
+      for (std::uint32_t chunk : {0u, 16u}) {
+        const Case c{Kind::backward_data, 5, 45, 37};  // D[5 x 37], W[37 x 45]
+        const Shapes s = shapes(c);
+        std::vector<float> X = operands(s.x, seed * 3 + 1, 3), Y = operands(s.y, seed * 3 + 2, 3);
+        quantize(X, parse_format(operand_format), Rounding::nearest_even);
+        quantize(Y, parse_format(operand_format), Rounding::nearest_even);
+        SCOPED_TRACE(std::string(operand_format) + " into " + acc_format + " chunk " +
+                     std::to_string(chunk));
+        check_operands(c, X, Y, make_acc(acc_format, Rounding::nearest_even, chunk), seed++);
+        if (HasFatalFailure()) return;
+      }
+}
+
 TEST(AccumulatePinned, IssueSums) {
   // 2^-12 added to 1.0 in E5M10: lost in nearest_even, kept (as the next value) in up
   const float t = std::ldexp(1.0f, -12);
