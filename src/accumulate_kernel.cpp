@@ -113,6 +113,8 @@ template <Rounding kMode>
 //   vector that needs it taking the exact step (acc_step). E8 formats that overflow to inf need
 //   no range flag (inf and NaN are sticky: the interval's last sums show them). Formats that
 //   flush subnormals or have no -0 (fnuz) always run checked.
+// - When every product has at most m + 1 significant bits (m <= 10), a midpoint hit is an
+//   exact tie (GemmView::ties_exact): ties round to even and no midpoint flag is kept.
 // - Swamped additions: the kernel counts the steps that left a sum unchanged; a zero product
 //   never changes one, so rows_nearest subtracts the zero products (GemmView::r_zeros).
 struct FastNearest {
