@@ -107,10 +107,10 @@ template <Rounding kMode>
 // - The operands are pre-scaled (prepare_gemm) so that every product is l r 2^(-126-emin)
 //   exactly: F's 2^emin sits on binary32's 2^-126, and F's values, subnormals and signed zeros
 //   included, are the binary32 patterns with the low drop bits clear. Results are scaled back.
-// - Lazy checks: a group's sums run kInterval steps without a branch, collecting a midpoint flag
-//   and, for "narrow" formats whose sums could leave F's range, the largest |sum|; a failed
-//   interval runs again from the stored sums, step by step (steps<..., kChecked = true>), each
-//   vector that needs it taking the exact step (acc_step). E8 formats that overflow to inf need
+// - Lazy checks: a group's sums run an interval of steps (interval_of) without a branch,
+//   collecting a midpoint flag and, for "narrow" formats whose sums could leave F's range, the
+//   largest |sum|; a failed interval runs again from the stored sums, step by step
+//   (steps<..., kChecked = true>), each vector that needs it taking the exact step (acc_step). E8 formats that overflow to inf need
 //   no range flag (inf and NaN are sticky: the interval's last sums show them). Formats that
 //   flush subnormals or have no -0 (fnuz) always run checked.
 // - When every product has at most m + 1 significant bits (m <= 10), a midpoint hit is an
@@ -172,9 +172,12 @@ void outer_dispatch(float* total, float* run, std::size_t nb, std::uint32_t coun
                     const LaneKeys& keys, const AccParams& P, std::size_t j_off);
 
 #ifdef PRECSWEEP_ACC_X86
-constexpr std::size_t kInterval = 16;  // steps between lazy checks
+// Steps between lazy checks: 32, or 16 where midpoints are frequent (at most 15 dropped bits,
+// 1 sum in 2^drop: E5M10's 6% of row-intervals of 16 run again).
+std::size_t interval_of(const FastNearest& f) { return f.mask >= 0xFFFFu ? 32 : 16; }
 constexpr std::size_t kRedo = 4;       // steps per lazy try when a row's interval runs again
-constexpr unsigned kSkip = 8;          // intervals run checked at once after two failures
+constexpr unsigned kMissesBeforeSkip = 4;  // failed intervals in a row, after which
+constexpr unsigned kSkip = 8;              // this many intervals run checked at once
 constexpr std::size_t kKBlock = 64;    // steps per pass over a column group's rows
 constexpr int kMaxVectors = 4;         // vectors of 8 columns per group
 
@@ -191,6 +194,7 @@ struct NearestConsts {
   bool outer_fp32;   // the outer accumulator is binary32, round to nearest
   bool exact_below;  // lanes below 2^emin take the exact step (flush, fnuz)
   bool ties_exact;   // every midpoint hit is an exact tie (GemmView::ties_exact)
+  std::size_t interval;  // steps between lazy checks (interval_of)
 };
 
 static_assert(offsetof(NearestConsts, keep) == 32 && offsetof(NearestConsts, abs) == 64 &&
@@ -462,9 +466,9 @@ __attribute__((target("arch=x86-64-v3"))) std::uint64_t group_span(
   for (std::size_t k = kb; k < ke;) {
     const std::size_t run_end =
         chunk > 0 ? std::min<std::size_t>(K, (k / chunk + 1) * std::size_t{chunk}) : K;
-    const std::size_t k1 = std::min({ke, run_end, k + kInterval});
-    // a lazy interval that fails leaves sums as they were; after two failures in a row the
-    // next kSkip intervals run checked at once (operands whose sums hit midpoints all the time)
+    const std::size_t k1 = std::min({ke, run_end, k + c.interval});
+    // a lazy interval that fails leaves sums as they were; after kMissesBeforeSkip failures in
+    // a row the next kSkip run checked at once (operands whose sums hit midpoints all the time)
     bool done = false;
     const bool try_lazy = lazy && skip == 0;
     skip -= skip > 0;
@@ -490,16 +494,12 @@ __attribute__((target("arch=x86-64-v3"))) std::uint64_t group_span(
       done = steps<RB, V, kTail, kNarrow, false>(sums, unchanged, g, k, k1, c, P);
       misses = done ? 0 : misses + 1;
     }
-    if (misses >= 2) {
+    if (misses >= kMissesBeforeSkip) {
       skip = kSkip;
       misses = 0;
     }
-    if (!done)  // (one row at a time: GCC keeps a row's sums in registers)
-      for (int b = 0; b < RB; ++b) {
-        Group row = g;
-        row.L += static_cast<std::size_t>(b) * g.l_row;
-        steps<1, V, kTail, kNarrow, true>(sums + b, unchanged, row, k, k1, c, P);
-      }
+    if (!done)
+      steps<RB, V, kTail, kNarrow, true>(sums, unchanged, g, k, k1, c, P);
     k = k1;
     if (chunk > 0 && k == run_end)
       for (int b = 0; b < RB; ++b) {
@@ -606,7 +606,8 @@ __attribute__((target("arch=x86-64-v3"))) std::uint64_t rows_nearest(
                         v.l_exp + v.r_exp != 0,
                         outer.identity && outer.mode == Rounding::nearest_even,
                         !f.lazy,
-                        v.ties_exact};
+                        v.ties_exact,
+                        interval_of(f)};
   const std::size_t nvec = (v.N + 7) / 8;
   const std::size_t rem = v.N - 8 * (nvec - 1);  // lanes of the last vector
   alignas(32) std::int32_t tail_lanes[8];
@@ -787,12 +788,12 @@ struct Magnitudes {
 };
 PRECSWEEP_ACC_CLONES Magnitudes magnitudes(const float* x, std::size_t n) {
   std::uint32_t least = 0x7F800000u, largest = 0, significands = 0;
-  for (std::size_t i = 0; i < n; ++i) {  // (loops GCC vectorises)
+  for (std::size_t i = 0; i < n; ++i) {  // (branch-free, so that GCC vectorises it)
     const std::uint32_t a = std::bit_cast<std::uint32_t>(x[i]) & 0x7FFFFFFFu;
-    const bool finite_nonzero = a - 1u < 0x7F7FFFFFu;
-    least = std::min(least, finite_nonzero ? a : 0x7F800000u);
+    const std::uint32_t finite_nonzero = 0u - static_cast<std::uint32_t>(a - 1u < 0x7F7FFFFFu);
+    least = std::min(least, (a & finite_nonzero) | (0x7F800000u & ~finite_nonzero));
     largest = std::max(largest, a);
-    significands |= finite_nonzero ? (a & 0x7FFFFFu) | 0x800000u : 0u;
+    significands |= ((a & 0x7FFFFFu) | 0x800000u) & finite_nonzero;
   }
   return {least, largest, significands ? 24 - std::countr_zero(significands) : 0};
 }
