@@ -443,7 +443,7 @@ TEST(AccumulateCorners, SignedZeros) {
                                               Rounding::nearest_even, 0)));
 }
 
-// The fast path for round to nearest (accumulate_kernel.cpp) runs intervals of 16 steps
+// The fast path for round to nearest (accumulate_kernel.cpp) runs intervals of 16 or 32 steps
 // without a test and runs an interval again, checked step by step, when a sum of its row hit a
 // midpoint, left F's range or is not finite at the end. Here dA = D W (backward_data, 4 rows,
 // 40 columns, sums of 40): D is 1 except where a row must not see an event, and single columns
