@@ -232,8 +232,8 @@ struct RowSums {
 // Steps k0 .. k1 of the group's sums, from and back to sums[].run; adds the number of steps that
 // left a sum unchanged to unchanged. A lazy run (!kChecked) that returns false stored nothing:
 // the interval must run again checked. (The main shape, 2 x 4, runs lazily in steps_2x4.)
-template <int RB, int V, bool kTail, bool kNarrow, bool kChecked>
-__attribute__((target("arch=x86-64-v3"), noinline)) bool steps(
+template <int RB, int V, bool kTail, bool kNarrow, bool kChecked, bool kTies>
+__attribute__((target("arch=x86-64-v3"), noinline)) bool steps_of(
     RowSums* sums, std::uint64_t& unchanged, const Group& g, std::size_t k0, std::size_t k1,
     const NearestConsts& c, const AccParams& P) {
   __m256 acc[RB][V];
@@ -258,12 +258,10 @@ __attribute__((target("arch=x86-64-v3"), noinline)) bool steps(
         const __m256 old = acc[b][t];
         const __m256i ui = _mm256_castps_si256(_mm256_fmadd_ps(lv, rv, old));
         // ties away (a tie is a midpoint, flagged), or to even when ties are exact
-        const __m256i vi = _mm256_add_epi32(
-            ui, c.ties_exact ? _mm256_add_epi32(c.halfm1, _mm256_and_si256(
-                                                              _mm256_srl_epi32(ui, c.drop), c.one))
-                             : c.half);
+        const __m256i lsb = _mm256_and_si256(_mm256_srl_epi32(ui, c.drop), c.one);
+        const __m256i vi = _mm256_add_epi32(ui, kTies ? _mm256_add_epi32(c.halfm1, lsb) : c.half);
         const __m256i ri = _mm256_andnot_si256(c.mask, vi);
-        const __m256i mid = c.ties_exact ? zero : _mm256_cmpeq_epi32(ri, vi);
+        const __m256i mid = kTies ? zero : _mm256_cmpeq_epi32(ri, vi);
         __m256 next = _mm256_castsi256_ps(ri);
         __m256 same = _mm256_cmp_ps(next, old, _CMP_EQ_OQ);
         if constexpr (kChecked) {
@@ -318,6 +316,16 @@ __attribute__((target("arch=x86-64-v3"), noinline)) bool steps(
   _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), eq);
   for (std::uint32_t x : lanes) unchanged += x;
   return true;
+}
+
+// steps_of with ties to even compiled in or not (NearestConsts::ties_exact).
+template <int RB, int V, bool kTail, bool kNarrow, bool kChecked>
+__attribute__((target("arch=x86-64-v3"), always_inline)) inline bool steps(
+    RowSums* sums, std::uint64_t& unchanged, const Group& g, std::size_t k0, std::size_t k1,
+    const NearestConsts& c, const AccParams& P) {
+  return c.ties_exact
+             ? steps_of<RB, V, kTail, kNarrow, kChecked, true>(sums, unchanged, g, k0, k1, c, P)
+             : steps_of<RB, V, kTail, kNarrow, kChecked, false>(sums, unchanged, g, k0, k1, c, P);
 }
 
 // The lazy steps of the main group shape (2 rows x 4 vectors), as steps<2, 4, false, kNarrow,
