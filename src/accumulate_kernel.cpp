@@ -110,9 +110,10 @@ template <Rounding kMode>
 // - Lazy checks: a group's sums run an interval of steps (interval_of) without a branch,
 //   collecting a midpoint flag and, for "narrow" formats whose sums could leave F's range, the
 //   largest |sum|; a failed interval runs again from the stored sums, step by step
-//   (steps<..., kChecked = true>), each vector that needs it taking the exact step (acc_step). E8 formats that overflow to inf need
-//   no range flag (inf and NaN are sticky: the interval's last sums show them). Formats that
-//   flush subnormals or have no -0 (fnuz) always run checked.
+//   (steps<..., kChecked = true>), each vector that needs it taking the exact step (acc_step).
+//   E8 formats that overflow to inf need no range flag (inf and NaN are sticky: the interval's
+//   last sums show them). Formats that flush subnormals or have no -0 (fnuz) always run
+//   checked.
 // - When every product has at most m + 1 significant bits (m <= 10), a midpoint hit is an
 //   exact tie (GemmView::ties_exact): ties round to even and no midpoint flag is kept.
 // - Swamped additions: the kernel counts the steps that left a sum unchanged; a zero product
@@ -331,7 +332,7 @@ __attribute__((target("arch=x86-64-v3"), always_inline)) inline bool steps(
 // The lazy steps of the main group shape (2 rows x 4 vectors), as steps<2, 4, false, kNarrow,
 // false> computes them, in assembly: with 8 sums, their flags and count and the constants, GCC
 // runs out of the 16 vector registers and keeps the sums on the stack, which doubles the time
-// of a step. Per sum and k (a = the sum, f = its row's flag, t0, t1, t2 scratch):
+// of a step. Per sum and k (a = the sum, f = its row's flag, t0 and t1 scratch):
 //   t0 = a; a = fma(l, r, a); a += half; t1 = a & keep (= ~mask; t1: the rounded sum, a: vi)
 //   a = (a == t1)  (a midpoint);  f |= a  (narrow: f = max(f, a | |t1|))
 //   t0 = (t0 == t1) as floats;  e -= t0;  a = t1
